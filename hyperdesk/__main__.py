@@ -1,0 +1,3 @@
+from hyperdesk.cli import main
+
+raise SystemExit(main())

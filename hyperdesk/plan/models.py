@@ -32,6 +32,29 @@ class Fps(_Model):
         return v
 
     @classmethod
+    def parse(cls, text: "str | int") -> "Fps":
+        """The fps forms of composition contract 2: an integer 1-240 or num/den; decimals refused.
+
+        Raises ValueError with the reason; callers turn it into their typed code.
+        """
+        raw = str(text).strip()
+        if "/" in raw:
+            a, _, b = raw.partition("/")
+            if not (a.strip().isdigit() and b.strip().isdigit()):
+                raise ValueError(f"fps {raw!r} is not an integer or num/den")
+            num, den = int(a), int(b)
+            if num < 1 or den < 1:
+                raise ValueError(f"fps {raw!r} needs positive integers")
+        else:
+            if not raw.isdigit():
+                raise ValueError(f"fps {raw!r} is not an integer or num/den (decimal rates like 29.97 are written 30000/1001)")
+            num, den = int(raw), 1
+        f = Fraction(num, den)
+        if not (1 <= f <= 240):
+            raise ValueError(f"fps {raw!r} is outside 1-240")
+        return cls(num=f.numerator, den=f.denominator)
+
+    @classmethod
     def of(cls, num: int, den: int = 1) -> "Fps":
         f = Fraction(num, den)
         return cls(num=f.numerator, den=f.denominator)

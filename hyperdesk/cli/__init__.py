@@ -1,0 +1,96 @@
+"""hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, gui.
+
+Every failure is printed as a typed error (code, message, hint) with a non-zero exit and no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Callable, Optional
+
+from hyperdesk import __version__
+from hyperdesk.errors import HyperdeskError
+
+# Exit statuses (plan-contract 9.1): 2 validation / input errors, 3 runtime errors, 130 cancelled.
+VALIDATION_CODES = {
+    "COMPOSITION_NOT_FOUND", "INVALID_COMPOSITION", "INVALID_RENDER_CONFIG", "DURATION_ZERO",
+    "FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED", "ASSET_FETCH_FAILED", "MISSING_PLAN_ARTIFACT", "INVALID_PLAN_METADATA",
+    "CHUNK_INDEX_OUT_OF_RANGE", "MISSING_RUNTIME_ENV_SNAPSHOT", "PLAN_PROTOCOL_UNSUPPORTED", "PLAN_HASH_MISMATCH",
+    "FFMPEG_VERSION_MISMATCH", "BROWSER_VERSION_MISMATCH", "RENDERER_VERSION_MISMATCH", "BROWSER_GPU_NOT_SOFTWARE",
+    "OUTPUT_NOT_WRITABLE", "PLAN_TOO_LARGE", "BROWSER_NOT_FOUND", "FFMPEG_NOT_FOUND", "HOST_KEY_CHANGED",
+    "HOST_KEY_UNKNOWN",
+}
+
+
+def exit_status(err: HyperdeskError) -> int:
+    if err.code == "CANCELLED":
+        return 130
+    return 2 if err.code in VALIDATION_CODES else 3
+
+
+def print_error(err: HyperdeskError, stream=None) -> None:
+    stream = stream or sys.stderr
+    print(f"error {err.code}: {err.message}", file=stream)
+    if err.hint:
+        print(f"  hint: {err.hint}", file=stream)
+    work = err.details.get("work_dir")
+    if work:
+        print(f"  work dir (kept for diagnosis): {work}", file=stream)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hyperdesk.cli import doctor_cmd, pipeline_cmds
+
+    parser = argparse.ArgumentParser(prog="hyperdesk", description="Render HTML video compositions, on one machine or many.")
+    parser.add_argument("--version", action="version", version=f"hyperdesk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    pipeline_cmds.register(sub)
+    doctor_cmd.register(sub)
+    try:
+        from hyperdesk.cli import farm_cmds
+    except ImportError:
+        farm_cmds = None
+    if farm_cmds is not None and hasattr(farm_cmds, "register"):
+        farm_cmds.register(sub)
+    try:
+        from hyperdesk.cli import gui_cmd
+    except ImportError:
+        gui_cmd = None
+    if gui_cmd is not None:
+        gui_cmd.register(sub)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv:
+        # No arguments: the desktop app when it is available, else the usage text.
+        if "gui" in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
+            argv = ["gui"]
+        else:
+            parser.print_help()
+            return 0
+    args = parser.parse_args(argv)
+    handler: Optional[Callable[[argparse.Namespace], int]] = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args) or 0)
+    except HyperdeskError as err:
+        if getattr(args, "json", False):
+            print(json.dumps({"event": "failed", **err.to_dict()}, sort_keys=True), flush=True)
+        print_error(err)
+        return exit_status(err)
+    except KeyboardInterrupt:
+        print("error CANCELLED: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # never a traceback for the user; HYPERDESK_DEBUG=1 shows it
+        if os.environ.get("HYPERDESK_DEBUG"):
+            raise
+        err = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        print_error(err)
+        return 3

@@ -1,0 +1,242 @@
+"""The pipeline on the command line: render, plan, render-chunk, assemble, setup."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from hyperdesk.errors import HyperdeskError
+
+
+def _add_render_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="mp4", choices=["mp4", "mov", "webm", "png-sequence"], help="output format")
+    p.add_argument("--quality", default="standard", choices=["draft", "standard", "high"])
+    p.add_argument("--fps", default=None, help="frame rate: an integer 1-240 or num/den (default: data-fps, else 30)")
+    p.add_argument("--crf", type=int, default=None)
+    p.add_argument("--bitrate", default=None)
+    p.add_argument("--variables", default=None, help="JSON object of variable overrides")
+    p.add_argument("--asset-dir", action="append", default=[], dest="asset_dirs", metavar="DIR",
+                   help="directory of offline copies of remote assets (repeatable)")
+    p.add_argument("--chunk-size", type=int, default=None, help="frames per chunk (rounded up to the keyframe interval)")
+    p.add_argument("--keyframe-interval", type=int, default=None, help="frames between keyframes (default 2 s)")
+    p.add_argument("--no-audio", action="store_true", help="render without an audio stream")
+    p.add_argument("--entry", default="index.html", help="entry file when COMPOSITION is a folder")
+
+
+def config_from_args(args: argparse.Namespace, parallel_slots: int = 1):
+    from hyperdesk.plan.config import RenderConfig
+
+    variables: dict[str, Any] = {}
+    if args.variables:
+        try:
+            variables = json.loads(args.variables)
+        except ValueError as exc:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"--variables is not valid JSON: {exc}",
+                                 details={"field": "variables", "value": args.variables}) from None
+        if not isinstance(variables, dict):
+            raise HyperdeskError("INVALID_RENDER_CONFIG", "--variables must be a JSON object",
+                                 details={"field": "variables", "value": args.variables})
+    entry = args.entry
+    comp = Path(args.composition)
+    if comp.is_file():
+        entry = comp.name
+    return RenderConfig(
+        entry=entry, format=args.format, quality=args.quality, fps=args.fps, crf=args.crf, bitrate=args.bitrate,
+        keyframe_interval=args.keyframe_interval, chunk_frames=args.chunk_size, parallel_slots=max(1, parallel_slots),
+        include_audio=not args.no_audio, variables=variables,
+        asset_dirs=[str(Path(d).absolute()) for d in args.asset_dirs],
+    )
+
+
+def default_workers() -> int:
+    """About 2 cores and 1.5 GiB per worker, at least 1."""
+    cores = os.cpu_count() or 1
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        mem = 4 * 1024 ** 3
+    return max(1, min(cores // 2, int(mem // (1.5 * 1024 ** 3))))
+
+
+def check_output_path(out: Path) -> None:
+    parent = out.parent
+    if not parent.is_dir():
+        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"the output directory does not exist: {parent}",
+                             details={"path": str(out)})
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"the output directory is not writable: {parent}",
+                             details={"path": str(out)})
+
+
+# ---------------------------------------------------------------- render
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from hyperdesk.cli.local_pool import render_locally
+
+    out = Path(args.output).absolute()
+    check_output_path(out)
+    workers = args.workers or default_workers()
+    config = config_from_args(args, parallel_slots=workers)
+    return render_locally(Path(args.composition), config, out, workers=workers, json_events=args.json,
+                          keep_chunks=args.keep_chunks)
+
+
+# ---------------------------------------------------------------- plan
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from hyperdesk.plan.planner import plan
+    from hyperdesk.plan.verify import load_plan
+
+    if args.verify:
+        t0 = time.monotonic()
+        loaded = load_plan(Path(args.verify))
+        m = loaded.manifest
+        if args.json:
+            print(json.dumps({"ok": True, "plan_hash": m.plan_hash, "files": len(loaded.file_hashes)}))
+        else:
+            print(f"plan OK: {m.plan_hash}  ({len(loaded.file_hashes)} files, {m.size_bytes} bytes, "
+                  f"verified in {time.monotonic() - t0:.2f} s)")
+        return 0
+    if not args.composition or not args.output:
+        raise HyperdeskError("INVALID_RENDER_CONFIG", "hyperdesk plan needs COMPOSITION and -o PLANDIR (or --verify PLANDIR)")
+    config = config_from_args(args, parallel_slots=args.slots)
+    t0 = time.monotonic()
+    result = plan(Path(args.composition), config, Path(args.output))
+    m = result.manifest
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), sort_keys=True))
+    else:
+        print(f"planned {m.composition_id}: {m.width}x{m.height} @ {m.fps.ffmpeg()} fps, {m.total_frames} frames, "
+              f"{m.chunk_count} chunks, {m.format}")
+        print(f"plan hash {m.plan_hash}")
+        print(f"plan dir  {result.plan_dir}  ({m.size_bytes} bytes, {time.monotonic() - t0:.1f} s)")
+        for w in m.warnings:
+            print(f"warning {w.code}: {w.message}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------- render-chunk
+
+
+def cmd_render_chunk(args: argparse.Namespace) -> int:
+    from hyperdesk.cli.events import emit, json_progress
+    from hyperdesk.plan.chunk import render_chunk
+
+    out = Path(args.output).absolute()
+    progress = json_progress() if args.json else _text_progress(args.index)
+    if args.json:
+        emit({"event": "accepted", "chunk_index": args.index, "attempt_id": args.attempt_id, "pid": os.getpid()})
+    result = render_chunk(Path(args.plan_dir), args.index, out, attempt_id=args.attempt_id, progress=progress)
+    result_path = out.parent / f"{out.name}.result.json"
+    result_path.write_text(json.dumps(result.model_dump(mode="json"), sort_keys=True, indent=2) + "\n")
+    if args.json:
+        emit({"event": "done", "result": result.model_dump(mode="json")})
+    else:
+        print(f"\nchunk {result.chunk_index}: frames {result.start_frame}-{result.end_frame - 1}, "
+              f"{result.capture_mode} capture, sha256 {result.sha256}, {result.timings.total_ms / 1000:.1f} s")
+        print(f"result {result_path}")
+    return 0
+
+
+def _text_progress(index: int):
+    t0 = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        rate = done / max(1e-6, time.monotonic() - t0)
+        sys.stderr.write(f"\rchunk {index}: {done}/{total} frames  {rate:5.1f} fps")
+        sys.stderr.flush()
+
+    return report
+
+
+# ---------------------------------------------------------------- assemble
+
+
+def load_chunk_results(paths: list[str]):
+    from hyperdesk.plan.models import ChunkResult
+
+    results = []
+    for raw in paths:
+        p = Path(raw)
+        candidates = [p] if p.suffix == ".json" and p.is_file() else [p.parent / f"{p.name}.result.json"]
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            raise HyperdeskError("ASSEMBLE_INPUT_MISSING", f"no chunk result for {p} (expected {candidates[0]})",
+                                 details={"path": str(p)})
+        try:
+            results.append(ChunkResult.model_validate_json(found.read_text()))
+        except ValueError as exc:
+            raise HyperdeskError("CHUNK_RESULT_INVALID", f"{found} is not a chunk result: {exc}",
+                                 details={"path": str(found)}) from None
+    return results
+
+
+def cmd_assemble(args: argparse.Namespace) -> int:
+    from hyperdesk.plan.assemble import assemble
+
+    out = Path(args.output).absolute()
+    check_output_path(out)
+    result = assemble(Path(args.plan_dir), load_chunk_results(args.chunks), out)
+    if args.json:
+        print(json.dumps(result.model_dump(mode="json"), sort_keys=True))
+    else:
+        print(f"assembled {result.frames} frames ({result.duration_s:.3f} s) -> {result.output_path}")
+        print(f"sha256 {result.sha256}")
+    return 0
+
+
+# ---------------------------------------------------------------- setup
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Fetch what renders need offline later: the default font face (composition contract 12.1)."""
+    from hyperdesk.composition.fonts import ensure_default_font
+    from hyperdesk.plan.config import cache_root
+
+    path = ensure_default_font(cache_root() / "assets")
+    print(f"default font ready: {path}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="render a composition to a video (plan, render chunks, assemble)")
+    p.add_argument("composition", help="HTML file or project folder")
+    p.add_argument("-o", "--output", required=True)
+    _add_render_options(p)
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default from cores and memory)")
+    p.add_argument("--json", action="store_true", help="print one JSON event per line instead of a progress bar")
+    p.add_argument("--keep-chunks", action="store_true", help="keep chunk files after assembly")
+    p.set_defaults(handler=cmd_render)
+
+    p = sub.add_parser("plan", help="plan a composition into a planDir, or verify one")
+    p.add_argument("composition", nargs="?")
+    p.add_argument("-o", "--output", help="planDir to create")
+    p.add_argument("--verify", metavar="PLANDIR", help="verify a planDir's hash and metadata")
+    p.add_argument("--slots", type=int, default=1, help="worker slots to size chunks for")
+    p.add_argument("--json", action="store_true")
+    _add_render_options(p)
+    p.set_defaults(handler=cmd_plan)
+
+    p = sub.add_parser("render-chunk", help="render one chunk of a planDir")
+    p.add_argument("plan_dir")
+    p.add_argument("index", type=int)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--attempt-id", default=None)
+    p.add_argument("--json", action="store_true", help="one JSON event per line on stdout, nothing else")
+    p.set_defaults(handler=cmd_render_chunk)
+
+    p = sub.add_parser("assemble", help="stitch verified chunks into the output")
+    p.add_argument("plan_dir")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("chunks", nargs="+", help="chunk outputs (their .result.json beside them) or result JSON files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_assemble)
+
+    p = sub.add_parser("setup", help="fetch the default font into the asset cache (needs the npm client once)")
+    p.set_defaults(handler=cmd_setup)

@@ -1,0 +1,253 @@
+"""render_chunk(): a pure function of a planDir and a chunk index (plan-contract.md 7-9)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import socket
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional
+
+from hyperdesk import __version__
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.config import RUNTIME_ENV_PREFIXES
+from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sha256_file
+from hyperdesk.plan.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
+from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
+
+Progress = Callable[[int, int], None]
+
+
+def _ms(since: float) -> float:
+    return round((time.monotonic() - since) * 1000.0, 1)
+
+
+@contextlib.contextmanager
+def applied_runtime_env(snapshot: dict[str, str]) -> Iterator[None]:
+    """Apply the plan's runtime env snapshot and restore the process environment exactly (9.4)."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith(RUNTIME_ENV_PREFIXES)}
+    try:
+        for key in saved:
+            if key not in snapshot:
+                del os.environ[key]
+        for key, value in snapshot.items():
+            if key.startswith(RUNTIME_ENV_PREFIXES):
+                os.environ[key] = value
+        yield
+    finally:
+        for key in [k for k in os.environ if k.startswith(RUNTIME_ENV_PREFIXES)]:
+            if key not in saved:
+                del os.environ[key]
+        for key, value in saved.items():
+            os.environ[key] = value
+
+
+def _check_out(out: Path, plan_dir: Path) -> None:
+    parent = out.parent
+    try:
+        inside = out.resolve().is_relative_to(plan_dir.resolve())
+    except OSError:
+        inside = False
+    if inside:
+        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"the chunk output {out} lies inside the plan directory",
+                             details={"path": str(out)})
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot write the chunk output into {parent}",
+                             details={"path": str(out)})
+
+
+def validate_chunk(plan_dir: Path, index: int, *, worker_env: Optional[WorkerEnv] = None) -> LoadedPlan:
+    """Validation steps 1-9 of plan-contract 9.2, in order, before any browser starts."""
+    loaded = load_plan(plan_dir)  # steps 1, 2, 4
+    chunks = loaded.chunks.chunks
+    if not (0 <= index < len(chunks)) or chunks[index].end_frame <= chunks[index].start_frame:
+        raise HyperdeskError("CHUNK_INDEX_OUT_OF_RANGE",
+                             f"chunk index {index} is outside 0..{len(chunks) - 1}",
+                             details={"index": index, "chunk_count": len(chunks)})
+    check_worker_env(loaded, worker_env)  # steps 5-7
+    if loaded.encoder.browser_gpu_mode != "software":
+        raise HyperdeskError("BROWSER_GPU_NOT_SOFTWARE",
+                             f"the plan asks for browser_gpu_mode {loaded.encoder.browser_gpu_mode!r}; only 'software' renders",
+                             retryable=False, details={"browser_gpu_mode": loaded.encoder.browser_gpu_mode})
+    snapshot = loaded.encoder.runtime_env
+    if not isinstance(snapshot, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in snapshot.items()):
+        raise HyperdeskError("MISSING_RUNTIME_ENV_SNAPSHOT", "the plan has no runtime env snapshot",
+                             details={"runtime_env": snapshot})
+    return loaded
+
+
+def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: Optional[str] = None,
+                 progress: Optional[Progress] = None, worker_env: Optional[WorkerEnv] = None,
+                 browser: Optional[str] = None, mode: str = "auto") -> ChunkResult:
+    """Render frames [start, end) of chunk `index` into `out`; see plan-contract.md 9."""
+    try:
+        return asyncio.run(render_chunk_async(plan_dir, index, out, attempt_id=attempt_id, progress=progress,
+                                              worker_env=worker_env, browser=browser, mode=mode))
+    except KeyboardInterrupt:
+        raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled") from None
+
+
+async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: Optional[str] = None,
+                             progress: Optional[Progress] = None, worker_env: Optional[WorkerEnv] = None,
+                             browser: Optional[str] = None, mode: str = "auto") -> ChunkResult:
+    t_total = time.monotonic()
+    plan_dir = Path(plan_dir).absolute()
+    out = Path(out).absolute()
+    loaded = validate_chunk(plan_dir, index, worker_env=worker_env)
+    verify_ms = _ms(t_total)
+    _check_out(out, plan_dir)
+    attempt_id = attempt_id or f"{os.getpid()}-{secrets.token_hex(4)}"
+    with applied_runtime_env(loaded.encoder.runtime_env):
+        work = out.parent / f"{out.name}.work.{attempt_id}"
+        try:
+            work.mkdir(parents=True)
+        except OSError as exc:
+            raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot create the work dir {work}: {exc}",
+                                 details={"path": str(work)}) from None
+        try:
+            result = await _render(loaded, index, out, work, attempt_id, progress, browser, mode,
+                                   t_total, verify_ms, worker_env)
+        except HyperdeskError as exc:
+            exc.details.setdefault("work_dir", str(work))
+            raise
+        except asyncio.CancelledError:
+            raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled", details={"work_dir": str(work)}) from None
+        except Exception as exc:  # an unexpected failure is still a typed one, with the work dir kept
+            raise HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}",
+                                 details={"work_dir": str(work)}) from exc
+        shutil.rmtree(work, ignore_errors=True)
+        return result
+
+
+async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt_id: str,
+                  progress: Optional[Progress], browser: Optional[str], mode: str, t_total: float,
+                  verify_ms: float, worker_env: Optional[WorkerEnv]) -> ChunkResult:
+    from hyperdesk.capture.browser import find_browser
+    from hyperdesk.capture.session import CaptureSession, PageSpec
+    from hyperdesk.encode.probe import count_packets
+    from hyperdesk.encode.stream import StreamingEncoder
+
+    cfg = loaded.encoder
+    plan_dir = loaded.plan_dir
+    sl = loaded.chunks.chunks[index]
+    n = sl.end_frame - sl.start_frame
+    ext = "jpg" if cfg.capture_format == "jpeg" else "png"
+    captured = work / "captured"
+    captured.mkdir()
+    (work / "logs").mkdir()
+    frame_dir_output = cfg.format == "png-sequence"
+    info = find_browser(browser)
+    spec = PageSpec(
+        compiled_dir=plan_dir / "compiled", fonts_dir=plan_dir / "fonts", plan_dir=plan_dir,
+        width=cfg.width, height=cfg.height, fps=cfg.fps, variables=dict(cfg.variables),
+        capture_format=cfg.capture_format, jpeg_quality=cfg.jpeg_quality, png_fast=cfg.png_fast,
+        transparent=cfg.transparent_background, videos=list(loaded.videos.videos),
+    )
+    t_boot = time.monotonic()
+    session = await CaptureSession.open(spec, work, browser=info, mode=mode)
+    encoder = None
+    frame_hashes: list[str] = []
+    frame_ms: list[float] = []
+    capture_ms = 0.0
+    try:
+        if not frame_dir_output:
+            encoder = StreamingEncoder(cfg, work / "output.partial", work / "logs" / "ffmpeg.log")
+            await encoder.start()
+        t_capture = time.monotonic()
+        for j in range(n):
+            t_frame = time.monotonic()
+            data = await session.capture(sl.start_frame + j)
+            frame_ms.append((time.monotonic() - t_frame) * 1000.0)
+            (captured / f"frame_{j:06d}.{ext}").write_bytes(data)
+            frame_hashes.append(sha256_bytes(data))
+            if encoder is not None:
+                await encoder.write(data)
+            if progress is not None:
+                progress(j + 1, n)
+        capture_ms = _ms(t_capture)
+        t_tail = time.monotonic()
+        if encoder is not None:
+            await encoder.finish()
+            encoder = None
+        encode_tail_ms = _ms(t_tail)
+    except BaseException:
+        if encoder is not None:
+            with contextlib.suppress(Exception):
+                await encoder.abort()
+        raise
+    finally:
+        timings_session = dict(getattr(session, "timings", {}) or {})
+        warnings = [ResultWarning(code=w.code, message=w.message, url=getattr(w, "url", None))
+                    if not isinstance(w, dict) else ResultWarning(**w) for w in (session.warnings or [])]
+        capture_mode, browser_kind, browser_version = session.capture_mode, session.browser_kind, session.browser_version
+        await session.close()
+
+    if frame_dir_output:
+        os.rename(captured, out)
+        digest, per_file = frame_dir_hash(out)
+        for j, h in enumerate(frame_hashes):
+            if per_file.get(f"frame_{j:06d}.png") != h:
+                shutil.rmtree(out, ignore_errors=True)
+                raise HyperdeskError("OUTPUT_HASH_MISMATCH", f"frame {j} changed on disk after capture",
+                                     details={"frame": j})
+        size = sum((out / name).stat().st_size for name in per_file)
+        kind = "frame-dir"
+    else:
+        partial = work / "output.partial"
+        packets = count_packets(partial)
+        if packets != n:
+            raise HyperdeskError("ENCODE_FAILED", f"the encoded chunk has {packets} packets, expected {n}",
+                                 details={"packets": packets, "expected": n})
+        digest = sha256_file(partial)
+        size = partial.stat().st_size
+        os.replace(partial, out)
+        kind = "file"
+
+    env = worker_env or loaded.manifest.worker_env
+    perf_path = out.parent / f"{out.name}.perf.json"
+    result = ChunkResult(
+        plan_hash=loaded.manifest.plan_hash, chunk_index=index, start_frame=sl.start_frame, end_frame=sl.end_frame,
+        attempt_id=attempt_id, output_path=str(out), output_kind=kind, sha256=digest, size_bytes=size,
+        frames_encoded=n, frame_sha256=frame_hashes, capture_mode=capture_mode, browser_kind=browser_kind,
+        timings=ChunkTimings(
+            total_ms=_ms(t_total), verify_ms=verify_ms,
+            browser_boot_ms=float(timings_session.get("browser_boot_ms", 0.0)),
+            page_ready_ms=float(timings_session.get("page_ready_ms", 0.0)),
+            capture_ms=capture_ms, encode_ms=capture_ms + encode_tail_ms if not frame_dir_output else 0.0,
+            encode_tail_ms=encode_tail_ms,
+        ),
+        worker=WorkerInfo(host=socket.gethostname(), hyperdesk_version=__version__,
+                          browser_version=browser_version or env.browser_version, ffmpeg_identity=env.ffmpeg_identity),
+        warnings=warnings, perf_path=str(perf_path),
+    )
+    _write_perf(perf_path, result, frame_ms)
+    return result
+
+
+def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ordered = sorted(frame_ms) or [0.0]
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(p * (len(ordered) - 1) + 0.5))], 2)
+
+    data: dict[str, Any] = {
+        "plan_hash": result.plan_hash, "chunk_index": result.chunk_index, "attempt_id": result.attempt_id,
+        "start_frame": result.start_frame, "end_frame": result.end_frame,
+        "timings": result.timings.model_dump(),
+        "frame_capture_ms": {"p50": round(statistics.median(ordered), 2), "p95": pct(0.95), "max": round(ordered[-1], 2)},
+        "children_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "children_peak_rss_kib": usage.ru_maxrss,
+        "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
+    }
+    path.write_bytes(pretty_json(data))
+
+
+def chunk_result_json(result: ChunkResult) -> str:
+    return json.dumps(result.model_dump(mode="json"), sort_keys=True)

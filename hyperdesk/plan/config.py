@@ -1,0 +1,71 @@
+"""What the user asks for (RenderConfig) and where hyperdesk keeps its caches."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.models import Format, Fps, Quality
+
+DEFAULT_MAX_PLAN_BYTES = 2 * 1024 ** 3
+RUNTIME_ENV_PREFIXES = ("HYPERDESK_RUNTIME_", "HYPERDESK_RENDER_")
+
+
+class RenderConfig(BaseModel):
+    """A render request, before anything is resolved or locked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entry: str = "index.html"
+    format: Format = "mp4"
+    quality: Quality = "standard"
+    fps: Optional[str] = None  # a fps form; None = the root's data-fps, else 30
+    crf: Optional[int] = None
+    bitrate: Optional[str] = None
+    keyframe_interval: Optional[int] = None
+    chunk_frames: Optional[int] = None
+    target_chunk_frames: int = 240
+    max_chunk_frames: int = 3600
+    max_chunks: int = 64
+    parallel_slots: int = 1
+    encoder_threads: int = 4
+    include_audio: bool = True
+    variables: dict[str, Any] = Field(default_factory=dict)
+    asset_dirs: list[str] = Field(default_factory=list)
+    max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
+
+    def parsed_fps(self) -> Optional[Fps]:
+        if self.fps is None:
+            return None
+        try:
+            return Fps.parse(self.fps)
+        except ValueError as exc:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", str(exc),
+                                 hint="Use an integer fps (1-240) or num/den such as 30000/1001.",
+                                 details={"field": "fps", "value": self.fps, "reason": str(exc)}) from None
+
+
+def cache_root() -> Path:
+    env = os.environ.get("HYPERDESK_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("hyperdesk"))
+
+
+def data_root() -> Path:
+    env = os.environ.get("HYPERDESK_DATA_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("hyperdesk"))
+
+
+def runtime_env_snapshot(environ: Optional[dict[str, str]] = None) -> dict[str, str]:
+    env = os.environ if environ is None else environ
+    return {k: v for k, v in sorted(env.items()) if k.startswith(RUNTIME_ENV_PREFIXES)}

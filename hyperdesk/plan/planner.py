@@ -1,0 +1,340 @@
+"""plan(): compile and freeze everything a render needs into a planDir, then hash it.
+
+plan-contract.md sections 1, 2, 4, 6 and 11. The planDir is built in a sibling
+`<planDir>.partial.<8 hex>` and renamed into place only after plan.json is written, so a failed
+plan leaves nothing behind.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import logging
+import math
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.chunking import plan_chunks
+from hyperdesk.plan.config import RenderConfig, cache_root, runtime_env_snapshot
+from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
+from hyperdesk.plan.models import (
+    AssetTable,
+    ChunkPolicy,
+    CompositionMeta,
+    Fps,
+    LockedRenderConfig,
+    PlanManifest,
+    PlanResult,
+    PlanWarning,
+    VideoEntry,
+    VideoSource,
+    VideoTable,
+    WorkerEnv,
+)
+
+log = logging.getLogger("hyperdesk.plan")
+
+# Top-level project entries that never belong to a plan (plan-contract.md 1).
+PROJECT_SKIP = ("node_modules", "output", "renders", "dist", "__pycache__", "Thumbs.db", "desktop.ini")
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def frame_count(duration_s: float, fps: Fps) -> int:
+    """Composition contract 9.3."""
+    x = duration_s * fps.num / fps.den
+    if abs(x - round(x)) <= 1e-3:
+        return int(round(x))
+    return int(math.ceil(x))
+
+
+def resolve_composition(composition: Path | str, entry: Optional[str] = None) -> tuple[Path, str]:
+    """(project dir, entry file name) for a path naming an HTML file or a project folder."""
+    path = Path(composition).expanduser()
+    if path.is_dir():
+        name = entry or "index.html"
+        if not (path / name).is_file():
+            raise HyperdeskError("COMPOSITION_NOT_FOUND", f"no {name} in {path}",
+                                 details={"path": str(path / name)})
+        return path.resolve(), name
+    if not path.is_file():
+        raise HyperdeskError("COMPOSITION_NOT_FOUND", f"composition not found: {path}", details={"path": str(path)})
+    return path.resolve().parent, path.name
+
+
+def _check_target(plan_dir: Path) -> None:
+    parent = plan_dir.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot create the plan directory in {parent}",
+                             details={"path": str(plan_dir)})
+    if plan_dir.exists() and (not plan_dir.is_dir() or any(plan_dir.iterdir())):
+        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"plan directory exists and is not empty: {plan_dir}",
+                             details={"path": str(plan_dir)})
+
+
+def _dir_size(root: Path) -> tuple[int, int, dict[str, int], list[tuple[int, str]]]:
+    total = 0
+    count = 0
+    by_top: dict[str, int] = {}
+    entries: list[tuple[int, str]] = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            full = Path(dirpath) / name
+            size = full.stat().st_size
+            rel = full.relative_to(root).as_posix()
+            total += size
+            count += 1
+            top = rel.split("/", 1)[0]
+            by_top[top] = by_top.get(top, 0) + size
+            entries.append((size, rel))
+    entries.sort(reverse=True)
+    return total, count, by_top, entries[:10]
+
+
+def _check_size(root: Path, limit: int) -> None:
+    total, _count, by_top, largest = _dir_size(root)
+    if total > limit:
+        raise HyperdeskError(
+            "PLAN_TOO_LARGE",
+            f"the plan would be {total} bytes, over the cap of {limit} bytes",
+            details={"size_bytes": total, "limit_bytes": limit, "by_directory": by_top,
+                     "largest": [{"path": p, "size": s} for s, p in largest]},
+        )
+
+
+def _write_json(path: Path, model: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = model.model_dump(mode="json") if hasattr(model, "model_dump") else model
+    path.write_bytes(pretty_json(data))
+
+
+def lock_config(config: RenderConfig, *, width: int, height: int, fps: Fps) -> LockedRenderConfig:
+    from hyperdesk.encode.args import lock_encoder_settings
+
+    settings = lock_encoder_settings(
+        config.format, config.quality, fps, width, height,
+        crf=config.crf, bitrate=config.bitrate,
+        keyframe_interval=config.keyframe_interval, encoder_threads=config.encoder_threads,
+    )
+    settings = dict(settings)
+    settings.update(
+        include_audio=config.include_audio,
+        variables=dict(config.variables),
+        runtime_env=runtime_env_snapshot(),
+    )
+    return LockedRenderConfig(**settings)
+
+
+async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, width: int, height: int,
+                         fps: Fps, variables: dict) -> tuple[float, list[PlanWarning]]:
+    """Load the compiled page once and read __hf.duration (composition contract 10.2)."""
+    import tempfile
+
+    from hyperdesk.capture.session import CaptureSession, PageSpec
+
+    spec = PageSpec(compiled_dir=compiled_dir, fonts_dir=fonts_dir, plan_dir=plan_root, width=width, height=height,
+                    fps=fps, variables=variables, capture_format="jpeg", jpeg_quality=95, png_fast=True,
+                    transparent=False, videos=[])
+    log.info("probing the composition duration in a browser page")
+    with tempfile.TemporaryDirectory(prefix="hyperdesk-probe-") as work:
+        session = await CaptureSession.open(spec, Path(work), mode="screenshot")
+        try:
+            duration = float(await session.duration())
+            warnings = [PlanWarning(code=w.code, message=w.message, url=getattr(w, "url", None))
+                        for w in session.warnings]
+        finally:
+            await session.close()
+    return duration, warnings
+
+
+def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, total_frames: int,
+                    prober: Callable, png_frames: bool) -> list[VideoEntry]:
+    from hyperdesk.encode.media import extract_video_frames
+
+    entries: list[VideoEntry] = []
+    comp_end = total_frames * fps.den / fps.num
+    for video in _get(compiled, "videos", []) or []:
+        media_id = _get(video, "media_id")
+        src_rel = _get(video, "src")
+        src = partial / "compiled" / src_rel
+        probe = prober(src)
+        start = float(_get(video, "start_s") or 0.0)
+        media_start = float(_get(video, "media_start_s") or 0.0)
+        rate = min(5.0, max(0.1, float(_get(video, "playback_rate") or 1.0)))
+        loop = bool(_get(video, "loop", False))
+        natural_end = start + max(0.0, (probe.duration_s - media_start) / rate)
+        end = _get(video, "end_s")
+        end = float(end) if end is not None else (comp_end if loop else natural_end)
+        end = min(end, comp_end)
+        # Extract the source once over what the window can show; a looping or held video reuses it.
+        window = max(0.0, min(end, natural_end) - start)
+        codec = (probe.codec or "").lower()
+        alpha_codec = codec in ("vp8", "vp9", "prores", "png", "qtrle") and bool(getattr(probe, "has_alpha", False))
+        frame_format = "png" if (png_frames or alpha_codec) else "jpg"
+        frames_dir = f"video-frames/{media_id}"
+        out_dir = partial / frames_dir
+        out_dir.mkdir(parents=True, exist_ok=True)
+        count = 0
+        if window > 0:
+            count = extract_video_frames(
+                src, out_dir, media_start_s=media_start, window_s=window, rate=rate, fps=fps,
+                frame_format=frame_format, is_vfr=bool(getattr(probe, "is_vfr", False)), codec=codec,
+            )
+        entries.append(VideoEntry(
+            media_id=media_id, src=src_rel, start_s=start, end_s=end, media_start_s=media_start,
+            playback_rate=rate, loop=loop, has_audio=bool(_get(video, "has_audio", False)),
+            frames_dir=frames_dir, frame_format=frame_format, frame_count=count, extraction_fps=fps,
+            source=VideoSource(
+                sha256=sha256_file(src), duration_s=float(probe.duration_s), width=int(probe.width or 0),
+                height=int(probe.height or 0), codec=codec, is_vfr=bool(getattr(probe, "is_vfr", False)),
+                has_alpha=bool(getattr(probe, "has_alpha", False)),
+                color_transfer=getattr(probe, "color_transfer", None),
+            ),
+        ))
+    return entries
+
+
+def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> bool:
+    from hyperdesk.encode.media import mix_audio
+
+    comp_end = total_frames * fps.den / fps.num
+    tracks = []
+    for track in _get(compiled, "audio_tracks", []) or []:
+        start = float(_get(track, "start_s") or 0.0)
+        if start >= comp_end:
+            continue
+        src = partial / "compiled" / _get(track, "src")
+        tracks.append({
+            "src": src,
+            "start_s": start,
+            "end_s": _get(track, "end_s"),
+            "media_start_s": float(_get(track, "media_start_s") or 0.0),
+            "playback_rate": float(_get(track, "playback_rate") or 1.0),
+            "volume": float(_get(track, "volume") if _get(track, "volume") is not None else 1.0),
+        })
+    work = partial / ".audio-work"
+    work.mkdir(exist_ok=True)
+    try:
+        mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return bool(tracks)
+
+
+def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
+         worker_env: Optional[WorkerEnv] = None, exclude: tuple[Path, ...] = ()) -> PlanResult:
+    """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11)."""
+    from hyperdesk.composition.compile import compile_project
+    from hyperdesk.encode.probe import probe_media
+
+    plan_dir = Path(plan_dir).absolute()
+    project_dir, entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
+    _check_target(plan_dir)
+    requested_fps = config.parsed_fps()
+    if config.format not in ("mp4", "mov", "webm", "png-sequence"):
+        raise HyperdeskError("FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED", f"format {config.format!r} is not supported",
+                             details={"format": config.format, "reason": "not one of mp4, mov, webm, png-sequence"})
+    env = worker_env or _local_env()
+    partial = plan_dir.parent / f"{plan_dir.name}.partial.{secrets.token_hex(4)}"
+    partial.mkdir()
+    try:
+        compiled_dir = partial / "compiled"
+        fonts_dir = partial / "fonts"
+        fonts_dir.mkdir()
+        (partial / "video-frames").mkdir()
+        compiled = compile_project(
+            project_dir, entry, compiled_dir, fonts_dir,
+            variables=dict(config.variables),
+            asset_dirs=[Path(d) for d in config.asset_dirs],
+            cache_dir=cache_root() / "assets",
+            fps=requested_fps,
+            exclude=tuple(exclude) + (plan_dir, partial),
+        )
+        fps = requested_fps or _get(compiled, "fps_attr") or Fps(num=30, den=1)
+        width, height = int(_get(compiled, "width")), int(_get(compiled, "height"))
+        warnings: list[PlanWarning] = list(_get(compiled, "warnings", []) or [])
+        duration = _get(compiled, "duration_s")
+        source = "attribute"
+        if duration is None:
+            source = "probe"
+            duration, probe_warnings = asyncio.run(
+                probe_duration(compiled_dir, fonts_dir, partial, width, height, fps, dict(config.variables)))
+            warnings.extend(probe_warnings)
+        if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
+            raise HyperdeskError("DURATION_ZERO", f"the composition's duration is {duration!r} ({source})",
+                                 details={"duration_source": source, "value": duration})
+        total = frame_count(float(duration), fps)
+        if total < 1:
+            raise HyperdeskError("DURATION_ZERO", f"a duration of {duration} s gives 0 frames at {fps.ffmpeg()} fps",
+                                 details={"duration_source": source, "value": duration})
+        locked = lock_config(config, width=width, height=height, fps=fps)
+
+        videos = _extract_videos(compiled, partial, fps, float(duration), total, probe_media,
+                                 png_frames=locked.capture_format == "png")
+        _check_size(partial, config.max_plan_bytes)
+        has_audio = False
+        if locked.include_audio:
+            has_audio = _mix_audio(compiled, partial, fps, total)
+
+        table = plan_chunks(total, locked.keyframe_interval, ChunkPolicy(
+            explicit_chunk_frames=config.chunk_frames, target_chunk_frames=config.target_chunk_frames,
+            max_chunk_frames=config.max_chunk_frames, max_chunks=config.max_chunks,
+            parallel_slots=config.parallel_slots))
+
+        media = _get(compiled, "media")
+        meta = CompositionMeta(
+            composition_id=_get(compiled, "composition_id"), entry=entry, width=width, height=height, fps=fps,
+            duration_s=float(duration), duration_source=source, total_frames=total,
+            root_timeline=bool(_get(compiled, "root_timeline", True)),
+            sub_compositions=list(_get(compiled, "sub_compositions", []) or []),
+            media=media if media is not None else {},
+            variables=list(_get(compiled, "variables", []) or []),
+            fonts=list(_get(compiled, "fonts", []) or []),
+        )
+        _write_json(partial / "meta" / "composition.json", meta)
+        encoder_bytes = canonical_json(locked.model_dump(mode="json"))
+        (partial / "meta" / "encoder.json").write_bytes(encoder_bytes)
+        _write_json(partial / "meta" / "chunks.json", table)
+        _write_json(partial / "meta" / "videos.json", VideoTable(videos=videos))
+        _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(_get(compiled, "assets", []) or [])))
+        if not (fonts_dir / "manifest.json").exists():
+            from hyperdesk.plan.models import FontManifest
+
+            _write_json(fonts_dir / "manifest.json", _get(compiled, "font_manifest") or FontManifest())
+        _check_size(partial, config.max_plan_bytes)
+
+        env_dict = env.model_dump(mode="json")
+        plan_hash, hashes = compute_plan_hash(partial, encoder_bytes, env_dict)
+        size_bytes = sum((partial / rel).stat().st_size for rel in hashes)
+        manifest = PlanManifest(
+            plan_hash=plan_hash, worker_env=env, composition_id=meta.composition_id, width=width, height=height,
+            fps=fps, format=locked.format, codec=locked.codec, total_frames=total, duration_s=float(duration),
+            chunk_count=len(table.chunks), has_audio=has_audio, audio_included=locked.include_audio,
+            size_bytes=size_bytes, file_count=len(hashes),
+            created_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            warnings=warnings,
+        )
+        _write_json(partial / "plan.json", manifest)
+        if plan_dir.exists():
+            plan_dir.rmdir()  # empty (checked above)
+        os.rename(partial, plan_dir)
+    except HyperdeskError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return PlanResult(plan_dir=str(plan_dir), plan_hash=plan_hash, manifest=manifest)
+
+
+def _local_env() -> WorkerEnv:
+    from hyperdesk.plan.env import local_worker_env
+
+    return local_worker_env()

@@ -8,7 +8,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import Format, Fps, Quality
+from hyperdesk.plan.models import Fps, Quality
 
 DEFAULT_MAX_PLAN_BYTES = 2 * 1024 ** 3
 RUNTIME_ENV_PREFIXES = ("HYPERDESK_RUNTIME_", "HYPERDESK_RENDER_")
@@ -20,7 +20,7 @@ class RenderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entry: str = "index.html"
-    format: Format = "mp4"
+    format: str = "mp4"  # checked by plan(): anything else is FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED
     quality: Quality = "standard"
     fps: Optional[str] = None  # a fps form; None = the root's data-fps, else 30
     crf: Optional[int] = None

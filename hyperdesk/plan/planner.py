@@ -176,7 +176,7 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
         # Extract the source once over what the window can show; a looping or held video reuses it.
         window = max(0.0, min(end, natural_end) - start)
         codec = (probe.codec or "").lower()
-        alpha_codec = codec in ("vp8", "vp9", "prores", "png", "qtrle") and bool(getattr(probe, "has_alpha", False))
+        alpha_codec = codec in ("vp8", "vp9", "prores", "png", "qtrle")  # codecs that can carry alpha (11.1)
         frame_format = "png" if (png_frames or alpha_codec) else "jpg"
         frames_dir = f"video-frames/{media_id}"
         out_dir = partial / frames_dir
@@ -186,6 +186,7 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
             count = extract_video_frames(
                 src, out_dir, media_start_s=media_start, window_s=window, rate=rate, fps=fps,
                 frame_format=frame_format, is_vfr=bool(getattr(probe, "is_vfr", False)), codec=codec,
+                color_transfer=getattr(probe, "color_transfer", None), media_id=media_id,
             )
         entries.append(VideoEntry(
             media_id=media_id, src=src_rel, start_s=start, end_s=end, media_start_s=media_start,
@@ -222,10 +223,11 @@ def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> boo
     work = partial / ".audio-work"
     work.mkdir(exist_ok=True)
     try:
-        mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work)
+        mixed = mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return bool(tracks)
+    # Sources without an audio stream are skipped by the mixer: count what it really mixed.
+    return bool(mixed.get("tracks")) if isinstance(mixed, dict) else bool(tracks)
 
 
 def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,

@@ -1,0 +1,49 @@
+"""Chunk boundaries (plan-contract 6): the contract's worked examples, and the keyframe grid."""
+import pytest
+
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.chunking import plan_chunks
+from hyperdesk.plan.models import ChunkPolicy
+
+
+@pytest.mark.parametrize("frames,slots,size,sizes", [
+    (300, 4, 120, [120, 120, 60]),
+    (1000, 8, 180, [180] * 5 + [100]),
+    (50, 1, 60, [50]),
+])
+def test_contract_examples(frames, slots, size, sizes):
+    table = plan_chunks(frames, 60, ChunkPolicy(parallel_slots=slots))
+    assert table.chunk_frames == size
+    assert [c.end_frame - c.start_frame for c in table.chunks] == sizes
+
+
+def test_chunk_cap_wins_over_max_size():
+    table = plan_chunks(100_000, 60, ChunkPolicy(parallel_slots=8))
+    assert table.chunk_frames == 1620
+    assert len(table.chunks) == 62
+    assert table.chunks[-1].end_frame - table.chunks[-1].start_frame == 1180
+
+
+@pytest.mark.parametrize("frames,g,explicit", [(97, 15, 20), (301, 60, None), (45, 15, 15), (1, 1, None)])
+def test_chunks_cover_exactly_and_start_on_keyframes(frames, g, explicit):
+    table = plan_chunks(frames, g, ChunkPolicy(explicit_chunk_frames=explicit, parallel_slots=3))
+    assert table.chunks[0].start_frame == 0 and table.chunks[-1].end_frame == frames
+    for a, b in zip(table.chunks, table.chunks[1:]):
+        assert a.end_frame == b.start_frame
+    assert all(c.start_frame % g == 0 for c in table.chunks)
+    assert table.chunk_frames % g == 0
+
+
+def test_explicit_size_rounds_up_to_keyframe_interval():
+    table = plan_chunks(90, 15, ChunkPolicy(explicit_chunk_frames=20))
+    assert table.chunk_frames == 30 and len(table.chunks) == 3
+
+
+@pytest.mark.parametrize("field,value", [("keyframe", 0), ("max_chunks", 0), ("explicit_chunk_frames", 0)])
+def test_bad_policy_is_invalid_render_config(field, value):
+    with pytest.raises(HyperdeskError) as info:
+        if field == "keyframe":
+            plan_chunks(100, value, ChunkPolicy())
+        else:
+            plan_chunks(100, 15, ChunkPolicy(**{field: value}))
+    assert info.value.code == "INVALID_RENDER_CONFIG"

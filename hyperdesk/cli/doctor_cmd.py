@@ -30,15 +30,17 @@ def _try(report: dict[str, Any], key: str, fn) -> Any:
 
 
 def _font_fingerprint() -> dict[str, Any]:
-    from hyperdesk.composition.fonts import default_font_files
+    """The default face package every plan embeds from: name, version and a hash of its font files."""
+    from hyperdesk.composition.fonts import ensure_default_font
     from hyperdesk.plan.config import cache_root
 
-    files = sorted(default_font_files(cache_root() / "assets"))
+    font = ensure_default_font(cache_root() / "assets")
+    files = sorted(p for p in Path(font.root).rglob("*") if p.suffix in (".woff2", ".woff", ".ttf", ".otf"))
     h = hashlib.sha256()
     for f in files:
-        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).hexdigest().encode() + b"\0")
-    return {"default_family": "Inter", "faces": len(files), "sha256": h.hexdigest(),
-            "system_fonts_isolated": sys.platform.startswith("linux")}
+        h.update(f.relative_to(font.root).as_posix().encode() + b"\0" + hashlib.sha256(f.read_bytes()).hexdigest().encode() + b"\0")
+    return {"default_family": font.family, "package": f"{font.package}@{font.version}", "files": len(files),
+            "sha256": h.hexdigest(), "system_fonts_isolated": sys.platform.startswith("linux")}
 
 
 def collect(check_gl: bool = True) -> dict[str, Any]:
@@ -89,7 +91,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"software GL      {report.get('gl_renderer')}")
     print(f"ffmpeg           {report.get('ffmpeg_identity')}")
     fonts = report.get("fonts") or {}
-    print(f"fonts            {fonts.get('faces', 0)} default faces, set {str(fonts.get('sha256'))[:16]}…")
+    print(f"fonts            {fonts.get('package')} ({fonts.get('files', 0)} files), set {str(fonts.get('sha256'))[:16]}…")
     for p in report.get("problems", []):
         print(f"problem {p.get('code')}: {p.get('message')}")
         if p.get("hint"):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.farm.protocol import parse_event
 
 
 class ProgressBar:
@@ -61,7 +62,7 @@ async def _run_chunk(plan_dir: Path, index: int, out: Path, attempt: str, bar: P
            "--json", "--attempt-id", attempt]
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                 start_new_session=True)
-    final: Optional[dict[str, Any]] = None
+    final: Any = None
     stderr_tail: list[bytes] = []
 
     async def drain_stderr() -> None:
@@ -77,16 +78,12 @@ async def _run_chunk(plan_dir: Path, index: int, out: Path, attempt: str, bar: P
             line = raw.strip()
             if not line:
                 continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
+            event = parse_event(line)
             if json_events:
-                print(json.dumps({"chunk_index": index, **event}, sort_keys=True), flush=True)
-            kind = event.get("event")
-            if kind == "progress":
-                bar.update(index, int(event.get("frames_done", 0)))
-            elif kind in ("done", "failed"):
+                print(json.dumps({"chunk_index": index, **event.model_dump(mode="json")}, sort_keys=True), flush=True)
+            if event.type == "progress":
+                bar.update(index, event.frames_done)
+            elif event.type in ("done", "failed"):
                 final = event
         await proc.wait()
         await drain
@@ -105,9 +102,9 @@ async def _run_chunk(plan_dir: Path, index: int, out: Path, attempt: str, bar: P
         tail = b"".join(stderr_tail).decode(errors="replace")[-2000:]
         raise HyperdeskError("WORKER_LOST", f"chunk {index}: the worker exited ({proc.returncode}) without a result",
                              details={"chunk_index": index, "log_tail": tail})
-    if final["event"] == "failed":
-        raise HyperdeskError.from_dict(final)
-    return final["result"]
+    if final.type == "failed":
+        raise final.to_error()
+    return final.result.model_dump(mode="json")
 
 
 async def _render_all(plan_dir: Path, chunk_count: int, chunks_dir: Path, ext: str, workers: int,

@@ -13,7 +13,7 @@ from hyperdesk.errors import HyperdeskError
 
 
 def _add_render_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", default="mp4", choices=["mp4", "mov", "webm", "png-sequence"], help="output format")
+    p.add_argument("--format", default="mp4", help="output format: mp4 (default), mov, webm or png-sequence")
     p.add_argument("--quality", default="standard", choices=["draft", "standard", "high"])
     p.add_argument("--fps", default=None, help="frame rate: an integer 1-240 or num/den (default: data-fps, else 30)")
     p.add_argument("--crf", type=int, default=None)
@@ -124,23 +124,36 @@ def cmd_plan(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- render-chunk
 
 
+def _write_result(out: Path, result) -> Path:
+    """Keep the ChunkResult beside the chunk, so `hyperdesk assemble PLANDIR -o OUT CHUNK…` finds it."""
+    result_path = out.parent / f"{out.name}.result.json"
+    result_path.write_text(json.dumps(result.model_dump(mode="json"), sort_keys=True, indent=2) + "\n")
+    return result_path
+
+
 def cmd_render_chunk(args: argparse.Namespace) -> int:
-    from hyperdesk.cli.events import emit, json_progress
+    import secrets
+
     from hyperdesk.plan.chunk import render_chunk
 
     out = Path(args.output).absolute()
-    progress = json_progress() if args.json else _text_progress(args.index)
     if args.json:
-        emit({"event": "accepted", "chunk_index": args.index, "attempt_id": args.attempt_id, "pid": os.getpid()})
-    result = render_chunk(Path(args.plan_dir), args.index, out, attempt_id=args.attempt_id, progress=progress)
-    result_path = out.parent / f"{out.name}.result.json"
-    result_path.write_text(json.dumps(result.model_dump(mode="json"), sort_keys=True, indent=2) + "\n")
-    if args.json:
-        emit({"event": "done", "result": result.model_dump(mode="json")})
-    else:
-        print(f"\nchunk {result.chunk_index}: frames {result.start_frame}-{result.end_frame - 1}, "
-              f"{result.capture_mode} capture, sha256 {result.sha256}, {result.timings.total_ms / 1000:.1f} s")
-        print(f"result {result_path}")
+        # The event stream is the worker protocol (farm/protocol.py): the same one the farm reads.
+        from hyperdesk.farm.worker import run_worker
+
+        def render(plan_dir, index, out_path, **kwargs):
+            result = render_chunk(plan_dir, index, out_path, **kwargs)
+            _write_result(Path(out_path), result)
+            return result
+
+        attempt = args.attempt_id or f"{os.getpid()}-{secrets.token_hex(4)}"
+        return run_worker(Path(args.plan_dir), args.index, out, attempt, render=render)
+    result = render_chunk(Path(args.plan_dir), args.index, out, attempt_id=args.attempt_id,
+                          progress=_text_progress(args.index))
+    result_path = _write_result(out, result)
+    print(f"\nchunk {result.chunk_index}: frames {result.start_frame}-{result.end_frame - 1}, "
+          f"{result.capture_mode} capture, sha256 {result.sha256}, {result.timings.total_ms / 1000:.1f} s")
+    print(f"result {result_path}")
     return 0
 
 
@@ -199,8 +212,8 @@ def cmd_setup(args: argparse.Namespace) -> int:
     from hyperdesk.composition.fonts import ensure_default_font
     from hyperdesk.plan.config import cache_root
 
-    path = ensure_default_font(cache_root() / "assets")
-    print(f"default font ready: {path}")
+    font = ensure_default_font(cache_root() / "assets")
+    print(f"default font ready: {font.package}@{font.version} in {font.root}")
     return 0
 
 

@@ -1,0 +1,92 @@
+"""Fixed cost per chunk and assembly share, and plan-cache reuse (issue 3 benchmarks).
+
+    .venv/bin/python benchmarks/chunks.py [--seconds 30]
+
+A 30 s 720p composition rendered as 1 chunk and as 6 chunks on one worker, in the same run:
+fixed cost per chunk = (time of 6 chunks - time of 1 chunk) / 5 (browser start, page load, encoder
+start; target <= 1.5 s); assembly time as a share of render time (target <= 2 %). Then
+`hyperdesk render` twice on the unchanged composition: planning time of the cache hit vs the first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PAGE = """<!doctype html>
+<html><head><style>
+  body {{ margin: 0; background: #101828; font-family: sans-serif; }}
+  #root {{ position: relative; width: 1280px; height: 720px; overflow: hidden; color: #fff; }}
+  .box {{ position: absolute; top: 300px; left: 0; width: 160px; height: 160px; border-radius: 24px;
+          background: linear-gradient(135deg, #ff7a59, #ffd166); animation: slide 6s linear infinite alternate; }}
+  @keyframes slide {{ from {{ transform: translateX(0) rotate(0deg); }} to {{ transform: translateX(1100px) rotate(180deg); }} }}
+  h1 {{ position: absolute; left: 80px; top: 80px; font-size: 72px; margin: 0; }}
+</style></head><body>
+<div id="root" data-composition-id="bench" data-width="1280" data-height="720" data-duration="{seconds}" data-no-timeline>
+  <h1 id="t">Chunk benchmark</h1><div class="box"></div>
+</div>
+<script>
+  window.addEventListener("hf-seek", (e) => {{ document.getElementById("t").textContent = "t = " + e.detail.time.toFixed(2) + " s"; }});
+</script>
+</body></html>
+"""
+
+
+def render(plan_dir: str, count: int, tmp: Path) -> tuple[float, float, list]:
+    from hyperdesk.plan import assemble, render_chunk
+
+    t0 = time.monotonic()
+    results = [render_chunk(plan_dir, i, tmp / f"c{count}_{i}.mp4") for i in range(count)]
+    rendered = time.monotonic() - t0
+    t1 = time.monotonic()
+    assemble(plan_dir, results, tmp / f"out{count}.mp4")
+    return rendered, time.monotonic() - t1, results
+
+
+def main() -> None:
+    from hyperdesk.plan import RenderConfig, plan
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=30)
+    args = ap.parse_args()
+    frames = args.seconds * 30
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        project = tmp / "project"
+        project.mkdir()
+        (project / "index.html").write_text(PAGE.format(seconds=args.seconds))
+        one = plan(project, RenderConfig(chunk_frames=frames, keyframe_interval=30), tmp / "plan1")
+        six = plan(project, RenderConfig(chunk_frames=frames // 6, keyframe_interval=30), tmp / "plan6")
+        assert one.manifest.chunk_count == 1 and six.manifest.chunk_count == 6, (one.manifest.chunk_count, six.manifest.chunk_count)
+        r1, a1, res1 = render(one.plan_dir, 1, tmp)
+        r6, a6, res6 = render(six.plan_dir, 6, tmp)
+        fixed = (r6 - r1) / 5
+        boot = [(r.timings.browser_boot_ms + r.timings.page_ready_ms) / 1000 for r in res6]
+        print(f"{frames} frames at 1280x720: 1 chunk {r1:.1f} s, 6 chunks {r6:.1f} s on one worker")
+        print(f"fixed cost per chunk: {fixed:.2f} s (target <= 1.5 s); measured browser boot + page ready per chunk: "
+              f"mean {sum(boot) / len(boot):.2f} s")
+        print(f"assembly: {a1:.2f} s for 1 chunk ({100 * a1 / r1:.2f} % of render), {a6:.2f} s for 6 chunks "
+              f"({100 * a6 / r6:.2f} % of render; target <= 2 %)")
+
+        # Plan reuse through the real command: the second run re-plans nothing.
+        env = dict(os.environ)
+        times = []
+        for run in range(2):
+            out = tmp / f"cli{run}.mp4"
+            proc = subprocess.run([sys.executable, "-m", "hyperdesk", "render", str(project), "-o", str(out), "--json",
+                                   "--workers", "1"], capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr)
+            planned = next(json.loads(x) for x in proc.stdout.splitlines() if '"planned"' in x)
+            times.append((planned["plan_seconds"], planned["reused"]))
+        print(f"hyperdesk render planning: first {times[0][0]:.2f} s (reused={times[0][1]}), second {times[1][0]:.3f} s "
+              f"(reused={times[1][1]}), ratio {times[1][0] / max(times[0][0], 1e-6):.3f}")
+
+
+if __name__ == "__main__":
+    main()

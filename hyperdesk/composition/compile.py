@@ -8,7 +8,7 @@ The steps run in the contract's order:
  3. variable bindings;                    9. the text-rendering stylesheet first in <head>;
  4. freeze remote resources, copy        10. font lists normalised, fonts embedded, fonts.css
     outside-project files into __hd/;        linked.
- 5. animated images (not converted in this version: see ANIMATED_IMAGES below).
+ 5. animated GIF/APNG/WebP images become looping video clips (animated.py).
 
 The project itself is copied into compiled/ first (plan contract 1), so every later step reads
 and writes the compiled tree only.
@@ -45,6 +45,7 @@ from hyperdesk.composition.document import (
     short_element,
     source_file_of,
 )
+from hyperdesk.composition.animated import FROM_IMAGE_CSS, convert_animated_images
 from hyperdesk.composition.media import (
     AudioTrack,
     CompiledVideo,
@@ -103,8 +104,6 @@ _DROP_REMOTE_LINK_RELS = frozenset({"preconnect", "dns-prefetch", "prefetch", "p
                                     "apple-touch-icon", "manifest", "canonical", "alternate", "author",
                                     "license", "help", "search", "next", "prev", "mask-icon"})
 
-# Step 5 (animated GIF/APNG/WebP -> looping video clips) is not part of this compiler yet.
-ANIMATED_IMAGES = "not converted"
 
 
 @dataclass
@@ -363,7 +362,9 @@ class _Compiler:
                                              message="remote resources were not frozen (no asset resolver)"))
         self._freeze(doc)
 
-        # Step 5: animated images stay images in this version.
+        # Step 5: animated images become looping video clips with the same box.
+        if convert_animated_images(doc, self.compiled_dir, facts.duration_s):
+            head.append(new_element("style", {"data-hd-from-image": ""}, FROM_IMAGE_CSS))
 
         # Step 6: media.
         prober = self.prober or _default_prober()

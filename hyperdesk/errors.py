@@ -48,6 +48,9 @@ CODES: dict[str, tuple[bool, str]] = {
     "FFMPEG_NOT_FOUND": (False, "Reinstall hyperdesk: the pinned ffmpeg comes with the imageio-ffmpeg package."),
     "HOST_KEY_CHANGED": (False, "The node's SSH host key changed: check the machine, then remove and re-add the node."),
     "HOST_KEY_UNKNOWN": (False, "Confirm the node's SHA256 fingerprint with --accept-host-key FINGERPRINT."),
+    "NODE_UNREACHABLE": (True, "Check that the node is on, reachable over SSH from here, and that sshd runs; its chunks go elsewhere meanwhile."),
+    "NODE_AUTH_FAILED": (False, "Check the node's user and key: the key's public half must be in the user's authorized_keys."),
+    "NODE_INCOMPATIBLE": (False, "Install the same hyperdesk release, Chromium and pinned ffmpeg on the node (hyperdesk nodes provision), then test it again."),
     "INTERNAL_ERROR": (False, "This is a bug in hyperdesk: please report it with the details."),
 }
 

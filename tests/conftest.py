@@ -30,10 +30,13 @@ def hyperdesk_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shared = _user_cache() / "assets"
     shared.mkdir(parents=True, exist_ok=True)
     (root / "assets").symlink_to(shared, target_is_directory=True)
-    old = os.environ.get("HYPERDESK_CACHE_DIR")
+    data = tmp_path_factory.mktemp("hyperdesk-data")
+    old = {k: os.environ.get(k) for k in ("HYPERDESK_CACHE_DIR", "HYPERDESK_DATA_DIR")}
     os.environ["HYPERDESK_CACHE_DIR"] = str(root)
+    os.environ["HYPERDESK_DATA_DIR"] = str(data)  # the job store and pinned host keys of this session
     yield root
-    if old is None:
-        os.environ.pop("HYPERDESK_CACHE_DIR", None)
-    else:
-        os.environ["HYPERDESK_CACHE_DIR"] = old
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -52,16 +52,6 @@ def config_from_args(args: argparse.Namespace, parallel_slots: int = 1):
     )
 
 
-def default_workers() -> int:
-    """About 2 cores and 1.5 GiB per worker, at least 1."""
-    cores = os.cpu_count() or 1
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        mem = 4 * 1024 ** 3
-    return max(1, min(cores // 2, int(mem // (1.5 * 1024 ** 3))))
-
-
 def check_output_path(out: Path) -> None:
     parent = out.parent
     if not parent.is_dir():
@@ -76,14 +66,18 @@ def check_output_path(out: Path) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from hyperdesk.cli.local_pool import render_locally
+    """plan (cached) -> chunks on local workers and any SSH nodes -> assemble: one path for every render."""
+    from hyperdesk.cli import farm_cmds
 
     out = Path(args.output).absolute()
     check_output_path(out)
-    workers = args.workers or default_workers()
-    config = config_from_args(args, parallel_slots=workers)
-    return render_locally(Path(args.composition), config, out, workers=workers, json_events=args.json,
-                          keep_chunks=args.keep_chunks)
+    if args.workers is not None and args.local is None:
+        args.local = args.workers
+    if args.local is not None and args.local < 0:
+        raise HyperdeskError("INVALID_RENDER_CONFIG", "--workers/--local must be >= 0",
+                             details={"field": "local", "value": args.local})
+    config = config_from_args(args, parallel_slots=farm_cmds.farm_slots(args))
+    return farm_cmds.run_farm_render_from_args(args, config, out)
 
 
 # ---------------------------------------------------------------- plan
@@ -222,9 +216,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("composition", help="HTML file or project folder")
     p.add_argument("-o", "--output", required=True)
     _add_render_options(p)
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default from cores and memory)")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="same as --local N")
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of a progress bar")
     p.add_argument("--keep-chunks", action="store_true", help="keep chunk files after assembly")
+    from hyperdesk.cli.farm_cmds import add_farm_render_arguments
+
+    add_farm_render_arguments(p)
     p.set_defaults(handler=cmd_render)
 
     p = sub.add_parser("plan", help="plan a composition into a planDir, or verify one")

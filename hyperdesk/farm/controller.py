@@ -1,0 +1,797 @@
+"""FarmController: one render job on local workers and SSH nodes, as an asyncio object.
+
+    controller = FarmController([LocalExecutor(2), SshExecutor(node, store)], store=store)
+    job_id = await controller.start(plan_dir, out)
+    async for event in controller.events():   # typed events (hyperdesk.farm.events)
+        ...
+    outcome = await controller.wait()          # JobOutcome(state, error, result)
+
+`pause()` stops dispatching (running chunks finish), `resume()` continues, `cancel()` stops every
+attempt's process group, `retry_chunk(i)` requeues a chunk (superseding a running attempt). The
+controller is the only writer of the job's rows in the store, and writes every state change at once,
+so `resume_job()` in a new process continues a job whose controller died: chunks whose output still
+hashes to the recorded sha256 are kept, everything else is rendered again.
+
+No Qt here: the GUI runs this on its qasync loop and listens to `events()`.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, AsyncIterator, Callable, Optional
+
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.farm import events as ev
+from hyperdesk.farm.executor import AttemptSpec, Executor, NodeLost, Notice, output_digest, remove_output
+from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
+from hyperdesk.farm.scheduler import Policy, Scheduler
+from hyperdesk.plan.models import AssembleResult, ChunkResult
+from hyperdesk.store.db import JobStore
+from hyperdesk.store.models import AttemptRecord, JobRecord
+
+EXT = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
+
+
+@dataclass
+class FarmSettings:
+    stall_timeout_s: float = 60.0  # no event from an attempt for this long: kill it, WORKER_LOST, requeue
+    heartbeat_timeout_s: float = 10.0  # no event for this long: check that the attempt's node still answers
+    policy: Policy = field(default_factory=Policy)
+    keep_chunks: bool = False
+    reconnect_delays_s: tuple[float, ...] = (5.0, 15.0, 30.0)
+    log_lines_per_s: float = 4.0  # AttemptLog events per attempt, at most
+
+
+@dataclass
+class JobOutcome:
+    job_id: str
+    state: str  # done | failed | cancelled
+    error: Optional[HyperdeskError] = None
+    result: Optional[AssembleResult] = None
+
+
+@dataclass
+class _Attempt:
+    id: str
+    chunk_index: int
+    node: str
+    number: int
+    spec: AttemptSpec
+    started: float
+    last_event: float
+    task: Optional[asyncio.Task] = None
+    frames_done: int = 0
+    frames_total: int = 0
+    kill_error: Optional[HyperdeskError] = None
+    probing: bool = False
+    log_budget_t: float = 0.0
+
+
+@dataclass
+class _NodeRun:
+    executor: Executor
+    setup_task: Optional[asyncio.Task] = None
+    next_reconnect: float = 0.0
+    plan_ready: bool = False
+
+
+def describe_executor(executor: Executor) -> dict[str, Any]:
+    """What the store keeps so that `jobs resume` can build the same executors again."""
+    from hyperdesk.farm.local import LocalExecutor
+    from hyperdesk.farm.ssh import SshExecutor
+
+    if isinstance(executor, LocalExecutor):
+        return {"kind": "local", "name": executor.name, "slots": executor.slots, "env": executor.env or {}}
+    if isinstance(executor, SshExecutor):
+        return {"kind": "ssh", "node": executor.node.model_dump(mode="json")}
+    return {"kind": executor.kind, "name": executor.name}
+
+
+def executors_from_spec(spec: dict[str, Any], store: JobStore) -> list[Executor]:
+    from hyperdesk.farm.local import LocalExecutor
+    from hyperdesk.farm.ssh import SshExecutor
+    from hyperdesk.store.models import NodeConfig
+
+    out: list[Executor] = []
+    for item in spec.get("executors", []):
+        if item.get("kind") == "local":
+            out.append(LocalExecutor(item.get("slots"), name=item.get("name", "local"), env=item.get("env") or None))
+        elif item.get("kind") == "ssh":
+            node = NodeConfig.model_validate(item["node"])
+            registered = store.get_node(node.name)
+            if registered is not None:  # the registered node may have changed (slots, key)
+                node = NodeConfig.model_validate(registered.model_dump())
+            out.append(SshExecutor(node, store))
+    return out
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(4)
+
+
+class FarmController:
+    def __init__(self, executors: list[Executor], *, store: Optional[JobStore] = None,
+                 settings: Optional[FarmSettings] = None, data_dir: Optional[Path] = None) -> None:
+        names = [e.name for e in executors]
+        if len(set(names)) != len(names):
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"two nodes share a name: {names}")
+        self.executors = {e.name: e for e in executors}
+        self.store = store or JobStore()
+        self.settings = settings or FarmSettings()
+        if data_dir is None:
+            from hyperdesk.plan.config import data_root
+
+            data_dir = data_root()
+        self.data_dir = Path(data_dir)
+        self.job_id: Optional[str] = None
+        self.job: Optional[JobRecord] = None
+        self.sched: Optional[Scheduler] = None
+        self._nodes: dict[str, _NodeRun] = {n: _NodeRun(e) for n, e in self.executors.items()}
+        self._attempts: dict[str, _Attempt] = {}
+        self._results: dict[int, ChunkResult] = {}
+        self._subscribers: list[asyncio.Queue] = []
+        self._listeners: list[Callable[[ev.FarmEvent], None]] = []
+        self._wake = asyncio.Event()
+        self._main: Optional[asyncio.Task] = None
+        self._cancelling = False
+        self._job_error: Optional[HyperdeskError] = None
+        self._outcome: Optional[JobOutcome] = None
+        self._aux: set[asyncio.Task] = set()
+        self._worker_env = None
+        self._t0 = time.monotonic()
+        self._assemble_retries = 0
+        self.bytes_uploaded = 0
+
+    # ---- public API -------------------------------------------------------------------------
+
+    def events(self) -> AsyncIterator[ev.FarmEvent]:
+        """An async iterator over every event from now on; it ends after the job's final event."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self._subscribers.append(queue)
+
+        async def gen() -> AsyncIterator[ev.FarmEvent]:
+            try:
+                while True:
+                    item = await queue.get()
+                    if item is None:
+                        return
+                    yield item
+            finally:
+                with contextlib.suppress(ValueError):
+                    self._subscribers.remove(queue)
+
+        return gen()
+
+    def add_listener(self, callback: Callable[[ev.FarmEvent], None]) -> None:
+        """A synchronous listener, called in the loop for every event (CLI output, tests)."""
+        self._listeners.append(callback)
+
+    async def start(self, plan_dir: Path | str, out: Path | str, *, job_id: Optional[str] = None,
+                    spec_extra: Optional[dict[str, Any]] = None, paused: bool = False) -> str:
+        """Create the job and start it; returns the job id. Failures arrive as events / in wait().
+
+        With `paused`, nodes connect, preflight and receive the plan, but no chunk starts until resume().
+        """
+        from hyperdesk.plan.verify import load_plan
+
+        plan_dir = Path(plan_dir).absolute()
+        out = Path(out).absolute()
+        job_id = job_id or new_job_id()
+        try:
+            loaded = await asyncio.to_thread(load_plan, plan_dir, verify_hash=False)
+        except HyperdeskError as err:
+            # A planDir that does not even load: record the job as failed, so it shows in `jobs list`.
+            self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra)
+            self._begin(self._fail_now(err))
+            return job_id
+        m = loaded.manifest
+        chunks = [(c.index, c.start_frame, c.end_frame) for c in loaded.chunks.chunks]
+        self._new_job_record(job_id, plan_dir, out, m.plan_hash, m.format, chunks, spec_extra)
+        self.sched = Scheduler(chunks, self.settings.policy)
+        if paused:
+            self.sched.paused = True
+            self._store_job(state="paused")
+        self._begin(self._run(resumed=False, kept=[]))
+        return job_id
+
+    async def resume_job(self, job_id: str) -> str:
+        """Continue a stored job (its controller died or it failed): keep every chunk that still verifies."""
+        job = self.store.find_job(job_id)
+        if job is None:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"no job {job_id!r} in {self.store.path}",
+                                 hint="List jobs with hyperdesk jobs list.")
+        self.job_id, self.job = job.id, job
+        self.store.close_running_attempts(job.id)
+        records = self.store.chunks(job.id)
+        self.sched = Scheduler([(c.index, c.start_frame, c.end_frame) for c in records], self.settings.policy)
+        kept: list[int] = []
+        for rec in records:
+            if rec.state == "done" and rec.result:
+                try:
+                    result = ChunkResult.model_validate(rec.result)
+                    path = Path(result.output_path)
+                    ok = path.exists() and await asyncio.to_thread(output_digest, path, result.output_kind) == result.sha256
+                except Exception:
+                    ok = False
+                if ok:
+                    self._results[rec.index] = result
+                    self.sched.mark_done(rec.index)
+                    kept.append(rec.index)
+                    continue
+            if rec.state != "pending" or rec.result:
+                self.store.set_chunk(job.id, rec.index, "pending", None)
+        self.store.update_job(job.id, state="running", error=None, controller_pid=os.getpid(),
+                              controller_host=socket.gethostname())
+        self._begin(self._run(resumed=True, kept=kept))
+        return job.id
+
+    async def pause(self) -> None:
+        """Start no new chunk; running chunks finish."""
+        if self.sched and not self.sched.paused and not self._finished():
+            self.sched.paused = True
+            self._store_job(state="paused")
+            self._emit(ev.JobPaused(job_id=self._jid(), running=len(self._attempts)))
+            self._wake.set()
+
+    async def resume(self) -> None:
+        if self.sched and self.sched.paused and not self._finished():
+            self.sched.paused = False
+            self._store_job(state="running")
+            self._emit(ev.JobResumed(job_id=self._jid()))
+            self._wake.set()
+
+    async def cancel(self) -> None:
+        """Stop every attempt (SIGINT, then kill its process group) and end the job as cancelled."""
+        if self._finished():
+            return
+        self._cancelling = True
+        self._wake.set()
+        if self._main is not None:
+            await asyncio.shield(self._main)
+
+    async def retry_chunk(self, index: int) -> None:
+        """Render chunk `index` again (a failed one, a done one, or a running one: that attempt is superseded)."""
+        if self.sched is None or index not in self.sched.chunks:
+            raise HyperdeskError("CHUNK_INDEX_OUT_OF_RANGE", f"no chunk {index} in this job")
+        for attempt_id in self.sched.retry_chunk(index):
+            await self._kill(attempt_id, HyperdeskError("CANCELLED", "superseded by a manual retry"))
+        self._results.pop(index, None)
+        self.store.set_chunk(self._jid(), index, "pending", None)
+        if self._finished():
+            # The job had ended (failed): run it again from here.
+            self._job_error = None
+            self._outcome = None
+            self._store_job(state="running", error=None)
+            self._begin(self._run(resumed=True, kept=sorted(self._results)))
+        self._wake.set()
+
+    async def wait(self) -> JobOutcome:
+        while True:
+            main = self._main
+            if main is None:
+                raise RuntimeError("the job was not started")
+            await asyncio.shield(main)
+            if self._main is main:  # not restarted by retry_chunk meanwhile
+                assert self._outcome is not None
+                return self._outcome
+
+    async def aclose(self) -> None:
+        """Stop everything this controller started and close the node connections."""
+        if self._main is not None and not self._main.done():
+            await self.cancel()
+        for task in list(self._aux):
+            task.cancel()
+        for run in self._nodes.values():
+            if run.setup_task is not None:
+                run.setup_task.cancel()
+        for executor in self.executors.values():
+            with contextlib.suppress(Exception):
+                await executor.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Current chunk and node states (for a GUI opening mid-job)."""
+        s = self.sched
+        return {
+            "job_id": self.job_id,
+            "chunks": {i: c.state for i, c in s.chunks.items()} if s else {},
+            "nodes": {n.name: {"state": n.state, "reason": n.reason, "running": len(n.running)}
+                      for n in s.nodes.values()} if s else {},
+            "attempts": {a.id: {"chunk": a.chunk_index, "node": a.node, "frames_done": a.frames_done,
+                                "frames_total": a.frames_total, "silent_s": time.monotonic() - a.last_event}
+                         for a in self._attempts.values()},
+        }
+
+    # ---- job records ------------------------------------------------------------------------
+
+    def _jid(self) -> str:
+        assert self.job_id is not None
+        return self.job_id
+
+    def _new_job_record(self, job_id: str, plan_dir: Path, out: Path, plan_hash: str, fmt: str,
+                        chunks: list[tuple[int, int, int]], spec_extra: Optional[dict[str, Any]]) -> None:
+        now = time.time()
+        work = self.data_dir / "jobs" / job_id
+        (work / "chunks").mkdir(parents=True, exist_ok=True)
+        spec = {"executors": [describe_executor(e) for e in self.executors.values()],
+                "settings": {"stall_timeout_s": self.settings.stall_timeout_s,
+                             "keep_chunks": self.settings.keep_chunks},
+                **(spec_extra or {})}
+        job = JobRecord(id=job_id, state="running", plan_dir=str(plan_dir), plan_hash=plan_hash, output=str(out),
+                        format=fmt, chunk_count=len(chunks), created_at=now, updated_at=now, work_dir=str(work),
+                        spec=spec, controller_pid=os.getpid(), controller_host=socket.gethostname())
+        self.store.create_job(job, chunks)
+        self.job_id, self.job = job_id, job
+
+    def _store_job(self, **fields: Any) -> None:
+        if self.job_id:
+            self.store.update_job(self.job_id, **fields)
+
+    def _finished(self) -> bool:
+        return self._outcome is not None
+
+    def _begin(self, coro: Any) -> None:
+        self._main = asyncio.ensure_future(coro)
+
+    # ---- events -----------------------------------------------------------------------------
+
+    def _emit(self, event: ev.FarmEvent) -> None:
+        for q in list(self._subscribers):
+            q.put_nowait(event)
+        for cb in list(self._listeners):
+            try:
+                cb(event)
+            except Exception:  # a listener's bug must not stop the job
+                pass
+
+    def _end_streams(self) -> None:
+        for q in list(self._subscribers):
+            q.put_nowait(None)
+
+    def _node_event(self, name: str, *, code: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
+        assert self.sched is not None
+        node = self.sched.nodes[name]
+        self._emit(ev.NodeStateChanged(job_id=self._jid(), node=name, kind=self.executors[name].kind,
+                                       state=node.state, slots=node.slots, reason=node.reason, code=code,
+                                       details=details or {}))
+
+    # ---- the job ----------------------------------------------------------------------------
+
+    async def _fail_now(self, err: HyperdeskError) -> None:
+        self._finish_failed(err)
+
+    def _finish_failed(self, err: HyperdeskError) -> None:
+        self._store_job(state="failed", error=err.to_dict(), controller_pid=None)
+        self._emit(ev.JobFailed(job_id=self._jid(), code=err.code, message=err.message, hint=err.hint,
+                                details=_jsonable(err.details)))
+        self._outcome = JobOutcome(self._jid(), "failed", error=err)
+        self._end_streams()
+
+    async def _run(self, *, resumed: bool, kept: list[int]) -> None:
+        from hyperdesk.plan.verify import load_plan
+
+        assert self.sched is not None and self.job is not None
+        sched = self.sched
+        job = self.job
+        self._t0 = time.monotonic()
+        try:
+            # The controller's own copy first: a tampered plan fails the job before any chunk is sent.
+            try:
+                loaded = await asyncio.to_thread(load_plan, Path(job.plan_dir))
+            except HyperdeskError as err:
+                self._finish_failed(err)
+                return
+            self._loaded = loaded
+            self._worker_env = loaded.manifest.worker_env
+            self._emit(ev.JobStarted(job_id=job.id, plan_hash=job.plan_hash, plan_dir=job.plan_dir, output=job.output,
+                                     chunk_count=job.chunk_count, total_frames=loaded.manifest.total_frames,
+                                     nodes=list(self.executors), resumed=resumed, kept_chunks=kept))
+            for name, executor in self.executors.items():
+                node = sched.add_node(name, executor.slots)
+                run = self._nodes[name]
+                if node.state == "connecting" and (run.setup_task is None or run.setup_task.done()):
+                    self._node_event(name)
+                    run.setup_task = asyncio.create_task(self._setup_node(name))
+            await self._loop()
+        except asyncio.CancelledError:
+            await self._stop_all(HyperdeskError("CANCELLED", "the controller stopped"))
+            raise
+        except Exception as exc:  # a bug in the controller still ends the job with a typed error
+            err = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            await self._stop_all(err)
+            if not self._finished():
+                self._finish_failed(err)
+
+    async def _loop(self) -> None:
+        sched = self.sched
+        assert sched is not None
+        while True:
+            now = time.monotonic()
+            if self._cancelling:
+                await self._stop_all(HyperdeskError("CANCELLED", "the job was cancelled"))
+                self._store_job(state="cancelled", controller_pid=None)
+                self._emit(ev.JobCancelled(job_id=self._jid()))
+                self._outcome = JobOutcome(self._jid(), "cancelled",
+                                           error=HyperdeskError("CANCELLED", "the job was cancelled"))
+                self._end_streams()
+                return
+            if self._job_error is not None:
+                await self._stop_all(HyperdeskError("CANCELLED", "the job failed"))
+                self._finish_failed(self._job_error)
+                return
+            if sched.complete():
+                if await self._assemble():
+                    return
+                continue
+            self._reconnect_nodes(now)
+            for index, node_name in sched.assignments(now):
+                self._launch(index, node_name)
+            self._watch(now)
+            if sched.no_usable_node() and not sched.running_attempts():
+                self._job_error = self._no_node_error()
+                continue
+            self._wake.clear()
+            timeout = 0.5
+            wake_at = sched.next_wakeup(now)
+            if wake_at is not None:
+                timeout = max(0.01, min(timeout, wake_at - now))
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _no_node_error(self) -> HyperdeskError:
+        assert self.sched is not None
+        errors = [n.error for n in self.sched.nodes.values() if n.error is not None]
+        reasons = "; ".join(f"{n.name}: {n.state}" + (f" ({n.reason})" if n.reason else "")
+                            for n in self.sched.nodes.values())
+        if len(errors) == len(self.sched.nodes) and errors:
+            first = errors[0]
+            return HyperdeskError(first.code, f"no node can render this job: {reasons}", hint=first.hint,
+                                  retryable=False, details={**first.details, "nodes": reasons})
+        last = next((c.last_error for c in self.sched.chunks.values() if c.last_error is not None), None)
+        code = last.code if last is not None else "WORKER_LOST"
+        return HyperdeskError(code, f"no node is left to render the remaining chunks: {reasons}",
+                              hint="Check the nodes (hyperdesk nodes test NAME), then hyperdesk jobs resume JOB.",
+                              retryable=False, details={"nodes": reasons})
+
+    # ---- nodes ------------------------------------------------------------------------------
+
+    async def _setup_node(self, name: str, *, force_plan: bool = False) -> None:
+        """Connect, preflight and transfer the plan; the node goes online or says why not."""
+        assert self.sched is not None and self._worker_env is not None and self.job is not None
+        executor = self.executors[name]
+        sched = self.sched
+        try:
+            await executor.open()
+            report = await executor.preflight(self._worker_env)
+            if executor.kind == "ssh":
+                self.store.set_node_preflight(name, report.report or None,
+                                              None if report.compatible else report.reason)
+            if not report.compatible:
+                sched.set_node(name, "incompatible", report.reason,
+                               HyperdeskError("NODE_INCOMPATIBLE", f"node {name} is incompatible: {report.reason}",
+                                              hint="Install the same hyperdesk, Chromium and ffmpeg on the node."))
+                self._node_event(name, code="NODE_INCOMPATIBLE", details={"report": _jsonable(report.report)})
+                return
+            transfer = await executor.prepare_plan(Path(self.job.plan_dir), self.job.plan_hash, force=force_plan,
+                                                   job_id=self.job.id)
+            self.bytes_uploaded += transfer.bytes_uploaded
+            if executor.kind == "ssh":
+                self._emit(ev.PlanTransferred(job_id=self._jid(), node=name, files_total=transfer.files_total,
+                                              files_uploaded=transfer.files_uploaded,
+                                              bytes_uploaded=transfer.bytes_uploaded,
+                                              seconds=round(transfer.seconds, 3)))
+            node = sched.nodes[name]
+            if node.state in ("connecting", "offline"):
+                sched.set_node(name, "online")
+                node.reconnects_left = len(self.settings.reconnect_delays_s)
+                self._node_event(name)
+        except asyncio.CancelledError:
+            raise
+        except HyperdeskError as err:
+            if err.code in ("NODE_UNREACHABLE", "WORKER_LOST"):
+                self._node_offline(name, err.message)
+            else:
+                sched.set_node(name, "refused", err.message, err)
+                self._node_event(name, code=err.code, details=_jsonable(err.details))
+        except Exception as exc:
+            err = HyperdeskError("NODE_UNREACHABLE", f"node {name}: {type(exc).__name__}: {exc}")
+            self._node_offline(name, err.message)
+        finally:
+            self._wake.set()
+
+    def _node_offline(self, name: str, reason: str) -> None:
+        assert self.sched is not None
+        node = self.sched.nodes[name]
+        if node.state in ("incompatible", "refused", "closed"):
+            return
+        was = node.state
+        node.state = "offline"
+        node.reason = reason
+        delays = self.settings.reconnect_delays_s
+        used = len(delays) - node.reconnects_left
+        self._nodes[name].next_reconnect = time.monotonic() + delays[min(max(used, 0), len(delays) - 1)] if delays else 0
+        if was != "offline":
+            self._node_event(name, code="WORKER_LOST")
+        # Every attempt still running there is lost with it.
+        for attempt in list(self._attempts.values()):
+            if attempt.node == name and attempt.kill_error is None:
+                self._spawn(self._kill(attempt.id, NodeLost(f"node {name} went offline: {reason}", node=name)))
+
+    def _reconnect_nodes(self, now: float) -> None:
+        assert self.sched is not None
+        for name, node in self.sched.nodes.items():
+            run = self._nodes[name]
+            if node.state == "offline" and node.reconnects_left > 0 and now >= run.next_reconnect \
+                    and (run.setup_task is None or run.setup_task.done()):
+                node.reconnects_left -= 1
+                run.setup_task = asyncio.create_task(self._setup_node(name))
+
+    # ---- attempts ---------------------------------------------------------------------------
+
+    def _launch(self, index: int, node_name: str) -> None:
+        assert self.sched is not None and self.job is not None
+        executor = self.executors[node_name]
+        if not executor.connected:
+            self.sched.unreserve(index)
+            self._node_offline(node_name, "the connection is closed")
+            return
+        chunk = self.sched.chunks[index]
+        number = self.store.next_attempt_number(self.job.id, index)
+        attempt_id = f"{self.job.id}-c{index}-a{number}"
+        out = Path(self.job.work_dir) / "chunks" / f"{attempt_id}{EXT.get(self.job.format, '')}"
+        spec = AttemptSpec(job_id=self.job.id, attempt_id=attempt_id, chunk_index=index,
+                           plan_dir=Path(self.job.plan_dir), plan_hash=self.job.plan_hash,
+                           output_kind="frame-dir" if self.job.format == "png-sequence" else "file", local_out=out)
+        now = time.monotonic()
+        self.store.add_attempt(AttemptRecord(id=attempt_id, job_id=self.job.id, chunk_index=index, number=number,
+                                             node=node_name, state="running", started_at=time.time()))
+        self.store.set_chunk(self.job.id, index, "running")
+        self.sched.start_attempt(attempt_id, index, node_name, number)
+        attempt = _Attempt(id=attempt_id, chunk_index=index, node=node_name, number=number, spec=spec, started=now,
+                           last_event=now, frames_total=chunk.frames)
+        self._attempts[attempt_id] = attempt
+        self._emit(ev.AttemptStarted(job_id=self.job.id, chunk_index=index, attempt_id=attempt_id, node=node_name,
+                                     number=number, frames_total=chunk.frames))
+        attempt.task = asyncio.create_task(self._run_attempt(attempt, executor))
+
+    async def _run_attempt(self, attempt: _Attempt, executor: Executor) -> None:
+        def on_event(event: Any) -> None:
+            attempt.last_event = time.monotonic()
+            if isinstance(event, AcceptedEvent):
+                self._emit(ev.AttemptAccepted(job_id=self._jid(), chunk_index=attempt.chunk_index,
+                                              attempt_id=attempt.id, node=attempt.node, pid=event.pid,
+                                              pgid=event.pgid, host=event.host))
+            elif isinstance(event, ProgressEvent):
+                attempt.frames_done, attempt.frames_total = event.frames_done, event.frames_total
+                self._emit(ev.ChunkProgress(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                            node=attempt.node, frames_done=event.frames_done,
+                                            frames_total=event.frames_total, fps=event.fps))
+            elif isinstance(event, HeartbeatEvent):
+                attempt.frames_done = max(attempt.frames_done, event.frames_done)
+            elif isinstance(event, Notice):
+                self._emit(ev.AttemptNotice(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                            node=attempt.node, code=event.code, message=event.message))
+
+        def on_log(line: str) -> None:
+            now = time.monotonic()
+            if now - attempt.log_budget_t >= 1.0 / max(0.1, self.settings.log_lines_per_s):
+                attempt.log_budget_t = now
+                self._emit(ev.AttemptLog(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                         node=attempt.node, line=line[:500]))
+
+        result: Optional[ChunkResult] = None
+        err: Optional[HyperdeskError] = None
+        try:
+            result = await executor.run(attempt.spec, on_event, on_log)
+        except asyncio.CancelledError:
+            err = attempt.kill_error or HyperdeskError("CANCELLED", "the attempt was cancelled")
+        except HyperdeskError as exc:
+            err = attempt.kill_error or exc
+        except Exception as exc:  # an executor bug: the attempt is lost, the chunk can run elsewhere
+            err = attempt.kill_error or HyperdeskError("WORKER_LOST", f"{type(exc).__name__}: {exc}")
+        self._attempts.pop(attempt.id, None)
+        try:
+            if result is not None:
+                self._accept(attempt, result)
+            else:
+                assert err is not None
+                self._reject(attempt, err)
+        finally:
+            self._wake.set()
+
+    def _accept(self, attempt: _Attempt, result: ChunkResult) -> None:
+        assert self.sched is not None
+        if not self.sched.succeeded(attempt.id):
+            self.store.end_attempt(attempt.id, "superseded", sha256=result.sha256)
+            remove_output(Path(result.output_path))
+            return
+        data = result.model_dump(mode="json")
+        self.store.finish_chunk(self._jid(), attempt.chunk_index, data, attempt.id)
+        self._results[attempt.chunk_index] = result
+        self._emit(ev.ChunkDone(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                node=attempt.node, sha256=result.sha256, output_path=result.output_path,
+                                seconds=round(time.monotonic() - attempt.started, 3), frames=result.frames_encoded))
+
+    def _reject(self, attempt: _Attempt, err: HyperdeskError) -> None:
+        assert self.sched is not None
+        decision = self.sched.failed(attempt.id, err, time.monotonic(), cancelling=self._cancelling)
+        remove_output(attempt.spec.local_out)
+        if decision.action == "ignored":
+            state = "superseded"
+        elif decision.action == "cancelled":
+            state = "cancelled"
+        elif err.details.get("stalled"):
+            state = "stalled"
+        elif err.code == "WORKER_LOST":
+            state = "lost"
+        else:
+            state = "failed"
+        tail = list(err.details.get("log_tail") or [])[-20:] or list(err.details.get("stderr_tail") or [])[-20:]
+        self.store.end_attempt(attempt.id, state, error_code=err.code, error_message=err.message, log_tail=tail)
+        chunk = self.sched.chunks[attempt.chunk_index]
+        if chunk.state in ("pending", "failed"):
+            self.store.set_chunk(self._jid(), attempt.chunk_index, chunk.state, None)
+        self._emit(ev.AttemptFailed(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                    node=attempt.node, code=err.code, message=err.message, hint=err.hint,
+                                    retryable=err.retryable, action=decision.action,
+                                    retry_in_s=round(decision.retry_in_s, 3),
+                                    node_blocklisted=decision.node_blocklisted, log_tail=tail))
+        if decision.action == "node_incompatible":
+            if self.executors[attempt.node].kind == "ssh":
+                self.store.set_node_preflight(attempt.node, None, err.message)
+            self._node_event(attempt.node, code=err.code)
+        elif decision.action == "node_lost":
+            self._node_offline(attempt.node, err.message)
+        elif decision.action == "retransfer":
+            self._spawn(self._retransfer(attempt.node))
+        elif decision.action in ("fail_job", "chunk_failed"):
+            if self._job_error is None:
+                self._job_error = decision.job_error or err
+        if decision.node_blocklisted:
+            self._node_event(attempt.node, code=err.code)
+
+    async def _retransfer(self, name: str) -> None:
+        """PLAN_HASH_MISMATCH on a node: our copy intact -> send it again; tampered -> fail the job."""
+        from hyperdesk.plan.verify import load_plan
+
+        assert self.job is not None and self.sched is not None
+        try:
+            await asyncio.to_thread(load_plan, Path(self.job.plan_dir))
+        except HyperdeskError as err:
+            if self._job_error is None:
+                self._job_error = err
+            self._wake.set()
+            return
+        node = self.sched.nodes[name]
+        if node.state == "online" and self.executors[name].kind == "ssh":
+            node.state = "connecting"
+            node.reason = "re-transferring the plan"
+            self._node_event(name)
+            await self._setup_node(name, force_plan=True)
+
+    def _watch(self, now: float) -> None:
+        """Stall detection per attempt; a silent attempt first makes us ask whether its node is alive."""
+        hb = min(self.settings.heartbeat_timeout_s, self.settings.stall_timeout_s / 2)
+        for attempt in list(self._attempts.values()):
+            if attempt.kill_error is not None:
+                continue
+            silent = now - attempt.last_event
+            if silent >= self.settings.stall_timeout_s:
+                self._spawn(self._kill(attempt.id, HyperdeskError(
+                    "WORKER_LOST", f"chunk {attempt.chunk_index} on {attempt.node} sent no event for {silent:.0f} s",
+                    details={"stalled": True, "node": attempt.node, "frames_done": attempt.frames_done})))
+            elif silent >= hb and not attempt.probing and self.executors[attempt.node].kind != "local":
+                attempt.probing = True
+                self._spawn(self._probe(attempt))
+
+    async def _probe(self, attempt: _Attempt) -> None:
+        executor = self.executors[attempt.node]
+        try:
+            alive = await executor.alive()
+        finally:
+            attempt.probing = False
+        if not alive and attempt.kill_error is None:
+            with contextlib.suppress(Exception):
+                await executor.abandon()
+            self._node_offline(attempt.node, "its heartbeats stopped and it does not answer")
+
+    async def _kill(self, attempt_id: str, err: HyperdeskError) -> None:
+        attempt = self._attempts.get(attempt_id)
+        if attempt is None or attempt.kill_error is not None:
+            return
+        attempt.kill_error = err
+        executor = self.executors[attempt.node]
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(executor.kill_attempt(attempt_id), 15)
+        if attempt.task is not None and not attempt.task.done():
+            attempt.task.cancel()
+
+    async def _stop_all(self, err: HyperdeskError) -> None:
+        tasks = []
+        for attempt in list(self._attempts.values()):
+            if attempt.kill_error is None:
+                attempt.kill_error = err
+            if attempt.task is not None and not attempt.task.done():
+                attempt.task.cancel()
+                tasks.append(attempt.task)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for run in self._nodes.values():
+            if run.setup_task is not None and not run.setup_task.done():
+                run.setup_task.cancel()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._aux.add(task)
+        task.add_done_callback(self._aux.discard)
+
+    # ---- assembly ---------------------------------------------------------------------------
+
+    async def _assemble(self) -> bool:
+        """True when the job ended (done or failed); False when chunks were requeued."""
+        from hyperdesk.plan.assemble import assemble
+
+        assert self.sched is not None and self.job is not None
+        job = self.job
+        # Nothing unverified is stitched: a chunk whose file changed is rendered again.
+        bad = []
+        for index in sorted(self.sched.chunks):
+            result = self._results.get(index)
+            ok = False
+            if result is not None:
+                path = Path(result.output_path)
+                with contextlib.suppress(Exception):
+                    ok = path.exists() and await asyncio.to_thread(output_digest, path, result.output_kind) == result.sha256
+            if not ok:
+                bad.append(index)
+        if bad:
+            if self._assemble_retries >= 2:
+                self._finish_failed(HyperdeskError("OUTPUT_HASH_MISMATCH", f"chunks {bad} keep changing after rendering",
+                                                   details={"chunks": bad}))
+                return True
+            self._assemble_retries += 1
+            for index in bad:
+                self._results.pop(index, None)
+                self.sched.requeue(index)
+                self.store.set_chunk(job.id, index, "pending", None)
+            return False
+        self._store_job(state="assembling")
+        self._emit(ev.AssembleStarted(job_id=job.id))
+        results = [self._results[i] for i in sorted(self._results)]
+        for attempt_left in (1, 0):
+            try:
+                assembled = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output))
+                break
+            except HyperdeskError as err:
+                if err.code == "ENCODE_FAILED" and attempt_left:
+                    continue
+                self._finish_failed(err)
+                return True
+        self._store_job(state="done", result=assembled.model_dump(mode="json"), error=None, controller_pid=None)
+        if not self.settings.keep_chunks:
+            for result in results:
+                remove_output(Path(result.output_path))
+                with contextlib.suppress(OSError):
+                    os.unlink(result.perf_path)
+            shutil.rmtree(Path(job.work_dir) / "chunks", ignore_errors=True)
+        for executor in self.executors.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(executor.clean_job(job.id), 30)
+        self._emit(ev.JobDone(job_id=job.id, output=assembled.output_path, sha256=assembled.sha256,
+                              frames=assembled.frames, seconds=round(time.monotonic() - self._t0, 3),
+                              result=assembled.model_dump(mode="json")))
+        self._outcome = JobOutcome(job.id, "done", result=assembled)
+        self._end_streams()
+        return True
+
+
+def _jsonable(value: Any) -> Any:
+    from hyperdesk.farm.protocol import _jsonable as j
+
+    return j(value)

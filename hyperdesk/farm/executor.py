@@ -1,0 +1,134 @@
+"""What the scheduler needs from a place that runs workers: the executor interface.
+
+An executor is one *node* in the scheduler's sense (the local worker pool is the node `local`). It
+runs one attempt per call of `run()`, reports the worker's events through a callback and returns a
+ChunkResult whose output is on this machine and verified against its sha256. Cancelling the task
+that awaits `run()` stops the worker and its whole process group.
+"""
+from __future__ import annotations
+
+import abc
+import asyncio
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
+from hyperdesk.plan.models import ChunkResult, WorkerEnv
+
+EventCallback = Callable[[Any], None]  # receives protocol events (hyperdesk.farm.protocol) and Notices
+LogCallback = Callable[[str], None]  # receives worker stderr lines
+
+
+@dataclass
+class AttemptSpec:
+    job_id: str
+    attempt_id: str
+    chunk_index: int
+    plan_dir: Path  # the controller's planDir
+    plan_hash: str
+    output_kind: str  # "file" | "frame-dir"
+    local_out: Path  # where the verified output must be on this machine
+
+
+@dataclass
+class PreflightReport:
+    compatible: bool
+    reason: Optional[str] = None
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlanTransfer:
+    files_total: int = 0
+    files_uploaded: int = 0
+    bytes_uploaded: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Notice:
+    """Something the executor itself noticed during an attempt (e.g. a re-fetch), for the event stream."""
+
+    code: str
+    message: str
+
+
+class NodeLost(HyperdeskError):
+    """WORKER_LOST because the node itself went away (connection dropped, heartbeats stopped)."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__("WORKER_LOST", message, details={"node_lost": True, **details})
+
+
+class Executor(abc.ABC):
+    name: str
+    slots: int
+    kind: str
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def open(self) -> None:
+        """Connect (SSH); raise HyperdeskError when the node cannot be used at all."""
+
+    async def preflight(self, worker_env: WorkerEnv) -> PreflightReport:
+        return PreflightReport(True)
+
+    async def prepare_plan(self, plan_dir: Path, plan_hash: str, *, force: bool = False,
+                           job_id: str = "adhoc") -> PlanTransfer:
+        """Make the plan available to this node's workers (upload what the node lacks)."""
+        return PlanTransfer()
+
+    @abc.abstractmethod
+    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: Optional[LogCallback] = None) -> ChunkResult:
+        ...
+
+    async def kill_attempt(self, attempt_id: str) -> None:
+        """Stop an attempt's process group now (stall); the awaiting `run()` then fails."""
+
+    async def alive(self) -> bool:
+        """Is the node reachable right now (used when heartbeats stop)?"""
+        return True
+
+    async def abandon(self) -> None:
+        """The node stopped answering: drop the connection without talking to it any more."""
+
+    async def clean_job(self, job_id: str) -> None:
+        """Remove what the job left on the node (chunk outputs)."""
+
+    async def close(self) -> None:
+        pass
+
+
+def output_digest(path: Path, kind: str) -> str:
+    """sha256 of a chunk output: the file bytes, or the directory rule of plan-contract 9.6."""
+    if kind == "frame-dir":
+        return frame_dir_hash(path)[0]
+    return sha256_file(path)
+
+
+def remove_output(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+async def verify_output(path: Path, kind: str, expected: str) -> None:
+    """OUTPUT_HASH_MISMATCH unless the output at path hashes to expected (hashing off the loop)."""
+    if not path.exists():
+        raise HyperdeskError("ASSEMBLE_INPUT_MISSING", f"the chunk output {path} is missing",
+                             details={"path": str(path)})
+    got = await asyncio.to_thread(output_digest, path, kind)
+    if got != expected:
+        raise HyperdeskError("OUTPUT_HASH_MISMATCH",
+                             f"the chunk output hashes to {got[:12]}…, its result says {expected[:12]}…",
+                             details={"path": str(path), "expected": expected, "computed": got})

@@ -1,0 +1,286 @@
+"""`hyperdesk worker`: run one chunk attempt in this process and report it as protocol events.
+
+stdout carries events and nothing else: at start the real stdout is duplicated for the event
+stream and file descriptor 1 is pointed at stderr, so a stray print, a library warning or a child
+process (Chromium, ffmpeg) can never corrupt the stream.
+
+Test hooks (environment variables of the worker, see docs/internals.md):
+  HYPERDESK_TEST_STALL_AFTER_FRAMES=N   after N frames, stop sending events and hang
+  HYPERDESK_TEST_STALL_ONCE=PATH        ... only in the first worker that creates PATH
+"""
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from hyperdesk import __version__
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.farm.protocol import (
+    HEARTBEAT_INTERVAL_S,
+    AcceptedEvent,
+    DoneEvent,
+    FailedEvent,
+    HeartbeatEvent,
+    ProgressEvent,
+    dump_event,
+)
+
+EXIT_OK, EXIT_VALIDATION, EXIT_RUNTIME, EXIT_CANCELLED = 0, 2, 3, 130
+
+# plan-contract 9.2: the validation steps (exit status 2); everything else is a runtime error (3).
+VALIDATION_CODES = frozenset({
+    "MISSING_PLAN_ARTIFACT", "PLAN_PROTOCOL_UNSUPPORTED", "INVALID_PLAN_METADATA", "CHUNK_INDEX_OUT_OF_RANGE",
+    "PLAN_HASH_MISMATCH", "FFMPEG_VERSION_MISMATCH", "BROWSER_VERSION_MISMATCH", "RENDERER_VERSION_MISMATCH",
+    "BROWSER_GPU_NOT_SOFTWARE", "MISSING_RUNTIME_ENV_SNAPSHOT",
+})
+LOG_TAIL_LINES = 20
+
+
+def exit_status(code: str) -> int:
+    if code == "CANCELLED":
+        return EXIT_CANCELLED
+    return EXIT_VALIDATION if code in VALIDATION_CODES else EXIT_RUNTIME
+
+
+class _EventStream:
+    """Serialises events from the main and heartbeat threads onto the saved stdout descriptor."""
+
+    def __init__(self, fd: int, on_broken: Callable[[], None]) -> None:
+        self._fd = fd
+        self._lock = threading.Lock()
+        self._on_broken = on_broken
+        self.silenced = threading.Event()  # set by the stall hook: nothing more is sent
+        self.last_sent = time.monotonic()
+
+    def send(self, event: Any) -> None:
+        if self.silenced.is_set():
+            return
+        data = (dump_event(event) + "\n").encode("utf-8")
+        with self._lock:
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+                self.last_sent = time.monotonic()
+            except OSError:
+                # The reader is gone (controller crashed, SSH channel closed): nobody will
+                # collect this attempt's result, so stop its process tree now.
+                self._on_broken()
+
+
+def _kill_own_group() -> None:
+    """Kill this worker's process group (Chromium, ffmpeg and itself) when it leads one."""
+    try:
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+    except OSError:
+        pass
+    os._exit(EXIT_CANCELLED)
+
+
+def _start_stdin_watchdog() -> None:
+    """The controller holds our stdin open for the life of the attempt; EOF means it is gone.
+
+    A `cancel` line on stdin is the portable SIGINT (an SSH channel cannot always carry signals).
+    """
+
+    def watch() -> None:
+        buf = b""
+        try:
+            while True:
+                data = os.read(0, 4096)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip() == b"cancel":
+                        os.kill(os.getpid(), signal.SIGINT)
+        except OSError:
+            pass
+        _kill_own_group()
+
+    threading.Thread(target=watch, name="hyperdesk-watchdog", daemon=True).start()
+
+
+def _log_tail(details: dict[str, Any]) -> list[str]:
+    """The last lines of the attempt's logs (ffmpeg, browser), for the failed event."""
+    work = details.get("work_dir")
+    lines: list[str] = []
+    if work:
+        logs = Path(work) / "logs"
+        try:
+            files = sorted(p for p in logs.iterdir() if p.is_file())
+        except OSError:
+            files = []
+        for path in files:
+            try:
+                tail = path.read_text("utf-8", "replace").splitlines()[-LOG_TAIL_LINES:]
+            except OSError:
+                continue
+            lines.extend(f"{path.name}: {line}" for line in tail if line.strip())
+    return lines[-LOG_TAIL_LINES:]
+
+
+def _stall_hook() -> Optional[int]:
+    raw = os.environ.get("HYPERDESK_TEST_STALL_AFTER_FRAMES")
+    if not raw:
+        return None
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return None
+
+
+def _stall_claimed() -> bool:
+    once = os.environ.get("HYPERDESK_TEST_STALL_ONCE")
+    if not once:
+        return True
+    try:
+        fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: str, *,
+               watchdog: bool = False, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
+               render: Optional[Callable[..., Any]] = None) -> int:
+    """Run chunk `index` of `plan_dir` into `out`, printing protocol events; return the exit status.
+
+    `render` defaults to hyperdesk.plan.render_chunk (tests may pass another callable with the
+    same signature). With `watchdog`, EOF on stdin or a broken stdout kills the process group.
+    """
+    sys.stdout.flush()
+    event_fd = os.dup(1)
+    os.dup2(2, 1)  # fd 1 -> stderr for everything else, children included
+    sys.stdout = sys.stderr
+    stream = _EventStream(event_fd, _kill_own_group if watchdog else (lambda: None))
+    if watchdog:
+        _start_stdin_watchdog()
+
+    def _sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _sigterm)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:  # not the main thread (in-process tests): keep the defaults
+        pass
+
+    state = {"frames_done": 0}
+    finished = threading.Event()
+    window: collections.deque[tuple[float, int]] = collections.deque(maxlen=12)
+    last_progress = [0.0]
+    stall_after = _stall_hook()
+
+    def heartbeat() -> None:
+        while not finished.wait(heartbeat_s):
+            stream.send(HeartbeatEvent(attempt_id=attempt_id, frames_done=state["frames_done"]))
+
+    def progress(frames_done: int, frames_total: int) -> None:
+        now = time.monotonic()
+        state["frames_done"] = frames_done
+        window.append((now, frames_done))
+        if len(window) >= 2 and window[-1][0] > window[0][0]:
+            fps = (window[-1][1] - window[0][1]) / (window[-1][0] - window[0][0])
+        else:
+            fps = 0.0
+        # At most 10 progress events a second; the last frame is always reported.
+        if frames_done == frames_total or now - last_progress[0] >= 0.1:
+            last_progress[0] = now
+            stream.send(ProgressEvent(attempt_id=attempt_id, frames_done=frames_done,
+                                      frames_total=frames_total, fps=round(fps, 3)))
+        if stall_after is not None and frames_done >= stall_after and _stall_claimed():
+            stream.silenced.set()
+            print(f"hyperdesk worker: test hook stalls attempt {attempt_id} after {frames_done} frames",
+                  file=sys.stderr, flush=True)
+            while True:  # hang like a wedged page would; only a kill ends this
+                time.sleep(3600)
+
+    beat = threading.Thread(target=heartbeat, name="hyperdesk-heartbeat", daemon=True)
+    try:
+        stream.send(AcceptedEvent(attempt_id=attempt_id, chunk_index=index, pid=os.getpid(),
+                                  pgid=os.getpgrp(), host=socket.gethostname(), hyperdesk_version=__version__))
+        beat.start()
+        if render is None:
+            from hyperdesk.plan import render_chunk as render
+        result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress)
+        finished.set()
+        stream.send(DoneEvent(attempt_id=attempt_id, result=result))
+        return EXIT_OK
+    except HyperdeskError as err:
+        finished.set()
+        stream.send(FailedEvent.from_error(attempt_id, err, _log_tail(err.details)))
+        return exit_status(err.code)
+    except KeyboardInterrupt:
+        finished.set()
+        err = HyperdeskError("CANCELLED", f"chunk {index} was cancelled")
+        stream.send(FailedEvent.from_error(attempt_id, err, []))
+        return EXIT_CANCELLED
+    except Exception as exc:  # a bug is still reported as an event, never as a bare traceback
+        finished.set()
+        import traceback
+
+        tb = traceback.format_exc().splitlines()[-LOG_TAIL_LINES:]
+        print("\n".join(tb), file=sys.stderr, flush=True)
+        err = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        stream.send(FailedEvent.from_error(attempt_id, err, tb))
+        return EXIT_RUNTIME
+    finally:
+        finished.set()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """`python -m hyperdesk.farm.worker PLANDIR INDEX -o OUT --attempt-id ID [--watchdog]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="hyperdesk worker")
+    add_worker_arguments(parser)
+    args = parser.parse_args(argv)
+    return worker_command(args)
+
+
+def add_worker_arguments(parser: Any) -> None:
+    parser.add_argument("plan_dir", help="the planDir")
+    parser.add_argument("index", type=int, help="chunk index")
+    parser.add_argument("-o", "--output", required=True, help="chunk output path")
+    parser.add_argument("--attempt-id", required=True, help="attempt id given by the scheduler")
+    parser.add_argument("--watchdog", action="store_true",
+                        help="kill this worker's process group when stdin reaches EOF (controller gone)")
+    parser.add_argument("--setsid", action="store_true",
+                        help="start a new session first, so the worker leads its own process group")
+
+
+def worker_command(args: Any) -> int:
+    if getattr(args, "setsid", False):
+        become_group_leader()
+    return run_worker(args.plan_dir, args.index, args.output, args.attempt_id, watchdog=args.watchdog)
+
+
+def become_group_leader() -> None:
+    """setsid(2): a new session and process group led by this process (no-op if it leads one)."""
+    try:
+        os.setsid()
+    except OSError:
+        pass  # already a session or group leader (e.g. exec'd straight from sshd)
+    if os.getpgrp() != os.getpid():
+        try:
+            os.setpgid(0, 0)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

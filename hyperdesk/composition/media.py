@@ -21,6 +21,7 @@ from hyperdesk.composition.document import (
 )
 from hyperdesk.composition.subcomp import is_relative_url, is_remote_url, split_url
 from hyperdesk.composition.timing import StaticTiming, media_start_of, playback_rate_of
+from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import PlanWarning
 
 MAX_VOLUME = 10 ** (12 / 20)
@@ -166,7 +167,14 @@ def normalise_media(doc: Any, compiled_dir: Path, prober: Callable[[Path], Any],
             raise invalid(source_file_of(el, entry), el, "src", src,
                           f"the media file {rel} does not exist in the project")
         if rel not in cache:
-            cache[rel] = prober(path)
+            try:
+                cache[rel] = prober(path)
+            except HyperdeskError as err:
+                if el.tag == "audio" and err.code == "VIDEO_EXTRACTION_FAILED":
+                    # The prober speaks for videos; an unreadable audio source fails the audio mix.
+                    raise HyperdeskError("AUDIO_MIX_FAILED", f"cannot read the audio source {rel}: {err.message}",
+                                         details={**err.details, "src": rel}) from None
+                raise
         probe = cache[rel]
         probes[el] = (rel, probe)
         _write_duration(el, probe)

@@ -54,7 +54,7 @@ from hyperdesk.composition.media import (
     media_elements,
     normalise_media,
 )
-from hyperdesk.composition.scripts import instance_script, prelude_script
+from hyperdesk.composition.scripts import instance_script
 from hyperdesk.composition.subcomp import (
     Inliner,
     is_relative_url,
@@ -346,7 +346,6 @@ class _Compiler:
             body.append(new_element("script", attrs))
         scripted = [i for i in inlined.instances if i.inline_scripts]
         if scripted:
-            body.append(new_element("script", {"data-hd-scoped-scripts": ""}, prelude_script()))
             for inst in scripted:
                 body.append(new_element("script", {"data-hd-instance": str(inst.index)}, instance_script(
                     scope=str(inst.index), authored_id=inst.authored_id, runtime_id=inst.runtime_id,

@@ -1,4 +1,4 @@
-"""Scoped sub-composition scripts (5.5) executed in Chromium: one page load, no runtime needed."""
+"""Scoped sub-composition scripts (5.5) executed in Chromium with the injected runtime: one page load."""
 from __future__ import annotations
 
 import asyncio
@@ -49,8 +49,12 @@ async def _evaluate(html: str) -> dict:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=BROWSER)
         try:
+            from hyperdesk.runtime import init_script
+
             pg = await browser.new_page()
-            await pg.set_content(html)
+            await pg.add_init_script(init_script(30, 1, {}))
+            await pg.route("http://page.test/", lambda route: route.fulfill(body=html, content_type="text/html"))
+            await pg.goto("http://page.test/")
             return await pg.evaluate("""() => ({
               keys: Object.keys(window.__timelines).sort(),
               found: Object.fromEntries(Object.entries(window.__timelines).map(([k, v]) => [k, v.found || null])),
@@ -85,7 +89,9 @@ def test_scoped_scripts_in_chromium(project):
         assert found["vars"] == {"color": "#0000ff" if scope == "2" else "#ff0000"}
         assert found["now"] == "number" and found["promise"] == "function" and found["timeout"] == "number"
         assert found["self"] is True
-    assert result["errors"] == [{"message": "boom in 2", "source": "card.html"}]
+    assert len(result["errors"]) == 1
+    assert "boom in 2" in result["errors"][0]["message"]
+    assert result["errors"][0]["source"].startswith("card.html")
     assert result["seen"] == [None, "yes", "yes", "yes"]
     assert result["rootDot"] is None
     assert json.dumps(result)  # plain data

@@ -206,9 +206,10 @@ def test_repeated_mounts(project):
     scripts = [s.text for s in doc.find("body").iter("script") if s.get("data-hd-instance")]
     assert len(scripts) == 2
     for n, text in zip((1, 2), scripts):
-        opt = json.loads(text[text.index("__hdScope(") + len("__hdScope("): text.index(");")])
-        assert opt["authored"] == "card" and opt["runtime"] == f"card__hf{n}"
-        assert opt["source"] == "card.html"
+        start = text.index("runScoped(") + len("runScoped(")
+        opt = json.loads(text[start:text.index(", function(window", start)])
+        assert opt["authoredId"] == "card" and opt["id"] == f"card__hf{n}"
+        assert opt["file"] == "card.html"
         assert 'window.__timelines["card"]' in text  # mapped to the runtime key by the scope
     # the inner roots carry the authored id marker and their scope markers
     roots = [e for e in doc.iter() if isinstance(e.tag, str) and e.get("data-hf-authored-id") == "card-root"]
@@ -273,9 +274,8 @@ def test_external_scripts_deduplicated_and_appended(project):
     body = project.doc().find("body")
     tail = [s for s in body if s.tag == "script"]
     assert [s.get("src") for s in tail[:2]] == ["lib/other.js", "lib/b.js"]  # gsap already loaded
-    assert tail[2].get("data-hd-scoped-scripts") is not None
-    assert [s.get("data-hd-instance") for s in tail[3:]] == ["1", "2"]
-    assert "window.a = 1;" in tail[3].text and "window.b = 1;" in tail[4].text
+    assert [s.get("data-hd-instance") for s in tail[2:]] == ["1", "2"]
+    assert "window.a = 1;" in tail[2].text and "window.b = 1;" in tail[3].text
     # a data script stays where it was, untouched
     data = project.doc().get_element_by_id("data")
     assert data.text == '{"k": 1}' and data.getparent().tag == "div"

@@ -88,6 +88,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("error CANCELLED: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `hyperdesk doctor --json | head`: the reader left, nothing to report
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
     except Exception as exc:  # never a traceback for the user; HYPERDESK_DEBUG=1 shows it
         if os.environ.get("HYPERDESK_DEBUG"):
             raise

@@ -64,9 +64,10 @@ def collect(check_gl: bool = True) -> dict[str, Any]:
     if info is not None:
         _try(report, "browser_version", lambda: browser_version(info))
         if check_gl:
-            from hyperdesk.capture.session import read_gl_renderer
+            from hyperdesk.capture.glinfo import read_gl_renderer
 
-            _try(report, "gl_renderer", lambda: asyncio.run(read_gl_renderer(info)))
+            gl = _try(report, "gl", lambda: asyncio.run(read_gl_renderer(info)))
+            report["gl_renderer"] = (gl or {}).get("renderer")
     _try(report, "ffmpeg_path", ffmpeg_exe)
     _try(report, "ffmpeg_identity", ffmpeg_identity)
     _try(report, "fonts", _font_fingerprint)

@@ -53,13 +53,9 @@ def config_from_args(args: argparse.Namespace, parallel_slots: int = 1):
 
 
 def check_output_path(out: Path) -> None:
-    parent = out.parent
-    if not parent.is_dir():
-        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"the output directory does not exist: {parent}",
-                             details={"path": str(out)})
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"the output directory is not writable: {parent}",
-                             details={"path": str(out)})
+    from hyperdesk.plan.paths import check_writable_parent
+
+    check_writable_parent(out)
 
 
 # ---------------------------------------------------------------- render

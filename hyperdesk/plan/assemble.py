@@ -79,10 +79,10 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         raise HyperdeskError("FFMPEG_VERSION_MISMATCH",
                              f"this machine's ffmpeg is {identity}, the plan needs {loaded.manifest.worker_env.ffmpeg_identity}",
                              details={"worker": identity, "plan": loaded.manifest.worker_env.ffmpeg_identity})
+    from hyperdesk.plan.paths import check_writable_parent
+
     out = Path(out).absolute()
-    if not out.parent.is_dir() or not os.access(out.parent, os.W_OK | os.X_OK):
-        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot write the output into {out.parent}",
-                             details={"path": str(out)})
+    check_writable_parent(out)
     ordered = check_chunk_results(loaded, chunk_results)
     verify_inputs_ms = _ms(t0)
     cfg = loaded.encoder

@@ -49,7 +49,6 @@ def applied_runtime_env(snapshot: dict[str, str]) -> Iterator[None]:
 
 
 def _check_out(out: Path, plan_dir: Path) -> None:
-    parent = out.parent
     try:
         inside = out.resolve().is_relative_to(plan_dir.resolve())
     except OSError:
@@ -57,9 +56,9 @@ def _check_out(out: Path, plan_dir: Path) -> None:
     if inside:
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"the chunk output {out} lies inside the plan directory",
                              details={"path": str(out)})
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot write the chunk output into {parent}",
-                             details={"path": str(out)})
+    from hyperdesk.plan.paths import check_writable_parent
+
+    check_writable_parent(out, "the chunk output")
 
 
 def validate_chunk(plan_dir: Path, index: int, *, worker_env: Optional[WorkerEnv] = None) -> LoadedPlan:
@@ -150,7 +149,7 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         transparent=cfg.transparent_background, videos=list(loaded.videos.videos),
     )
     t_boot = time.monotonic()
-    session = await CaptureSession.open(spec, work, browser=info, mode=mode)
+    session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=_test_timeouts())
     encoder = None
     frame_hashes: list[str] = []
     frame_ms: list[float] = []
@@ -228,6 +227,16 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
     )
     _write_perf(perf_path, result, frame_ms)
     return result
+
+
+def _test_timeouts():
+    """Test hook: HYPERDESK_TEST_READY_TIMEOUT_S shortens the 45 s readiness limit (never pixels)."""
+    ready = os.environ.get("HYPERDESK_TEST_READY_TIMEOUT_S")
+    if not ready:
+        return None
+    from hyperdesk.capture.session import Timeouts
+
+    return Timeouts(ready_s=float(ready))
 
 
 def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:

@@ -70,10 +70,9 @@ def resolve_composition(composition: Path | str, entry: Optional[str] = None) ->
 
 
 def _check_target(plan_dir: Path) -> None:
-    parent = plan_dir.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot create the plan directory in {parent}",
-                             details={"path": str(plan_dir)})
+    from hyperdesk.plan.paths import check_writable_parent
+
+    check_writable_parent(plan_dir, "the plan directory")
     if plan_dir.exists() and (not plan_dir.is_dir() or any(plan_dir.iterdir())):
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"plan directory exists and is not empty: {plan_dir}",
                              details={"path": str(plan_dir)})

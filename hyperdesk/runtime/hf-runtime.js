@@ -961,6 +961,35 @@
   var threePatched = null;
   var threePending = 0;
 
+  // Every stylesheet link has been fetched (loaded, or answered with an error), so its @font-face
+  // rules are in document.fonts before readiness looks at them.
+  function stylesheetsSettled() {
+    var links = document.querySelectorAll('link[rel~="stylesheet"][href]');
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].sheet) continue;
+      var done = performance.getEntriesByName(links[i].href);
+      if (!done || !done.length) return false;
+    }
+    return true;
+  }
+
+  // A face loads lazily, on first use, taking wall-clock time: text that first appears at some
+  // seek would be invisible (or in a fallback face) for a machine-dependent number of frames.
+  // So every declared face is loaded before the page counts as ready.
+  function allFontFacesLoaded() {
+    if (!document.fonts || typeof document.fonts.forEach !== 'function') return true;
+    var settled = true;
+    document.fonts.forEach(function (face) {
+      if (face.status === 'unloaded') {
+        settled = false;
+        try { face.load().catch(function () {}); } catch (e) { /* counted as settled below */ }
+      } else if (face.status === 'loading') {
+        settled = false;
+      }
+    });
+    return settled;
+  }
+
   function thenableSettled(x) {
     if (!x || (typeof x !== 'object' && typeof x !== 'function')) return true;
     var then;
@@ -1086,7 +1115,8 @@
         cond.timelines = missing.length === 0 || wallNow() - initWall >= limit;
       }
       try {
-        cond.fonts = fontsReadyResolved && (!document.fonts || document.fonts.status === 'loaded');
+        cond.fonts = fontsReadyResolved && stylesheetsSettled() && allFontFacesLoaded() &&
+          (!document.fonts || document.fonts.status === 'loaded');
       } catch (e) { cond.fonts = true; }
       cond.images = imagesReady();
       cond.videos = videosReady();

@@ -136,6 +136,8 @@ class FarmController:
         self._nodes: dict[str, _NodeRun] = {n: _NodeRun(e) for n, e in self.executors.items()}
         self._attempts: dict[str, _Attempt] = {}
         self._results: dict[int, ChunkResult] = {}
+        # The result a re-render replaces, kept to compare bytes with (plan-contract 9.7).
+        self._replaced: dict[int, tuple[ChunkResult, str]] = {}
         self._subscribers: list[asyncio.Queue] = []
         self._listeners: list[Callable[[ev.FarmEvent], None]] = []
         self._wake = asyncio.Event()
@@ -262,7 +264,9 @@ class FarmController:
             raise HyperdeskError("CHUNK_INDEX_OUT_OF_RANGE", f"no chunk {index} in this job")
         for attempt_id in self.sched.retry_chunk(index):
             await self._kill(attempt_id, HyperdeskError("CANCELLED", "superseded by a manual retry"))
-        self._results.pop(index, None)
+        previous = self._results.pop(index, None)
+        if previous is not None:
+            self._replaced[index] = (previous, previous.worker.host)
         self.store.set_chunk(self._jid(), index, "pending", None)
         if self._finished():
             # The job had ended (failed): run it again from here.
@@ -605,12 +609,28 @@ class FarmController:
         finally:
             self._wake.set()
 
+    def _check_identical(self, attempt: _Attempt, result: ChunkResult, kept: ChunkResult, kept_node: str) -> None:
+        """Two successful attempts of one chunk must give the same bytes (plan-contract 9.7)."""
+        if kept.sha256 == result.sha256 and kept.frame_sha256 == result.frame_sha256:
+            return
+        self._emit(ev.AttemptNotice(
+            job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id, node=attempt.node,
+            code="NONDETERMINISTIC_OUTPUT",
+            message=(f"chunk {attempt.chunk_index} rendered differently on {kept_node} ({kept.sha256[:12]}…) and "
+                     f"{attempt.node} ({result.sha256[:12]}…); run the admission self-test on both nodes")))
+
     def _accept(self, attempt: _Attempt, result: ChunkResult) -> None:
         assert self.sched is not None
         if not self.sched.succeeded(attempt.id):
+            kept = self._results.get(attempt.chunk_index)
+            if kept is not None:  # the first verified result stays; a different late one is reported
+                self._check_identical(attempt, result, kept, kept.worker.host)
             self.store.end_attempt(attempt.id, "superseded", sha256=result.sha256)
             remove_output(Path(result.output_path))
             return
+        replaced = self._replaced.pop(attempt.chunk_index, None)
+        if replaced is not None:
+            self._check_identical(attempt, result, *replaced)
         data = result.model_dump(mode="json")
         self.store.finish_chunk(self._jid(), attempt.chunk_index, data, attempt.id)
         self._results[attempt.chunk_index] = result

@@ -532,8 +532,12 @@
     if (!tls || typeof tls !== 'object') return null;
     if (rootId != null && tls[rootId]) return tls[rootId];
     if (fallbackRootKey != null && tls[fallbackRootKey]) return tls[fallbackRootKey];
+    // The fallback of 7.3 item 2 is for a root that registered under another name. A root with
+    // data-no-timeline has none, and a key naming another composition element is that element's
+    // timeline (seeked by the host formula of 5.6), never the root's.
+    if (root && root.hasAttribute('data-no-timeline')) return null;
     var keys = Object.keys(tls).filter(function (k) { return !!tls[k]; });
-    if (keys.length === 1 && rootId != null) {
+    if (keys.length === 1 && rootId != null && !document.querySelector('[data-composition-id=' + cssString(keys[0]) + ']')) {
       fallbackRootKey = keys[0];
       warn('ROOT_TIMELINE_FALLBACK', 'window.__timelines has no key "' + rootId + '"; bound the only registered timeline "' + keys[0] + '" as the root timeline', describe(root));
       return tls[keys[0]];

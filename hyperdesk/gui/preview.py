@@ -1,0 +1,374 @@
+"""Preview: the assembled output in a player, and every chunk's first and last frame side by side.
+
+The seam strip lays chunks out left to right, each as [first | last], so the last frame of chunk i
+sits right next to the first frame of chunk i + 1: a jump at a seam is visible at a glance.
+Thumbnails are extracted by the pinned ffmpeg in a subprocess.
+"""
+from __future__ import annotations
+
+import asyncio
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import QPixmap
+from PySide6.QtMultimedia import QAudioOutput, QMediaDevices, QMediaPlayer, QVideoFrame
+from PySide6.QtMultimediaWidgets import QVideoWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSlider,
+    QSplitter,
+    QStyle,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hyperdesk.gui.composition_probe import ffmpeg_exe, run_command
+
+THUMB = QSize(160, 90)
+
+
+@dataclass
+class ChunkThumbs:
+    index: int
+    start: int
+    end: int
+    first: Optional[str] = None
+    last: Optional[str] = None
+    error: Optional[str] = None
+
+
+async def extract_chunk_thumbs(index: int, start: int, end: int, chunk_path: str, out_dir: Path) -> ChunkThumbs:
+    """First and last frame of one chunk output (a video file or a directory of PNGs)."""
+    thumbs = ChunkThumbs(index, start, end)
+    src = Path(chunk_path)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        pngs = sorted(p for p in src.iterdir() if p.suffix.lower() == ".png")
+        if pngs:
+            thumbs.first, thumbs.last = str(pngs[0]), str(pngs[-1])
+        else:
+            thumbs.error = "no frames"
+        return thumbs
+    if not src.is_file():
+        thumbs.error = "chunk file not on this machine"
+        return thumbs
+    n = max(1, end - start)
+    pattern = out_dir / f"chunk{index:05d}_%d.png"
+    select = f"select='eq(n\\,0)+eq(n\\,{n - 1})',scale='min(320\\,iw)':-2"
+    status, _out, err = await run_command([ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-vf", select,
+                                           "-fps_mode", "passthrough", "-frames:v", "2", str(pattern)], timeout=120)
+    first = out_dir / f"chunk{index:05d}_1.png"
+    last = out_dir / f"chunk{index:05d}_2.png"
+    if status != 0 or not first.is_file():
+        thumbs.error = (err.strip().splitlines() or [f"ffmpeg exit {status}"])[-1]
+        return thumbs
+    thumbs.first = str(first)
+    thumbs.last = str(last if last.is_file() else first)
+    return thumbs
+
+
+def _thumb_label(path: Optional[str], caption: str) -> QWidget:
+    box = QWidget()
+    v = QVBoxLayout(box)
+    v.setContentsMargins(0, 0, 0, 0)
+    v.setSpacing(2)
+    img = QLabel()
+    img.setFixedSize(THUMB)
+    img.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    img.setStyleSheet("background: #202124; color: #9aa0a6;")
+    if path:
+        pix = QPixmap(path)
+        if not pix.isNull():
+            img.setPixmap(pix.scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            img.setToolTip(path)
+        else:
+            img.setText("?")
+    else:
+        img.setText("—")
+    cap = QLabel(caption)
+    cap.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    v.addWidget(img)
+    v.addWidget(cap)
+    return box
+
+
+class SeamStrip(QScrollArea):
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumHeight(THUMB.height() + 60)
+        self.thumbs: list[ChunkThumbs] = []
+        self.set_thumbs([])
+
+    def set_thumbs(self, thumbs: list[ChunkThumbs], note: str = "") -> None:
+        self.thumbs = list(thumbs)
+        inner = QWidget()
+        row = QHBoxLayout(inner)
+        row.setContentsMargins(4, 4, 4, 4)
+        row.setSpacing(0)
+        if not thumbs:
+            label = QLabel(note or "Chunk thumbnails appear here when chunks are done.")
+            label.setEnabled(False)
+            row.addWidget(label)
+        for n, t in enumerate(thumbs):
+            card = QFrame()
+            card.setObjectName(f"chunkCard{t.index}")
+            card.setFrameShape(QFrame.Shape.StyledPanel)
+            v = QVBoxLayout(card)
+            v.setContentsMargins(4, 2, 4, 2)
+            title = QLabel(f"chunk {t.index} · frames {t.start}–{t.end - 1}")
+            title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            v.addWidget(title)
+            pair = QHBoxLayout()
+            pair.setSpacing(2)
+            pair.addWidget(_thumb_label(t.first, f"first ({t.start})"))
+            pair.addWidget(_thumb_label(t.last, f"last ({t.end - 1})"))
+            v.addLayout(pair)
+            if t.error:
+                err = QLabel(t.error)
+                err.setWordWrap(True)
+                err.setEnabled(False)
+                v.addWidget(err)
+            row.addWidget(card)
+            if n + 1 < len(thumbs):
+                seam = QLabel("┃")
+                seam.setToolTip(f"seam between chunk {t.index} and chunk {thumbs[n + 1].index}")
+                seam.setStyleSheet("color: #e08e0b; font-size: 18px;")
+                row.addWidget(seam)
+        row.addStretch(1)
+        self.setWidget(inner)
+
+
+class PreviewPanel(QWidget):
+    refreshSeamsRequested = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self.fps = 30.0
+        self.total_frames = 0
+        self.frames_received = 0
+        self.source: Optional[str] = None
+        self.video = QVideoWidget()
+        self.video.setMinimumSize(QSize(320, 180))
+        self.player = QMediaPlayer(self)
+        self.audio: Optional[QAudioOutput] = None
+        if QMediaDevices.audioOutputs():
+            self.audio = QAudioOutput(self)
+            self.player.setAudioOutput(self.audio)
+        self.player.setVideoOutput(self.video)
+        self.sink = self.video.videoSink()
+        self.sink.videoFrameChanged.connect(self._frame)
+
+        style = self.style()
+        self.play_button = QToolButton()
+        self.play_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
+        self.play_button.setToolTip("Play / pause (Space)")
+        self.play_button.clicked.connect(self.toggle)
+        self.back_button = QToolButton()
+        self.back_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekBackward))
+        self.back_button.setToolTip("Previous frame (,)")
+        self.back_button.clicked.connect(lambda: self.step(-1))
+        self.fwd_button = QToolButton()
+        self.fwd_button.setIcon(style.standardIcon(QStyle.StandardPixmap.SP_MediaSeekForward))
+        self.fwd_button.setToolTip("Next frame (.)")
+        self.fwd_button.clicked.connect(lambda: self.step(1))
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setRange(0, 0)
+        self.slider.sliderMoved.connect(self.player.setPosition)
+        self.slider.sliderPressed.connect(lambda: self.player.setPosition(self.slider.value()))
+        self.position_label = QLabel("no output")
+        self.position_label.setMinimumWidth(140)
+        self.verification = QLabel("")
+        self.verification.setWordWrap(True)
+        self.verification.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.refresh_button = QPushButton("Refresh seams")
+        self.refresh_button.clicked.connect(self.refreshSeamsRequested)
+        self.seams = SeamStrip()
+
+        controls = QHBoxLayout()
+        controls.addWidget(self.back_button)
+        controls.addWidget(self.play_button)
+        controls.addWidget(self.fwd_button)
+        controls.addWidget(self.slider, 1)
+        controls.addWidget(self.position_label)
+        top = QWidget()
+        tv = QVBoxLayout(top)
+        tv.setContentsMargins(0, 0, 0, 0)
+        tv.addWidget(self.video, 1)
+        tv.addLayout(controls)
+        tv.addWidget(self.verification)
+        bottom = QWidget()
+        bv = QVBoxLayout(bottom)
+        bv.setContentsMargins(0, 0, 0, 0)
+        head = QHBoxLayout()
+        head.addWidget(QLabel("<b>Chunk seams</b> — each chunk's first and last frame"))
+        head.addStretch(1)
+        head.addWidget(self.refresh_button)
+        bv.addLayout(head)
+        bv.addWidget(self.seams)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(bottom)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(split)
+
+        self.player.durationChanged.connect(self._duration)
+        self.player.positionChanged.connect(self._position)
+        self.player.playbackStateChanged.connect(self._state)
+        self.player.errorOccurred.connect(self._error)
+
+    # ---- source ---------------------------------------------------------------------------------
+
+    def set_output(self, path: Optional[str], fps: float = 30.0, total_frames: int = 0, *, autoplay: bool = False) -> None:
+        self.fps = fps or 30.0
+        self.total_frames = total_frames
+        self.player.stop()
+        self.frames_received = 0
+        if not path or not Path(path).exists():
+            self.source = None
+            self.player.setSource(QUrl())
+            self.position_label.setText("no output")
+            return
+        p = Path(path)
+        if p.is_dir():
+            # a png-sequence: the player cannot open a directory; show its first frame in the seams
+            self.source = None
+            self.player.setSource(QUrl())
+            self.position_label.setText("png-sequence (see the frames folder)")
+            return
+        self.source = str(p)
+        self.player.setSource(QUrl.fromLocalFile(str(p)))
+        self.position_label.setText(f"frame 0 / {total_frames}")
+        if autoplay:
+            self.player.play()
+
+    def set_verification(self, text: str) -> None:
+        self.verification.setText(text)
+
+    # ---- transport ------------------------------------------------------------------------------
+
+    def toggle(self) -> None:
+        if self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
+            self.player.pause()
+        elif self.source:
+            self.player.play()
+
+    def play(self) -> None:
+        if self.source:
+            self.player.play()
+
+    def pause(self) -> None:
+        self.player.pause()
+
+    def frame_ms(self) -> float:
+        return 1000.0 / (self.fps or 30.0)
+
+    def frame_at(self, ms: int) -> int:
+        # Frame k covers [k, k+1) frame durations; positions come in whole ms, so 666 ms is the
+        # start of frame 10 at 15 fps (666.67 ms): allow that truncation.
+        return int(ms / self.frame_ms() + 0.02)
+
+    def current_frame(self) -> int:
+        return self.frame_at(self.player.position())
+
+    def step(self, frames: int) -> None:
+        """One frame back or forward (the player pauses first)."""
+        if not self.source:
+            return
+        if self.player.playbackState() == QMediaPlayer.PlaybackState.PlayingState:
+            self.player.pause()
+        frame = max(0, self.current_frame() + frames)
+        if self.total_frames:
+            frame = min(frame, self.total_frames - 1)
+        # aim at the middle of the frame's display interval so rounding never lands on its neighbour
+        self.player.setPosition(int(frame * self.frame_ms() + self.frame_ms() / 2))
+
+    def seek_frame(self, frame: int) -> None:
+        self.player.setPosition(int(frame * self.frame_ms() + self.frame_ms() / 2))
+
+    def _frame(self, frame: QVideoFrame) -> None:
+        if frame.isValid():
+            self.frames_received += 1
+
+    def _duration(self, ms: int) -> None:
+        self.slider.setRange(0, max(0, ms))
+
+    def _position(self, ms: int) -> None:
+        if not self.slider.isSliderDown():
+            self.slider.setValue(ms)
+        frame = self.frame_at(ms)
+        self.position_label.setText(f"frame {frame} / {self.total_frames} · {ms / 1000:.2f}s")
+
+    def _state(self, state: Any) -> None:
+        icon = (QStyle.StandardPixmap.SP_MediaPause if state == QMediaPlayer.PlaybackState.PlayingState
+                else QStyle.StandardPixmap.SP_MediaPlay)
+        self.play_button.setIcon(self.style().standardIcon(icon))
+
+    def _error(self, _err: Any, text: str) -> None:
+        if text:
+            self.position_label.setText(f"player: {text}")
+
+    def close_media(self) -> None:
+        self.player.stop()
+        self.player.setSource(QUrl())
+
+
+async def build_seam_thumbs(chunks: list[tuple[int, int, int, str]], out_dir: Path) -> list[ChunkThumbs]:
+    """Thumbnails for chunks (index, start, end, output path), two ffmpeg processes at a time."""
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sem = asyncio.Semaphore(2)
+
+    async def one(c: tuple[int, int, int, str]) -> ChunkThumbs:
+        async with sem:
+            return await extract_chunk_thumbs(c[0], c[1], c[2], c[3], out_dir)
+
+    return list(await asyncio.gather(*(one(c) for c in chunks)))
+
+
+async def extract_output_frames(output: str, frames: list[int], out_dir: Path) -> dict[int, str]:
+    """PNG thumbnails of the given frames of the assembled output (one ffmpeg pass, or the frame files)."""
+    wanted = sorted(set(f for f in frames if f >= 0))
+    if not wanted:
+        return {}
+    src = Path(output)
+    if src.is_dir():  # png-sequence: frame_000001.png is frame 0
+        found = {}
+        for f in wanted:
+            p = src / f"frame_{f + 1:06d}.png"
+            if p.is_file():
+                found[f] = str(p)
+        return found
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("out_*.png"):
+        old.unlink()
+    expr = "+".join(f"eq(n\\,{f})" for f in wanted)
+    status, _out, _err = await run_command([ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-vf",
+                                            f"select='{expr}',scale='min(320\\,iw)':-2", "-fps_mode", "passthrough",
+                                            "-frames:v", str(len(wanted)), str(out_dir / "out_%d.png")], timeout=300)
+    found = {}
+    for n, f in enumerate(wanted, start=1):
+        p = out_dir / f"out_{n}.png"
+        if p.is_file():
+            found[f] = str(p)
+    return found
+
+
+async def seam_thumbs_from_output(output: str, chunks: list[tuple[int, int, int]], out_dir: Path) -> list[ChunkThumbs]:
+    frames = [f for _i, s, e in chunks for f in (s, e - 1)]
+    found = await extract_output_frames(output, frames, out_dir)
+    return [ChunkThumbs(i, s, e, found.get(s), found.get(e - 1),
+                        None if s in found else "frame not extracted") for i, s, e in chunks]

@@ -1,0 +1,215 @@
+"""Render settings (format, quality, fps, chunk size, output), remembered per composition."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from PySide6.QtCore import QSettings, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
+
+FORMATS = ["mp4", "mov", "webm", "png-sequence"]
+QUALITIES = ["draft", "standard", "high"]
+FPS_CHOICES = ["", "24", "25", "30", "50", "60", "24000/1001", "30000/1001"]
+EXTENSIONS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
+
+
+@dataclass
+class RenderSettings:
+    format: str = "mp4"
+    quality: str = "standard"
+    fps: str = ""  # "" = the composition's own rate
+    chunk_frames: int = 0  # 0 = automatic
+    keyframe_interval: int = 0  # 0 = automatic (2 s)
+    output: str = ""
+    keep_chunks: bool = False  # keep chunk files after assembly (re-assemble by hand, per-chunk seams)
+    variables: dict[str, Any] = field(default_factory=dict)
+
+    def render_config(self, composition: str) -> dict[str, Any]:
+        """The RenderConfig fields (hyperdesk.plan.config) these settings ask for."""
+        cfg: dict[str, Any] = {"format": self.format, "quality": self.quality}
+        p = Path(composition)
+        if p.is_file():
+            cfg["entry"] = p.name
+        if self.fps:
+            cfg["fps"] = self.fps
+        if self.chunk_frames > 0:
+            cfg["chunk_frames"] = self.chunk_frames
+        if self.keyframe_interval > 0:
+            cfg["keyframe_interval"] = self.keyframe_interval
+        if self.variables:
+            cfg["variables"] = dict(self.variables)
+        return cfg
+
+
+def composition_key(path: str) -> str:
+    """QSettings group of one composition (its absolute path, hashed: paths contain '/')."""
+    return hashlib.sha1(str(Path(path).expanduser().absolute()).encode("utf-8")).hexdigest()[:16]
+
+
+def default_output(composition: str, fmt: str) -> str:
+    p = Path(composition).expanduser().absolute()
+    is_file = p.is_file() or (not p.is_dir() and p.suffix.lower() in (".html", ".htm"))
+    base = p.parent if is_file else p
+    stem = p.stem if is_file and p.stem != "index" else base.name
+    return str(base / "renders" / f"{stem}{EXTENSIONS.get(fmt, '')}")
+
+
+def load_settings(settings: QSettings, composition: str) -> RenderSettings:
+    s = RenderSettings()
+    settings.beginGroup(f"compositions/{composition_key(composition)}")
+    try:
+        s.format = str(settings.value("format", s.format))
+        s.quality = str(settings.value("quality", s.quality))
+        s.fps = str(settings.value("fps", s.fps) or "")
+        s.chunk_frames = int(settings.value("chunk_frames", s.chunk_frames) or 0)
+        s.keyframe_interval = int(settings.value("keyframe_interval", s.keyframe_interval) or 0)
+        s.output = str(settings.value("output", "") or "")
+        s.keep_chunks = str(settings.value("keep_chunks", "false")).lower() in ("true", "1")
+        import json
+
+        try:
+            s.variables = json.loads(str(settings.value("variables", "{}") or "{}"))
+        except ValueError:
+            s.variables = {}
+    finally:
+        settings.endGroup()
+    if s.format not in FORMATS:
+        s.format = "mp4"
+    if s.quality not in QUALITIES:
+        s.quality = "standard"
+    if not s.output:
+        s.output = default_output(composition, s.format)
+    return s
+
+
+def save_settings(settings: QSettings, composition: str, s: RenderSettings) -> None:
+    import json
+
+    settings.beginGroup(f"compositions/{composition_key(composition)}")
+    try:
+        settings.setValue("path", str(Path(composition).absolute()))
+        for key, value in asdict(s).items():
+            if key == "variables":
+                value = json.dumps(value, sort_keys=True)
+            settings.setValue(key, value)
+    finally:
+        settings.endGroup()
+    settings.sync()
+
+
+class RenderSettingsPanel(QWidget):
+    changed = Signal()
+
+    def __init__(self, parent: Optional[QWidget] = None) -> None:
+        super().__init__(parent)
+        self._loading = False
+        self.composition: Optional[str] = None
+        self.format = QComboBox()
+        self.format.addItems(FORMATS)
+        self.quality = QComboBox()
+        self.quality.addItems(QUALITIES)
+        self.fps = QComboBox()
+        self.fps.setEditable(True)
+        for f in FPS_CHOICES:
+            self.fps.addItem(f or "composition", f)
+        self.fps.setToolTip("An integer 1-240 or num/den (e.g. 30000/1001); 'composition' keeps data-fps")
+        self.chunk = QSpinBox()
+        self.chunk.setRange(0, 100000)
+        self.chunk.setSpecialValueText("auto")
+        self.chunk.setSuffix(" frames")
+        self.chunk.setToolTip("Frames per chunk, rounded up to the keyframe interval (auto: sized for the workers)")
+        self.keyframes = QSpinBox()
+        self.keyframes.setRange(0, 10000)
+        self.keyframes.setSpecialValueText("auto (2 s)")
+        self.keyframes.setSuffix(" frames")
+        self.output = QLineEdit()
+        self.output.setPlaceholderText("output file")
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.clicked.connect(self.choose_output)
+        out_row = QHBoxLayout()
+        out_row.setContentsMargins(0, 0, 0, 0)
+        out_row.addWidget(self.output, 1)
+        out_row.addWidget(browse)
+        out_box = QWidget()
+        out_box.setLayout(out_row)
+        self.keep_chunks = QCheckBox("Keep chunk files after assembly")
+        self.keep_chunks.setToolTip("Chunks are assembled automatically when all are done. Keeping their files "
+                                    "allows assembling again by hand and per-chunk seam thumbnails.")
+
+        form = QFormLayout(self)
+        form.addRow("Format", self.format)
+        form.addRow("Quality", self.quality)
+        form.addRow("Frame rate", self.fps)
+        form.addRow("Chunk size", self.chunk)
+        form.addRow("Keyframe interval", self.keyframes)
+        form.addRow("Output", out_box)
+        form.addRow("", self.keep_chunks)
+        for sig in (self.format.currentIndexChanged, self.quality.currentIndexChanged, self.fps.currentTextChanged,
+                    self.chunk.valueChanged, self.keyframes.valueChanged, self.output.textChanged,
+                    self.keep_chunks.toggled):
+            sig.connect(self._changed)
+        self.format.currentTextChanged.connect(self._format_changed)
+        self.setEnabled(False)
+
+    def _changed(self, *_: Any) -> None:
+        if not self._loading:
+            self.changed.emit()
+
+    def _format_changed(self, fmt: str) -> None:
+        """Keep the output's extension in step with the format."""
+        if self._loading or not self.output.text():
+            return
+        p = Path(self.output.text())
+        stem = p.name[: -len(p.suffix)] if p.suffix.lower() in (".mp4", ".mov", ".webm") else p.name
+        self.output.setText(str(p.with_name(stem + EXTENSIONS.get(fmt, ""))))
+
+    def choose_output(self) -> None:
+        fmt = self.format.currentText()
+        if fmt == "png-sequence":
+            path = QFileDialog.getExistingDirectory(self, "Output folder", str(Path(self.output.text() or ".").parent))
+        else:
+            path, _ = QFileDialog.getSaveFileName(self, "Output file", self.output.text(), f"{fmt} (*{EXTENSIONS[fmt]})")
+        if path:
+            self.output.setText(path)
+
+    def set_settings(self, composition: str, s: RenderSettings) -> None:
+        self._loading = True
+        try:
+            self.composition = composition
+            self.format.setCurrentText(s.format)
+            self.quality.setCurrentText(s.quality)
+            i = self.fps.findData(s.fps)
+            if i >= 0:
+                self.fps.setCurrentIndex(i)
+            else:
+                self.fps.setEditText(s.fps)
+            self.chunk.setValue(s.chunk_frames)
+            self.keyframes.setValue(s.keyframe_interval)
+            self.output.setText(s.output)
+            self.keep_chunks.setChecked(s.keep_chunks)
+            self.setEnabled(True)
+        finally:
+            self._loading = False
+
+    def settings(self) -> RenderSettings:
+        fps_text = self.fps.currentText().strip()
+        data = self.fps.currentData()
+        fps = data if data is not None and self.fps.itemText(self.fps.currentIndex()) == fps_text else fps_text
+        if fps == "composition":
+            fps = ""
+        return RenderSettings(format=self.format.currentText(), quality=self.quality.currentText(), fps=str(fps or ""),
+                              chunk_frames=self.chunk.value(), keyframe_interval=self.keyframes.value(),
+                              output=self.output.text().strip(), keep_chunks=self.keep_chunks.isChecked())

@@ -37,7 +37,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import tinycss2
 
 from ..errors import CODES, HyperdeskError
-from ..plan.models import FontFace, FrozenAsset
+from ..models import FontFace, FrozenAsset
 from .cdn import (
     NpmTarget,
     fontsource_package,
@@ -61,6 +61,7 @@ from .fonts import (
     usable_srcs,
 )
 from .npm import (
+    atomic_write,
     NpmClient,
     NpmError,
     PackageStore,
@@ -156,21 +157,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 # ---------------------------------------------------------------------------------------------
 # the user asset cache
 
@@ -205,9 +191,9 @@ class AssetCache:
         try:
             obj = self._obj_path(sha)
             if not obj.is_file():
-                _atomic_write(obj, data)
+                atomic_write(obj, data)
             rec = dict(meta, url=url, sha256=sha, size=len(data))
-            _atomic_write(self._url_path(url),
+            atomic_write(self._url_path(url),
                           (json.dumps(rec, sort_keys=True, indent=2) + "\n").encode("utf-8"))
         except OSError:
             pass  # a read-only cache only costs a refetch next time
@@ -222,7 +208,7 @@ class AssetCache:
 
     def put_pin(self, package: str, spec: str, version: str) -> None:
         try:
-            _atomic_write(self.root / "pins" / (_sha256(f"{package}@{spec}".encode()) + ".json"),
+            atomic_write(self.root / "pins" / (_sha256(f"{package}@{spec}".encode()) + ".json"),
                           json.dumps({"package": package, "spec": spec, "version": version},
                                      sort_keys=True).encode("utf-8") + b"\n")
         except OSError:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 import tinycss2
 
 from ..errors import HyperdeskError
-from ..plan.models import FontFace, FontManifest, PlanWarning
+from ..models import FontFace, FontManifest, PlanWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     from .assets import AssetResolver

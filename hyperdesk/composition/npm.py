@@ -408,7 +408,8 @@ def _safe_member_path(name: str) -> Optional[str]:
     return "/".join(parts[1:])  # drop the top directory ("package/" for npm tarballs)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write a file so that readers see either nothing or all of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=".tmp-")
     try:
@@ -472,7 +473,7 @@ class PackageStore:
         """Copy a verified tarball (e.g. one found in an --asset-dir) into the cache."""
         dest = self.root / tarball_file_name(package, version)
         if not dest.is_file() or _sha256_file(dest) != _sha256_file(tarball):
-            _atomic_write(dest, Path(tarball).read_bytes())
+            atomic_write(dest, Path(tarball).read_bytes())
         return dest
 
     @staticmethod

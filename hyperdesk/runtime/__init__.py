@@ -50,7 +50,7 @@ PAGE_API = {
 
 
 def _fps_pair(fps_num: Any, fps_den: Any) -> tuple[int, int]:
-    if hasattr(fps_num, "num") and hasattr(fps_num, "den"):  # plan.models.Fps
+    if hasattr(fps_num, "num") and hasattr(fps_num, "den"):  # hyperdesk.models.Fps
         num, den = fps_num.num, fps_num.den
     else:
         num, den = fps_num, fps_den

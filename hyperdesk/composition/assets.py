@@ -25,7 +25,6 @@ import json
 import os
 import re
 import socket
-import tempfile
 import unicodedata
 import urllib.error
 import urllib.request

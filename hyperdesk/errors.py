@@ -51,6 +51,7 @@ CODES: dict[str, tuple[bool, str]] = {
     "NODE_UNREACHABLE": (True, "Check that the node is on, reachable over SSH from here, and that sshd runs; its chunks go elsewhere meanwhile."),
     "NODE_AUTH_FAILED": (False, "Check the node's user and key: the key's public half must be in the user's authorized_keys."),
     "NODE_INCOMPATIBLE": (False, "Install the same hyperdesk release, Chromium and pinned ffmpeg on the node (hyperdesk nodes provision), then test it again."),
+    "NODE_PROVISION_FAILED": (False, "Fix what the message names on the node, then run hyperdesk nodes provision again."),
     "INTERNAL_ERROR": (False, "This is a bug in hyperdesk: please report it with the details."),
 }
 

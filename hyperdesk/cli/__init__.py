@@ -41,25 +41,17 @@ def print_error(err: HyperdeskError, stream=None) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hyperdesk.cli import doctor_cmd, pipeline_cmds
+    from hyperdesk.cli import desktop_cmd, doctor_cmd, farm_cmds, gui_cmd, pipeline_cmds, provision_cmd
 
     parser = argparse.ArgumentParser(prog="hyperdesk", description="Render HTML video compositions, on one machine or many.")
     parser.add_argument("--version", action="version", version=f"hyperdesk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     pipeline_cmds.register(sub)
     doctor_cmd.register(sub)
-    try:
-        from hyperdesk.cli import farm_cmds
-    except ImportError:
-        farm_cmds = None
-    if farm_cmds is not None and hasattr(farm_cmds, "register"):
-        farm_cmds.register(sub)
-    try:
-        from hyperdesk.cli import gui_cmd
-    except ImportError:
-        gui_cmd = None
-    if gui_cmd is not None:
-        gui_cmd.register(sub)
+    farm_cmds.register(sub)
+    provision_cmd.register(sub)  # adds `provision` to the `nodes` command
+    desktop_cmd.register(sub)
+    gui_cmd.register(sub)
     return parser
 
 
@@ -67,12 +59,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv:
-        # No arguments: the desktop app when it is available, else the usage text.
-        if "gui" in parser._subparsers._group_actions[0].choices:  # type: ignore[union-attr]
-            argv = ["gui"]
-        else:
-            parser.print_help()
-            return 0
+        argv = ["gui"]  # no arguments: the desktop app
     args = parser.parse_args(argv)
     handler: Optional[Callable[[argparse.Namespace], int]] = getattr(args, "handler", None)
     if handler is None:

@@ -72,6 +72,14 @@ def run_gui(composition: Optional[str] = None) -> int:
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setApplicationDisplayName("hyperdesk")
+    app.setDesktopFileName("io.hyperdesk.Hyperdesk")  # Wayland matches windows to the desktop entry by it
+    from hyperdesk.cli.desktop_cmd import icon_svg_path
+
+    icon = icon_svg_path()
+    if icon is not None:
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     # The window closes itself after an async shutdown (farm stopped, layout saved); the loop ends then.
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)

@@ -98,6 +98,36 @@ def test_chunk_start_does_not_change_frames(tmp_path, shell, mode):
         assert [part[i] for i in range(start, 14)] == [full[i] for i in range(start, 14)], start
 
 
+def test_unanswered_redraw_capture_is_asked_again(tmp_path, shell):
+    """Guard of the BeginFrame capture: a Page.captureScreenshot that never answers is sent again
+    (after Timeouts.redraw_retry_s) and the frame is the one an undisturbed session captures."""
+    plan = make_plan(tmp_path / "plan", ANIM_PAGE)
+
+    async def go(drop: int):
+        s = await open_session(plan, tmp_path / f"w{drop}", shell, mode="beginframe", fmt="png",
+                               timeouts=Timeouts(redraw_retry_s=0.3))
+        send, dropped = s._cdp.send, []
+
+        async def lossy(method, params=None):
+            if method == "Page.captureScreenshot" and len(dropped) < drop:
+                dropped.append(method)
+                await asyncio.Event().wait()  # never answers
+            return await send(method, params)
+
+        s._cdp.send = lossy
+        try:
+            t0 = time.monotonic()
+            out = [await s.capture(i) for i in (2, 3)]
+            return out, time.monotonic() - t0, len(dropped)
+        finally:
+            await s.close()
+
+    clean, _, _ = run(go(0))
+    lossy, took, dropped = run(go(1))
+    assert dropped == 1 and 0.3 <= took < 20
+    assert lossy == clean
+
+
 def test_gl_assertion_passes_and_test_hook_fails_it(tmp_path, shell, monkeypatch):
     plan = make_plan(tmp_path / "plan", "<!doctype html><html><body></body></html>")
 
@@ -207,6 +237,8 @@ def test_seek_that_hangs_is_capture_timeout(tmp_path, shell):
 
     e = run(go())
     assert e.code == "CAPTURE_TIMEOUT" and e.retryable and e.details["frame"] == 3
+    # the message names the step's limit, never the remainder a later guard of the step was given
+    assert e.message == "The seek of frame 3 did not finish within the 1 s frame limit", e.message
 
 
 @pytest.mark.parametrize("mode", ["beginframe", "screenshot"])

@@ -128,6 +128,20 @@ def verify_output(
     base = {"path": path}
     if not os.path.isfile(path):
         raise HyperdeskError("OUTPUT_DECODE_FAILED", f"no output file at {path}", details=base)
+    # The decode pass reads the whole file and dominates the verification; it runs beside the
+    # (cheap) container checks, whose errors still come first.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        decoding = pool.submit(decode_check, path, total_frames)
+        summary = _verify_streams(path, base, total_frames=total_frames, fps=fps,
+                                  keyframe_interval=keyframe_interval, codec=codec, has_audio=has_audio)
+        decoding.result()
+    return summary
+
+
+def _verify_streams(path: str, base: dict[str, Any], *, total_frames: int, fps: Fps, keyframe_interval: int,
+                    codec: str, has_audio: bool) -> dict[str, Any]:
     packets = count_packets(path, "v:0")
     if packets != total_frames:
         raise HyperdeskError("OUTPUT_FRAME_COUNT_MISMATCH",
@@ -170,7 +184,6 @@ def verify_output(
                                  f"(unexpected {extra}, missing {missing})",
                                  details={**base, "unexpected": extra, "missing": missing,
                                           "keyframe_interval": keyframe_interval})
-    decode_check(path, total_frames)
     return summary
 
 

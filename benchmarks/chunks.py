@@ -44,7 +44,8 @@ def render(plan_dir: str, count: int, tmp: Path) -> tuple[float, float, list]:
     results = [render_chunk(plan_dir, i, tmp / f"c{count}_{i}.mp4") for i in range(count)]
     rendered = time.monotonic() - t0
     t1 = time.monotonic()
-    assemble(plan_dir, results, tmp / f"out{count}.mp4")
+    result = assemble(plan_dir, results, tmp / f"out{count}.mp4")
+    print(f"  assembly of {count} chunk(s): {result.timings.model_dump()}")
     return rendered, time.monotonic() - t1, results
 
 
@@ -73,8 +74,14 @@ def main() -> None:
         print(f"assembly: {a1:.2f} s for 1 chunk ({100 * a1 / r1:.2f} % of render), {a6:.2f} s for 6 chunks "
               f"({100 * a6 / r6:.2f} % of render; target <= 2 %)")
 
-        # Plan reuse through the real command: the second run re-plans nothing.
-        env = dict(os.environ)
+        # Plan reuse through the real command: the second run re-plans nothing. A fresh plan cache
+        # (sharing the fetched assets) makes the first run a real miss.
+        cache = tmp / "cache"
+        cache.mkdir()
+        from hyperdesk.plan.config import cache_root
+
+        (cache / "assets").symlink_to(cache_root() / "assets", target_is_directory=True)
+        env = dict(os.environ, HYPERDESK_CACHE_DIR=str(cache), HYPERDESK_DATA_DIR=str(tmp / "data"))
         times = []
         for run in range(2):
             out = tmp / f"cli{run}.mp4"

@@ -9,6 +9,7 @@ from typing import Any, Optional
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
+from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 
 DisplayRole = Qt.ItemDataRole.DisplayRole
@@ -65,27 +66,13 @@ def history_rows(store: Any, limit: int = 200, live_here: Optional[set[str]] = N
     return rows
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(RowsTableModel):
+    columns = COLUMNS
+
     def __init__(self, parent: Optional[QObject] = None) -> None:
         super().__init__(parent)
         self.rows: list[HistoryRow] = []
         self.own: set[str] = set()  # jobs this window runs
-
-    def set_rows(self, rows: list[HistoryRow]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == DisplayRole:
-            return COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = DisplayRole) -> Any:
         if not index.isValid():

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from hyperdesk.gui import events as ev
+from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 from hyperdesk.store.models import NodeConfig
 
@@ -80,7 +81,8 @@ def preflight_summary(report: Optional[dict[str, Any]], reason: Optional[str]) -
 NODE_COLUMNS = ["Node", "Address", "Slots", "State", "Last heartbeat", "Preflight"]
 
 
-class NodesModel(QAbstractTableModel):
+class NodesModel(RowsTableModel):
+    columns = NODE_COLUMNS
     enabledChanged = Signal(str, bool)  # an SSH node was switched on or off for new renders
 
     def __init__(self, parent: Optional[QObject] = None, clock: Callable[[], float] = ev.now) -> None:
@@ -92,17 +94,6 @@ class NodesModel(QAbstractTableModel):
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self._tick)
         self._timer.start()
-
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
-        return 0 if parent.isValid() else len(NODE_COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == DisplayRole:
-            return NODE_COLUMNS[section]
-        return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = DisplayRole) -> Any:
         if not index.isValid():

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator, Optional
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.config import RUNTIME_ENV_PREFIXES
 from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sha256_file
 from hyperdesk.plan.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
@@ -86,7 +87,7 @@ def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_i
                  browser: Optional[str] = None, mode: str = "auto") -> ChunkResult:
     """Render frames [start, end) of chunk `index` into `out`; see plan-contract.md 9."""
     try:
-        return asyncio.run(render_chunk_async(plan_dir, index, out, attempt_id=attempt_id, progress=progress,
+        return run_coroutine(render_chunk_async(plan_dir, index, out, attempt_id=attempt_id, progress=progress,
                                               worker_env=worker_env, browser=browser, mode=mode))
     except KeyboardInterrupt:
         raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled") from None

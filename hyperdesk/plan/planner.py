@@ -6,7 +6,6 @@ plan leaves nothing behind.
 """
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import logging
 import math
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
 from hyperdesk.plan.config import RenderConfig, cache_root, runtime_env_snapshot
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
@@ -265,7 +265,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         source = "attribute"
         if duration is None:
             source = "probe"
-            duration, probe_warnings = asyncio.run(
+            duration, probe_warnings = run_coroutine(
                 probe_duration(compiled_dir, fonts_dir, partial, width, height, fps, dict(config.variables)))
             warnings.extend(probe_warnings)
         if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):

@@ -34,8 +34,11 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 extra=""
-[ "$want_tests" = 1 ] && extra="[test]"
-stamp=".venv/.hyperdesk-installed$( [ "$want_tests" = 1 ] && echo -test)"
+stamp=".venv/.hyperdesk-installed"
+if [ "$want_tests" = 1 ]; then
+  extra="[test]"
+  stamp="$stamp-test"
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --disable-pip-version-check -e ".${extra}"
   touch "$stamp"

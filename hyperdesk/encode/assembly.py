@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hyperdesk.encode.ffmpeg import run_ffmpeg
-from hyperdesk.encode.probe import count_packets, decode_check, key_packet_indices, stream_summary
+from hyperdesk.encode.probe import decode_check, scan_output
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import Fps
 
@@ -142,12 +142,13 @@ def verify_output(
 
 def _verify_streams(path: str, base: dict[str, Any], *, total_frames: int, fps: Fps, keyframe_interval: int,
                     codec: str, has_audio: bool) -> dict[str, Any]:
-    packets = count_packets(path, "v:0")
+    scan = scan_output(path)
+    packets = len(scan.video) if scan.video is not None else 0
     if packets != total_frames:
         raise HyperdeskError("OUTPUT_FRAME_COUNT_MISMATCH",
                              f"the output has {packets} video packets, expected {total_frames}",
                              details={**base, "packets": packets, "expected": total_frames})
-    summary = stream_summary(path)
+    summary = scan.summary()
     T = _target_s(total_frames, fps)
     want_rate = f"{fps.num}/{fps.den}"
     r = summary.get("r_frame_rate")
@@ -174,7 +175,7 @@ def _verify_streams(path: str, base: dict[str, Any], *, total_frames: int, fps: 
                                  details={**base, **{k: v for k, v in summary.items() if k.startswith("audio")},
                                           "expected_s": T})
     if codec in KEYFRAME_CODECS:
-        keys = key_packet_indices(path, "v:0")
+        keys = scan.video.key_indices() if scan.video is not None else []
         want = list(range(0, total_frames, keyframe_interval))
         if keys != want:
             extra = sorted(set(keys) - set(want))[:10]

@@ -149,8 +149,10 @@ class Timeouts:
     # next one (doubling up to redraw_poll_max_s); see CaptureSession._capture_beginframe.
     redraw_poll_s: float = 0.005
     redraw_poll_max_s: float = 0.05
-    # ... and after how long an unanswered redraw capture is asked again (doubling).
-    redraw_retry_s: float = 5.0
+    # ... and after how long an unanswered redraw capture is asked again (doubling). A frame's
+    # capture normally answers within 2 BeginFrames (~20 ms); under load (an encoder on the same
+    # cores) a request was seen to stay unanswered until re-asked, which cost 5.7 s at 5 s here.
+    redraw_retry_s: float = 0.5
 
 
 class _Dead(Exception):
@@ -939,9 +941,9 @@ class CaptureSession:
                     raise self._timed_out(what, 0.0, limit)
                 wait = min(wait * 2, self.timeouts.redraw_poll_max_s)
                 if time.monotonic() - asked >= retry_after:
-                    # Guard, never seen to fire: a request that is still unanswered after many
-                    # frames is asked again (every request redraws the same, settled page).
-                    log.warning("%s: no screenshot after %.1f s, asking again", what, time.monotonic() - asked)
+                    # A request still unanswered after many BeginFrames (rare; seen under CPU
+                    # load) is asked again: every request redraws the same, settled page.
+                    log.info("%s: no screenshot after %.1f s, asking again", what, time.monotonic() - asked)
                     shots.append(asyncio.ensure_future(self._cdp.send("Page.captureScreenshot", params)))
                     asked, retry_after = time.monotonic(), retry_after * 2
             data = (await self._guard(next(iter(done)), left(), what, limit=limit)).get("data")

@@ -5,7 +5,12 @@
 hyperdesk: the whole sample as one chunk through render_chunk (seek every frame, inject, capture
 JPEG q95, stream into x264), frames/s. Baseline: the same browser binary, flags and compiled page,
 BeginFrame screenshots in a loop with no seeking and no encoding. Target: ratio >= 0.8.
-Also prints the peak memory of the whole render (Python, browser, ffmpeg).
+Also prints the peak memory of the whole render (Python, browser, ffmpeg), the CPU time per frame of
+the bare loop and of the render's parts, and the ceiling those put on the ratio with this machine's
+cores: a render must at least capture (the bare loop's CPU) and encode (the encoder's CPU) every
+frame, so it cannot exceed cores / (bare + encoder CPU per frame) frames/s. With --experiment it also
+renders with the history-dependent BeginFrame capture (CaptureSession.redraw_capture = False, not a
+valid render: see _capture_beginframe) to show what the exact capture costs.
 """
 from __future__ import annotations
 
@@ -19,14 +24,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PeakMemory, mib  # noqa: E402
+from _common import PeakMemory, mib, tree_cpu_seconds  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "resources" / "sample"
 
 
-async def bare_capture_loop(plan_dir: Path, frames: int, width: int, height: int) -> float:
-    """frames/s of BeginFrame JPEG captures of the loaded page, nothing else."""
+async def bare_capture_loop(plan_dir: Path, frames: int, width: int, height: int) -> tuple[float, float]:
+    """frames/s of BeginFrame JPEG captures of the loaded page, nothing else, and the CPU
+    milliseconds per frame of all processes (Python, Playwright's driver, the browser)."""
     from playwright.async_api import async_playwright
 
     from hyperdesk.capture.browser import find_browser
@@ -55,6 +61,7 @@ async def bare_capture_loop(plan_dir: Path, frames: int, width: int, height: int
             else:
                 await page.goto(server.origin + "/index.html", wait_until="load")
             got = 0
+            cpu0 = tree_cpu_seconds(os.getpid())
             t0 = time.monotonic()
             for _ in range(frames):
                 if beginframe:
@@ -70,37 +77,81 @@ async def bare_capture_loop(plan_dir: Path, frames: int, width: int, height: int
                 if data:
                     got += len(base64.b64decode(data)) > 0
             rate = frames / (time.monotonic() - t0)
+            cpu_ms = (tree_cpu_seconds(os.getpid()) - cpu0) * 1000 / frames
             await browser.close()
-    return rate
+    if got != frames:
+        print(f"note: {frames - got} of {frames} bare BeginFrames returned no image (no damage)")
+    return rate, cpu_ms
+
+
+def measured_render(plan_dir: Path, out: Path, *, redraw_capture: bool = True):
+    """render_chunk of chunk 0 with peak memory and CPU per process name."""
+    import resource
+
+    from hyperdesk.capture import session as capture_session
+    from hyperdesk.plan import render_chunk
+
+    init = capture_session.CaptureSession.__init__
+
+    def patched(self, *a, **k):
+        init(self, *a, **k)
+        self.redraw_capture = redraw_capture
+
+    capture_session.CaptureSession.__init__ = patched
+    try:
+        self0 = resource.getrusage(resource.RUSAGE_SELF)
+        with PeakMemory() as mem:
+            t0 = time.monotonic()
+            result = render_chunk(plan_dir, 0, out)
+            elapsed = time.monotonic() - t0
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        capture_session.CaptureSession.__init__ = init
+    frames = result.frames_encoded
+    by_name = mem.cpu_by_name()
+    encoder = sum(v for k, v in by_name.items() if k.startswith("ffmpeg"))
+    browser = sum(v for k, v in by_name.items() if not k.startswith("ffmpeg"))
+    python = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
+    cpu = {name: 1000 * v / frames for name, v in (("browser", browser), ("encoder", encoder), ("python", python))}
+    steady = frames / max(1e-6, (result.timings.capture_ms + result.timings.encode_tail_ms) / 1000)
+    return result, steady, frames / elapsed, mem.peak, cpu
 
 
 def main() -> None:
-    from hyperdesk.plan import RenderConfig, plan, render_chunk
+    from hyperdesk.plan import RenderConfig, plan
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=300, help="frames of the sample to render (300 = all 10 s)")
+    ap.add_argument("--experiment", action="store_true",
+                    help="also render with the history-dependent BeginFrame capture (not a valid render)")
     args = ap.parse_args()
     subprocess_media = ROOT / "scripts" / "make_sample_media.py"
     os.system(f"{sys.executable} {subprocess_media}")
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         planned = plan(SAMPLE, RenderConfig(chunk_frames=args.frames, keyframe_interval=60), tmp / "plan")
         m = planned.manifest
         print(f"sample: {m.width}x{m.height} @ {m.fps.ffmpeg()} fps, {m.total_frames} frames; measuring chunk 0 "
-              f"({min(args.frames, m.total_frames)} frames)")
-        base = asyncio.run(bare_capture_loop(Path(planned.plan_dir), min(args.frames, 300), m.width, m.height))
-        with PeakMemory() as mem:
-            t0 = time.monotonic()
-            result = render_chunk(planned.plan_dir, 0, tmp / "chunk.mp4")
-            elapsed = time.monotonic() - t0
-        frames = result.frames_encoded
-        steady = frames / max(1e-6, (result.timings.capture_ms + result.timings.encode_tail_ms) / 1000)
-        whole = frames / elapsed
-        print(f"bare capture loop (no seek, no encode): {base:6.2f} frames/s")
+              f"({min(args.frames, m.total_frames)} frames) on {cores} cores")
+        base, base_cpu = asyncio.run(bare_capture_loop(Path(planned.plan_dir), min(args.frames, 300), m.width, m.height))
+        result, steady, whole, peak, cpu = measured_render(Path(planned.plan_dir), tmp / "chunk.mp4")
+        print(f"bare capture loop (no seek, no encode): {base:6.2f} frames/s, {base_cpu:5.1f} CPU-ms/frame")
         print(f"hyperdesk render_chunk, capture+encode:  {steady:6.2f} frames/s  ratio {steady / base:.2f} (target >= 0.80)")
         print(f"hyperdesk render_chunk incl. browser start and page load: {whole:6.2f} frames/s "
               f"(boot {result.timings.browser_boot_ms / 1000:.2f} s, ready {result.timings.page_ready_ms / 1000:.2f} s)")
-        print(f"capture mode {result.capture_mode}; peak memory of the render (Python + browser + ffmpeg): {mib(mem.peak)}")
+        print(f"capture mode {result.capture_mode}; peak memory of the render (Python + browser + ffmpeg): {mib(peak)}")
+        print("render CPU-ms/frame: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+              + f" (total {sum(cpu.values()):.1f})")
+        floor = base_cpu + cpu["encoder"]
+        ceiling = cores * 1000 / floor
+        print(f"ceiling on {cores} cores: capture at the bare loop's cost + this encode = {floor:.1f} CPU-ms/frame "
+              f"-> at most {ceiling:.1f} frames/s, ratio <= {ceiling / base:.2f} at 100 % use of every core")
+        if args.experiment:
+            _, x_steady, _, _, x_cpu = measured_render(Path(planned.plan_dir), tmp / "chunk-x.mp4", redraw_capture=False)
+            print(f"experiment, history-dependent BeginFrame capture (invalid output): {x_steady:6.2f} frames/s, "
+                  f"ratio {x_steady / base:.2f}; CPU-ms/frame "
+                  + ", ".join(f"{k} {v:.1f}" for k, v in x_cpu.items()))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import os
 import secrets
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -136,16 +137,39 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         work = out.parent / f"{out.name}.assemble.{secrets.token_hex(4)}"
         work.mkdir()
         try:
-            t2 = time.monotonic()
-            audio_in = None
-            if has_audio:
-                audio_in = work / "audio-fit.m4a"
-                fit_audio(audio_src, target_s, audio_in)
-            audio_fit_ms = _ms(t2)
-            t1 = time.monotonic()
             partial = work / "output.partial"
-            concat_mux([Path(r.output_path) for r in ordered], audio_in, partial, fmt=cfg.format, fps=fps,
-                       plan_hash=loaded.manifest.plan_hash, version=__version__, work_dir=work)
+
+            def mux(audio: Optional[Path]) -> None:
+                concat_mux([Path(r.output_path) for r in ordered], audio, partial, fmt=cfg.format, fps=fps,
+                           plan_hash=loaded.manifest.plan_hash, version=__version__, work_dir=work)
+
+            audio_fit_ms = 0.0
+            t1 = time.monotonic()
+            if has_audio:
+                # The plan's premix is normally T long already, so the fit copies it unchanged: mux
+                # with the plan's track while the fit measures it, and again only if it changed it.
+                audio_in = work / "audio-fit.m4a"
+
+                def fit() -> dict:
+                    nonlocal audio_fit_ms
+                    t2 = time.monotonic()
+                    try:
+                        return fit_audio(audio_src, target_s, audio_in)
+                    finally:
+                        audio_fit_ms = _ms(t2)
+
+                with ThreadPoolExecutor(max_workers=1) as pool:
+                    fitting = pool.submit(fit)
+                    try:
+                        mux(audio_src)
+                    except HyperdeskError:
+                        fitting.result()  # the fit's error, when it has one, explains more
+                        raise
+                    fitted = fitting.result()
+                if fitted["action"] != "copied":
+                    mux(audio_in)
+            else:
+                mux(None)
             mux_ms = _ms(t1)
             t3 = time.monotonic()
             verify_output(partial, total_frames=total, fps=fps, keyframe_interval=cfg.keyframe_interval,

@@ -68,6 +68,7 @@ class PeakMemory:
         self.root = root or os.getpid()
         self.peak = 0
         self.cpu: dict[int, tuple[str, float]] = {}
+        self.own_cpu = 0.0
         self._base: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -95,6 +96,7 @@ class PeakMemory:
         while not self._stop.wait(0.05):
             self.peak = max(self.peak, tree_rss_bytes(self.root))
             self._sample_cpu()
+        self.own_cpu = time.thread_time()  # the sampler's own CPU, to leave out of the Python share
 
     def __enter__(self) -> "PeakMemory":
         self._thread.start()

@@ -111,7 +111,7 @@ def measured_render(plan_dir: Path, out: Path, *, redraw_capture: bool = True):
     by_name = mem.cpu_by_name()
     encoder = sum(v for k, v in by_name.items() if k.startswith("ffmpeg"))
     browser = sum(v for k, v in by_name.items() if not k.startswith("ffmpeg"))
-    python = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
+    python = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime) - mem.own_cpu
     cpu = {name: 1000 * v / frames for name, v in (("browser", browser), ("encoder", encoder), ("python", python))}
     steady = frames / max(1e-6, (result.timings.capture_ms + result.timings.encode_tail_ms) / 1000)
     return result, steady, frames / elapsed, mem.peak, cpu

@@ -179,14 +179,14 @@ class JobProgressBar(QWidget):
 
 
 def path_field(edit: QLineEdit, on_browse) -> QWidget:
-    """A path's line edit with a "…" button beside it that calls `on_browse`."""
-    button = QPushButton("…")
+    """A path's line edit with a "…" button beside it that calls `on_browse`. Every part gets its
+    Qt parent when it is made, so no Python wrapper ever owns one alone."""
+    box = QWidget()
+    row = QHBoxLayout(box)
+    row.setContentsMargins(0, 0, 0, 0)
+    button = QPushButton("…", box)
     button.setFixedWidth(28)
     button.clicked.connect(on_browse)
-    row = QHBoxLayout()
-    row.setContentsMargins(0, 0, 0, 0)
     row.addWidget(edit, 1)
     row.addWidget(button)
-    box = QWidget()
-    box.setLayout(row)
     return box

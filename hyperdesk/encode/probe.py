@@ -467,37 +467,25 @@ def stream_summary(path: str | os.PathLike[str]) -> dict[str, Any]:
     audio_channels, audio_duration_s (audio keys None without an audio stream). Durations are the
     stream's own where the container records one, else measured from its packets.
     """
+    if not ffprobe_exe():  # the pinned ffmpeg alone: the one-pass scan the final verification reads
+        return scan_output(path).summary()
     out: dict[str, Any] = {"r_frame_rate": None, "video_codec": None, "video_duration_s": None,
                            "audio_codec": None, "audio_sample_rate": None, "audio_channels": None,
                            "audio_duration_s": None}
-    if ffprobe_exe():
-        data = _run_ffprobe(["-show_streams"], path)
-        streams = data.get("streams") or []
-        video = next((s for s in streams if s.get("codec_type") == "video"), None)
-        audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
-        if video is not None:
-            r = _frac(video.get("r_frame_rate"))
-            out["r_frame_rate"] = f"{r.numerator}/{r.denominator}" if r else None
-            out["video_codec"] = video.get("codec_name")
-            out["video_duration_s"] = _float(video.get("duration"))
-        if audio is not None:
-            out["audio_codec"] = audio.get("codec_name")
-            out["audio_sample_rate"] = int(audio.get("sample_rate") or 0) or None
-            out["audio_channels"] = int(audio.get("channels") or 0) or None
-            out["audio_duration_s"] = _float(audio.get("duration"))
-    else:
-        info = ffmpeg_info(path)
-        v, a = info["video"], info["audio"]
-        if v is not None:
-            rate_text = v.get("tbr") or v.get("fps")
-            if rate_text:
-                r = _rate_fraction(rate_text)
-                out["r_frame_rate"] = f"{r.numerator}/{r.denominator}"
-            out["video_codec"] = v.get("codec")
-        if a is not None:
-            out["audio_codec"] = a.get("codec")
-            out["audio_sample_rate"] = a.get("sample_rate")
-            out["audio_channels"] = a.get("channels")
+    data = _run_ffprobe(["-show_streams"], path)
+    streams = data.get("streams") or []
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is not None:
+        r = _frac(video.get("r_frame_rate"))
+        out["r_frame_rate"] = f"{r.numerator}/{r.denominator}" if r else None
+        out["video_codec"] = video.get("codec_name")
+        out["video_duration_s"] = _float(video.get("duration"))
+    if audio is not None:
+        out["audio_codec"] = audio.get("codec_name")
+        out["audio_sample_rate"] = int(audio.get("sample_rate") or 0) or None
+        out["audio_channels"] = int(audio.get("channels") or 0) or None
+        out["audio_duration_s"] = _float(audio.get("duration"))
     if out["video_codec"] is not None and out["video_duration_s"] is None:
         out["video_duration_s"] = packets(path, "v:0").duration_s()
     if out["audio_codec"] is not None and out["audio_duration_s"] is None:

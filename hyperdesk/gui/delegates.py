@@ -9,8 +9,7 @@ from typing import Any, Optional
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen
-from PySide6.QtWidgets import (QHBoxLayout, QLineEdit, QPushButton, QSizePolicy, QStyle, QStyledItemDelegate,
-                               QStyleOptionViewItem, QToolTip, QWidget)
+from PySide6.QtWidgets import QSizePolicy, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip, QWidget
 
 from hyperdesk.gui.chunk_model import CELL_ROLE, PROGRESS_ROLE
 from hyperdesk.gui.theme import fmt_duration, state_color
@@ -176,17 +175,3 @@ class JobProgressBar(QWidget):
                 QToolTip.showText(event.globalPosition().toPoint(), f"{state}: {self.counts.get(state, 0)}", self)
                 return
         super().mouseMoveEvent(event)
-
-
-def path_field(edit: QLineEdit, on_browse) -> QWidget:
-    """A path's line edit with a "…" button beside it that calls `on_browse`. Every part gets its
-    Qt parent when it is made, so no Python wrapper ever owns one alone."""
-    box = QWidget()
-    row = QHBoxLayout(box)
-    row.setContentsMargins(0, 0, 0, 0)
-    button = QPushButton("…", box)
-    button.setFixedWidth(28)
-    button.clicked.connect(on_browse)
-    row.addWidget(edit, 1)
-    row.addWidget(button)
-    return box

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
 )
 
 from hyperdesk.gui import events as ev
-from hyperdesk.gui.delegates import path_field
 from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 from hyperdesk.store.models import NodeConfig
@@ -292,7 +291,15 @@ class NodeDialog(QDialog):
         self.user.setPlaceholderText(os.environ.get("USER", ""))
         self.key = QLineEdit((node.key_path or "") if node else "")
         self.key.setPlaceholderText("~/.ssh/id_ed25519 (empty: the SSH agent and default keys)")
-        key_box = path_field(self.key, self._choose_key)
+        key_button = QPushButton("…")
+        key_button.setFixedWidth(28)
+        key_button.clicked.connect(self._choose_key)
+        key_row = QHBoxLayout()
+        key_row.setContentsMargins(0, 0, 0, 0)
+        key_row.addWidget(self.key, 1)
+        key_row.addWidget(key_button)
+        key_box = QWidget()
+        key_box.setLayout(key_row)
         self.slots = QSpinBox()
         self.slots.setRange(1, 64)
         self.slots.setValue(node.slots if node else 1)

@@ -12,12 +12,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFormLayout,
+    QHBoxLayout,
     QLineEdit,
+    QPushButton,
     QSpinBox,
     QWidget,
 )
-
-from hyperdesk.gui.delegates import path_field
 
 FORMATS = ["mp4", "mov", "webm", "png-sequence"]
 QUALITIES = ["draft", "standard", "high"]
@@ -136,7 +136,15 @@ class RenderSettingsPanel(QWidget):
         self.keyframes.setSuffix(" frames")
         self.output = QLineEdit()
         self.output.setPlaceholderText("output file")
-        out_box = path_field(self.output, self.choose_output)
+        browse = QPushButton("…")
+        browse.setFixedWidth(28)
+        browse.clicked.connect(self.choose_output)
+        out_row = QHBoxLayout()
+        out_row.setContentsMargins(0, 0, 0, 0)
+        out_row.addWidget(self.output, 1)
+        out_row.addWidget(browse)
+        out_box = QWidget()
+        out_box.setLayout(out_row)
         self.keep_chunks = QCheckBox("Keep chunk files after assembly")
         self.keep_chunks.setToolTip("Chunks are assembled automatically when all are done. Keeping their files "
                                     "allows assembling again by hand and per-chunk seam thumbnails.")

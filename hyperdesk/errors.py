@@ -52,6 +52,14 @@ CODES: dict[str, tuple[bool, str]] = {
     "NODE_AUTH_FAILED": (False, "Check the node's user and key: the key's public half must be in the user's authorized_keys."),
     "NODE_INCOMPATIBLE": (False, "Install the same hyperdesk release, Chromium and pinned ffmpeg on the node (hyperdesk nodes provision), then test it again."),
     "NODE_PROVISION_FAILED": (False, "Fix what the message names on the node, then run hyperdesk nodes provision again."),
+    "OUTPUT_EXISTS": (False, "Choose an empty or new output folder, or pass --overwrite to replace hyperdesk's own frame files in it (other files stay)."),
+    "OUTPUT_INSIDE_PROJECT": (False, "Write the output outside the project, or into its output/, renders/ or dist/ folder: hyperdesk never overwrites a composition's own files."),
+    "OUTSIDE_PROJECT_REFERENCE": (False, "Move the file into the project folder, or admit its folder explicitly with --allow-outside PATH."),
+    "BROKEN_SYMLINK": (False, "The symbolic link points to nothing: fix or remove it."),
+    "DURATION_TOO_LONG": (False, "Check data-duration (it is in seconds), or raise the cap with --max-frames."),
+    "WEBGPU_NOT_SUPPORTED": (False, "hyperdesk renders with software WebGL only: remove data-requires-webgpu or provide a WebGL/canvas fallback."),
+    "JOB_LOCKED": (False, "Another hyperdesk process is running this job: wait for it or stop it first."),
+    "OUTPUT_LOCKED": (False, "Another hyperdesk job is writing this output: wait for it, or choose another output path."),
     "INTERNAL_ERROR": (False, "This is a bug in hyperdesk: please report it with the details."),
 }
 

@@ -12,7 +12,8 @@ pkgs=(chromium-headless-shell ffmpeg fontconfig libxcb-icccm4 libxcb-keysyms1 li
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || pkgs+=(python3-venv)
-if [ "$want_tests" = 1 ]; then pkgs+=(openssh-server openssh-client xvfb procps); fi
+# chromium (the plain browser) and Liberation fonts: the screenshot capture mode and font-isolation tests
+if [ "$want_tests" = 1 ]; then pkgs+=(openssh-server openssh-client xvfb procps chromium fonts-liberation); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

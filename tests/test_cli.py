@@ -100,13 +100,15 @@ def test_script_that_throws_on_load(tmp_path):
 
 
 def test_page_that_never_becomes_ready(tmp_path):
-    page = GOOD.replace(" data-no-timeline", "")  # a root timeline is required and never registered
+    # An adapter promise that never settles. (A root timeline that is never registered no longer
+    # keeps the page from being ready: after the timeline wait it renders with a warning, issue 10.)
+    page = GOOD.replace("</body>", "<script>window.__hfD3 = [new Promise(() => {})];</script></body>")
     project = write_project(tmp_path / "p", page)
     out = tmp_path / "out.mp4"
     env = dict(os.environ, HYPERDESK_TEST_READY_TIMEOUT_S="2")
     proc = run_cli("render", str(project), "-o", str(out), "--local", "1", env=env)
     assert_typed_failure(proc, "PAGE_NOT_READY", out)
-    assert "good" in proc.stderr  # names the missing timeline id
+    assert "adapters" in proc.stderr  # names the unmet readiness condition
 
 
 def test_output_in_missing_directory(tmp_path):

@@ -42,9 +42,26 @@ ENV_TEST_GL_RENDERER = "HYPERDESK_TEST_GL_RENDERER"
 
 EXPECTED_GL_VENDOR = "Google Inc. (Google)"
 
+# Only the page's own backgrounds are cleared: a composition root (or any other composition element)
+# that paints a background keeps it, so e.g. an opaque root stays opaque in a png-sequence.
 TRANSPARENT_CSS = (
-    "html, body, [data-composition-id] { background: transparent !important; }"
+    "html, body { background: transparent !important; }"
 )
+
+# Page warnings (window.__hd.warnings) that only the page can see and that the worker reports in
+# its results. The others (e.g. START_REFERENCE_MISSING) are reported by the compiler already.
+FORWARDED_PAGE_WARNINGS = ("TIMELINE_NOT_REGISTERED",)
+
+
+class SessionWarning(dict):
+    """A warning of the session: a dict (``code``, ``message``, ``url``) whose keys also read as
+    attributes, so callers may use either ``w["code"]`` or ``w.code``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 _GL_PROBE_JS = """() => {
   const c = document.createElement('canvas');
@@ -101,6 +118,12 @@ _SEEK_JS = """async ([t, seen]) => {
             source: (e && e.source !== undefined) ? String(e.source) : null}))};
 }"""
 
+_PAGE_WARNINGS_JS = """(codes) => {
+  const hd = window.__hd;
+  const list = (hd && Array.isArray(hd.warnings)) ? hd.warnings : [];
+  return list.filter(w => w && codes.includes(w.code)).map(w => ({code: String(w.code), message: String(w.message)}));
+}"""
+
 _SYNC_JS = {
     1: "new Promise(r => requestAnimationFrame(() => r(1)))",
     2: "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(1))))",
@@ -153,6 +176,16 @@ class Timeouts:
     # capture normally answers within 2 BeginFrames (~20 ms); under load (an encoder on the same
     # cores) a request was seen to stay unanswered until re-asked, which cost 5.7 s at 5 s here.
     redraw_retry_s: float = 0.5
+    # How long the page waits for unregistered timelines before it goes ahead without them (7.3
+    # item 3, the root's included). None: derived from ready_s, so that the wait ends before the
+    # readiness limit (45 s -> 40 s; a test's 3 s -> 2.25 s).
+    timeline_wait_s: float | None = None
+
+    def page_timeline_wait_s(self) -> float:
+        if self.timeline_wait_s is not None:
+            return max(0.0, float(self.timeline_wait_s))
+        margin = min(5.0, max(0.5, 0.25 * self.ready_s))
+        return max(0.0, min(45.0, self.ready_s - margin))
 
 
 class _Dead(Exception):
@@ -181,22 +214,26 @@ def _is_closed_error(exc: BaseException) -> bool:
     ))
 
 
-def _runtime_init_script(fps: Fps, variables: dict) -> str:
+def _runtime_init_script(fps: Fps, variables: dict, timeline_wait_s: float | None = None) -> str:
     """Call ``hyperdesk.runtime.init_script`` with whichever signature it has:
-    ``(fps_num, fps_den, variables)`` or ``(fps: Fps, variables)``."""
+    ``(fps_num, fps_den, variables)`` or ``(fps: Fps, variables)``; the timeline wait is passed
+    when the runtime takes it."""
     from hyperdesk import runtime
 
     fn = getattr(runtime, "init_script", None)
     if fn is None:
         raise HyperdeskError("INTERNAL_ERROR", "hyperdesk.runtime.init_script is missing")
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        all_params = inspect.signature(fn).parameters
+        params = [p for p in all_params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     except (TypeError, ValueError):  # pragma: no cover
-        params = []
+        all_params, params = {}, []
+    kw = {}
+    if timeline_wait_s is not None and "timeline_wait_ms" in all_params:
+        kw["timeline_wait_ms"] = round(timeline_wait_s * 1000.0, 3)
     if len(params) >= 3:
-        return fn(fps.num, fps.den, variables)
-    return fn(fps, variables)
+        return fn(fps.num, fps.den, variables, **kw)
+    return fn(fps, variables, **kw)
 
 
 def video_frame_number(entry: VideoEntry, t: float) -> int | None:
@@ -372,7 +409,7 @@ class CaptureSession:
             pass
         # 7. init script
         if init_script is None:
-            script = _runtime_init_script(spec.fps, dict(spec.variables))
+            script = _runtime_init_script(spec.fps, dict(spec.variables), self.timeouts.page_timeline_wait_s())
         elif callable(init_script):
             script = init_script(spec.fps, dict(spec.variables))
         else:
@@ -388,6 +425,7 @@ class CaptureSession:
         ready0 = time.monotonic()
         await self._navigate()
         await self._wait_ready()
+        await self._collect_page_warnings()
         if self.capture_mode == "beginframe":
             # One frame of the ready page, always: whether the load's pumped frames happened to
             # draw it is timing-dependent, and raster history reaches the first capture.
@@ -660,11 +698,11 @@ class CaptureSession:
         if url in self._blocked_urls:
             return
         self._blocked_urls.add(url)
-        self.warnings.append({
-            "code": "REQUEST_BLOCKED",
-            "message": f"Request outside the render's loopback server was aborted: {url[:300]}",
-            "url": url,
-        })
+        self.warnings.append(SessionWarning(
+            code="REQUEST_BLOCKED",
+            message=f"Request outside the render's loopback server was aborted: {url[:300]}",
+            url=url,
+        ))
 
     def _on_page_error(self, err) -> None:
         message = getattr(err, "message", None) or str(err)
@@ -760,6 +798,24 @@ class CaptureSession:
                 return
             await self._guard(asyncio.sleep(self.timeouts.ready_poll_s), None, "the readiness wait", pump=True)
         await self._raise_not_ready()
+
+    async def _collect_page_warnings(self) -> None:
+        """Copy the readiness warnings the page recorded (``FORWARDED_PAGE_WARNINGS``) into
+        ``self.warnings``, so chunk and plan results report them."""
+        try:
+            found = await self._guard(self._page.evaluate(_PAGE_WARNINGS_JS, list(FORWARDED_PAGE_WARNINGS)),
+                                      self.timeouts.frame_s, "reading the page warnings", pump=True)
+        except _pw_errors() as e:
+            log.debug("reading the page warnings failed: %s", e)
+            return
+        seen = {(w.get("code"), w.get("message")) for w in self.warnings}
+        for w in found or []:
+            key = (w.get("code"), w.get("message"))
+            if key in seen:
+                continue
+            seen.add(key)
+            self.warnings.append(SessionWarning(code=str(w.get("code")), message=str(w.get("message")), url=None))
+            log.warning("%s: %s", w.get("code"), w.get("message"))
 
     async def _raise_not_ready(self) -> None:
         answered = True
@@ -1129,5 +1185,5 @@ def _unmet_from_state(state: Any) -> tuple[list, list]:
     return unmet, missing
 
 
-__all__ = ["PageSpec", "CaptureSession", "Timeouts", "video_frame_number", "CaptureMode"]
+__all__ = ["PageSpec", "CaptureSession", "Timeouts", "video_frame_number", "CaptureMode", "SessionWarning"]
 

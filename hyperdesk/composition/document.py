@@ -337,6 +337,7 @@ def read_root_attributes(root: Any, file: str) -> RootFacts:
     comp_id = root.get("data-composition-id") or ""
     if not comp_id.strip():
         raise invalid(file, root, "data-composition-id", comp_id, "the composition id is empty")
+    check_webgpu_requirement(root, file)
     width = _size_attr(root, "data-width", DEFAULT_WIDTH, file)
     height = _size_attr(root, "data-height", DEFAULT_HEIGHT, file)
     duration: Optional[float] = None
@@ -366,6 +367,25 @@ def read_root_attributes(root: Any, file: str) -> RootFacts:
         duration_s=duration,
         fps_attr=fps_attr,
         no_timeline=root.get("data-no-timeline") is not None,
+    )
+
+
+#: Values of `data-requires-webgpu` that do not ask for WebGPU (any other value, or none, does).
+_WEBGPU_FALSE_VALUES = frozenset({"false", "0", "no", "off"})
+
+
+def check_webgpu_requirement(root: Any, file: str) -> None:
+    """A root with `data-requires-webgpu` (empty or a truthy value) cannot be rendered: hyperdesk
+    renders with software WebGL only, never WebGPU (HyperFrames refuses it the same way)."""
+    raw = root.get("data-requires-webgpu")
+    if raw is None or raw.strip().lower() in _WEBGPU_FALSE_VALUES:
+        return
+    shown = f"={raw!r}" if raw.strip() else ""
+    raise HyperdeskError(
+        "WEBGPU_NOT_SUPPORTED",
+        f"{file}: {short_element(root)} data-requires-webgpu{shown}: the composition requires WebGPU, "
+        "which hyperdesk does not provide (it renders with software WebGL)",
+        details={"file": file, "element": element_info(root), "attribute": "data-requires-webgpu", "value": raw},
     )
 
 

@@ -16,8 +16,8 @@ from hyperdesk.encode.ffmpeg import fmt_time, run_ffmpeg
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import Fps
 
-__all__ = ["extract_video_frames", "extraction_args", "tonemap_filter", "concat_mux", "AudioTrack", "fit_audio",
-           "mix_audio", "prepare_audio_track"]
+__all__ = ["extract_video_frames", "extraction_args", "tonemap_filter", "source_color_matrix", "colour_filter",
+           "concat_mux", "AudioTrack", "fit_audio", "mix_audio", "prepare_audio_track"]
 
 VPX_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
@@ -32,6 +32,43 @@ def tonemap_filter(transfer: str) -> str:
     )
 
 
+# A stream's colour-space tag (ffprobe `color_space`) -> the scale filter's colour matrix name.
+_SCALE_MATRIX = {
+    "bt709": "bt709",
+    "smpte170m": "bt601",
+    "bt470bg": "bt601",
+    "fcc": "fcc",
+    "smpte240m": "smpte240m",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
+
+
+def source_color_matrix(color_space: str | None, width: int | None, height: int | None) -> str | None:
+    """The YCbCr matrix to decode a source with (a scale-filter name), or None for RGB-coded
+    sources (`gbr`), which have none.
+
+    A tagged source uses its tag. An untagged one (or one tagged with a matrix the scale filter
+    does not know) is BT.709 when it is HD (height >= 720 or width >= 1280) and BT.601 otherwise,
+    the guess players make; ffmpeg's own default is BT.601 whatever the size.
+    """
+    cs = (color_space or "").strip().lower()
+    if cs in _SCALE_MATRIX:
+        return _SCALE_MATRIX[cs]
+    if cs == "gbr":
+        return None
+    return "bt709" if (int(height or 0) >= 720 or int(width or 0) >= 1280) else "bt601"
+
+
+def colour_filter(color_matrix: str, frame_format: str) -> str:
+    """The scale filter that decodes with `color_matrix`. JPEG frames are written as JFIF, which
+    every decoder (Chromium included) reads as full-range BT.601, so the YCbCr data is converted to
+    that; PNG frames are RGB(A), converted from the source with its matrix."""
+    if frame_format == "jpg":
+        return f"scale=in_color_matrix={color_matrix}:out_color_matrix=bt601:out_range=pc"
+    return f"scale=in_color_matrix={color_matrix}"
+
+
 def extraction_args(
     src: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -44,8 +81,12 @@ def extraction_args(
     is_vfr: bool,
     codec: str | None,
     color_transfer: str | None = None,
+    color_matrix: str | None = None,
 ) -> list[str]:
-    """The ffmpeg arguments of 11.1 (without the executable)."""
+    """The ffmpeg arguments of 11.1 (without the executable).
+
+    `color_matrix` (see `source_color_matrix`) adds the colour conversion; HDR sources are
+    tone-mapped to BT.709 first, so they always convert from BT.709."""
     if frame_format not in ("jpg", "png"):
         raise ValueError(f"frame_format must be jpg or png, not {frame_format!r}")
     args: list[str] = ["-ss", fmt_time(max(0.0, media_start_s))]
@@ -55,15 +96,16 @@ def extraction_args(
     args += ["-i", os.fspath(src), "-t", fmt_time(window_s * rate), "-map", "0:v:0", "-an", "-sn", "-dn"]
     F = fps.ffmpeg()
     hdr = color_transfer in HDR_TRANSFERS
+    filters: list[str] = [] if is_vfr else [f"fps={F}"]
+    if hdr:
+        filters.append(tonemap_filter(color_transfer))  # type: ignore[arg-type]
+        color_matrix = "bt709"
+    if color_matrix:
+        filters.append(colour_filter(color_matrix, frame_format))
+    if filters:
+        args += ["-vf", ",".join(filters)]
     if is_vfr:
-        if hdr:
-            args += ["-vf", tonemap_filter(color_transfer)]  # type: ignore[arg-type]
         args += ["-fps_mode", "cfr", "-r", F]
-    else:
-        vf = f"fps={F}"
-        if hdr:
-            vf += "," + tonemap_filter(color_transfer)  # type: ignore[arg-type]
-        args += ["-vf", vf]
     if frame_format == "jpg":
         args += ["-q:v", "2"]
     else:
@@ -84,6 +126,9 @@ def extract_video_frames(
     is_vfr: bool,
     codec: str | None,
     color_transfer: Any = ...,
+    color_space: Any = ...,
+    width: int | None = None,
+    height: int | None = None,
     media_id: str | None = None,
     log_path: str | os.PathLike[str] | None = None,
     timeout: float | None = None,
@@ -91,20 +136,32 @@ def extract_video_frames(
     """Extract a video's frames at the render fps over its window into `out_dir/frame_%06d.<ext>`
     (1-based); returns the frame count. Loop/hold is the planner's lookup rule, not done here.
 
-    `color_transfer` (the probe's) selects HDR tone-mapping; when omitted the source is probed.
+    `color_transfer` (the probe's) selects HDR tone-mapping, `color_space` (the probe's matrix
+    tag, None when untagged) the YCbCr matrix the frames are decoded with (`source_color_matrix`;
+    an untagged source is guessed from its size: `width`/`height`, read from the file when not
+    given); when either is omitted the source is probed.
     Raises VIDEO_EXTRACTION_FAILED (ffmpeg failed, or produced no frame).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     details = {"media_id": media_id, "src": str(src)}
-    if color_transfer is ...:
-        from hyperdesk.encode.probe import probe_media
+    try:
+        if color_transfer is ... or color_space is ...:
+            from hyperdesk.encode.probe import probe_media
 
-        try:
-            color_transfer = probe_media(src).color_transfer
-        except HyperdeskError as exc:
-            raise HyperdeskError("VIDEO_EXTRACTION_FAILED", f"cannot read video {src}: {exc.message}",
-                                 details={**details, **exc.details}) from exc
+            pr = probe_media(src)
+            if color_transfer is ...:
+                color_transfer = pr.color_transfer
+            if color_space is ...:
+                color_space = pr.color_space
+            width, height = width or pr.width, height or pr.height
+        matrix_known = str(color_space or "").strip().lower() in (*_SCALE_MATRIX, "gbr")
+        if not matrix_known and not (width and height):
+            width, height = _video_size(src)
+    except HyperdeskError as exc:
+        raise HyperdeskError("VIDEO_EXTRACTION_FAILED", f"cannot read video {src}: {exc.message}",
+                             details={**details, **exc.details}) from exc
+    color_matrix = source_color_matrix(color_space, width, height)
     if not (window_s > 0 and math.isfinite(window_s)):
         raise HyperdeskError("VIDEO_EXTRACTION_FAILED", f"video {src} has an empty window ({window_s} s)",
                              details={**details, "window_s": window_s})
@@ -112,7 +169,8 @@ def extract_video_frames(
         if _FRAME_RE.match(stale.name):
             stale.unlink()
     args = extraction_args(src, out, media_start_s=media_start_s, window_s=window_s, rate=rate, fps=fps,
-                           frame_format=frame_format, is_vfr=is_vfr, codec=codec, color_transfer=color_transfer)
+                           frame_format=frame_format, is_vfr=is_vfr, codec=codec, color_transfer=color_transfer,
+                           color_matrix=color_matrix)
     run_ffmpeg(["-loglevel", "error", *args], error_code="VIDEO_EXTRACTION_FAILED", log_path=log_path,
                timeout=timeout, message=f"cannot extract the frames of {src}", details=details,
                capture_stdout=False)
@@ -123,3 +181,18 @@ def extract_video_frames(
                              f"extracting {src} produced {count} frames" + ("" if count == 0 else " with gaps"),
                              details={**details, "frames": count, "media_start_s": media_start_s, "window_s": window_s})
     return count
+
+
+def _video_size(src: str | os.PathLike[str]) -> tuple[int, int]:
+    """Width and height of the first video stream (one light probe: no packet scan)."""
+    from hyperdesk.encode import probe
+
+    if probe.ffprobe_exe():
+        data = probe._run_ffprobe(["-select_streams", "v:0", "-show_entries", "stream=width,height"], src,
+                                  code="VIDEO_EXTRACTION_FAILED")
+        streams = data.get("streams") or []
+        if streams:
+            return int(streams[0].get("width") or 0), int(streams[0].get("height") or 0)
+        return 0, 0
+    video = probe.ffmpeg_info(src).get("video") or {}
+    return int(video.get("width") or 0), int(video.get("height") or 0)

@@ -51,6 +51,9 @@ class MediaProbe:
     is_vfr: bool = False
     has_alpha: bool = False
     color_transfer: str | None = None
+    # The YCbCr matrix the stream is tagged with (ffprobe's `color_space`: bt709, smpte170m,
+    # bt470bg, bt2020nc, ...), None when untagged.
+    color_space: str | None = None
     audio_codec: str | None = None
     sample_rate: int | None = None
     channels: int | None = None
@@ -279,6 +282,8 @@ def _probe_ffprobe(path: Any) -> MediaProbe:
         pr.has_alpha = _is_alpha_pix(pr.pix_fmt) or tags.get("alpha_mode") == "1"
         ct = video.get("color_transfer")
         pr.color_transfer = ct if ct not in (None, "", "unknown") else None
+        cs = video.get("color_space")
+        pr.color_space = cs if cs not in (None, "", "unknown", "unspecified") else None
         r = _frac(video.get("r_frame_rate"))
         avg = _frac(video.get("avg_frame_rate"))
         rate = avg or r
@@ -306,6 +311,8 @@ _DURATION_RE = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)")
 _STREAM_RE = re.compile(r"^\s*Stream #0:(\d+)[^:]*: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)")
 _RATE_RE = re.compile(r"^([\d.]+)(k?) (fps|tbr)$")
+_COLOR_SPACE_NAMES = {"gbr", "bt709", "fcc", "bt470bg", "smpte170m", "smpte240m", "ycgco", "bt2020nc", "bt2020c",
+                      "smpte2085", "chroma-derived-nc", "chroma-derived-c", "ictcp", "ipt-c2", "ycgco-re", "ycgco-ro"}
 _COLOR_NAMES = {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "linear", "log100", "log316",
                 "iec61966-2-4", "bt1361e", "iec61966-2-1", "bt2020-10", "bt2020-12", "smpte2084",
                 "smpte428", "arib-std-b67", "gamma22", "gamma28"}
@@ -364,12 +371,16 @@ def _parse_ffmpeg_info(text: str) -> dict[str, Any]:
                     if "(" in pix:
                         inner = [s.strip() for s in pix[pix.index("(") + 1: pix.rindex(")")].split(",")]
                         for s in inner:
-                            if "/" in s:
+                            if "/" in s:  # space/primaries/transfer
                                 trio = s.split("/")
                                 if len(trio) == 3:
                                     v["transfer"] = trio[2]
-                            elif s in _COLOR_NAMES:
-                                v.setdefault("transfer", s)
+                                    v["color_space"] = trio[0]
+                            else:  # one name: space, primaries and transfer are all that name
+                                if s in _COLOR_NAMES:
+                                    v.setdefault("transfer", s)
+                                if s in _COLOR_SPACE_NAMES:
+                                    v.setdefault("color_space", s)
                 for f in fields[2:]:
                     sm = _SIZE_RE.match(f)
                     if sm and "width" not in v:
@@ -432,6 +443,8 @@ def _probe_ffmpeg(path: Any) -> MediaProbe:
         pr.has_alpha = _is_alpha_pix(pr.pix_fmt) or v["tags"].get("alpha_mode") == "1"
         ct = v.get("transfer")
         pr.color_transfer = ct if ct and ct != "unknown" else None
+        cs = v.get("color_space")
+        pr.color_space = cs if cs and cs not in ("unknown", "unspecified") else None
         pk = _framecrc_packets(path, "v:0")
         if len(pk):
             pr.duration_s = pk.duration_s()

@@ -75,11 +75,16 @@ def _check_json(value: Any, where: str) -> None:
             _check_json(v, f"{where}[{i}]")
 
 
-def init_script(fps_num: Any, fps_den: Any = 1, variables: Optional[Mapping[str, Any]] = None) -> str:
+def init_script(fps_num: Any, fps_den: Any = 1, variables: Optional[Mapping[str, Any]] = None, *,
+                timeline_wait_ms: Optional[float] = None) -> str:
     """The full init script: config prefix + hf-runtime.js.
 
     `init_script(30, 1, {"title": "Hello"})`; an `Fps` model is also accepted as the first
     argument (`init_script(fps, variables)` or `init_script(fps, variables=...)`).
+    `timeline_wait_ms` is how long readiness waits for unregistered timelines (the root's and
+    sub-compositions') before it goes ahead without them with a `TIMELINE_NOT_REGISTERED`
+    warning (default 45000, 2000 after a `<script src>` failed to load); the worker passes a
+    value below its own readiness limit.
     """
     if hasattr(fps_num, "num") and isinstance(fps_den, Mapping) and variables is None:
         variables, fps_den = fps_den, 1
@@ -91,6 +96,11 @@ def init_script(fps_num: Any, fps_den: Any = 1, variables: Optional[Mapping[str,
         "variables": vars_,
         "version": RUNTIME_JS_SHA256[:16],
     }
+    if timeline_wait_ms is not None:
+        wait = float(timeline_wait_ms)
+        if not math.isfinite(wait) or wait < 0:
+            raise ValueError(f"timeline_wait_ms must be a finite number >= 0, got {timeline_wait_ms!r}")
+        config["timelineWaitMs"] = wait
     # ensure_ascii: no U+2028/U+2029 or other surprises inside the script text
     blob = json.dumps(config, ensure_ascii=True, allow_nan=False, sort_keys=True, separators=(",", ":"))
     prefix = (

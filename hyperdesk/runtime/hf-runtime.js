@@ -22,6 +22,11 @@
   var FPS_DEN = (CFG.fps && CFG.fps.den) || 1;
   var FPS = FPS_NUM / FPS_DEN;
   var OVERRIDES = (CFG.variables && typeof CFG.variables === 'object') ? CFG.variables : {};
+  // 7.3 item 3: how long readiness waits for unregistered timelines (the root's included) before
+  // it goes ahead without them, with a TIMELINE_NOT_REGISTERED warning. The worker passes a value
+  // below its own readiness limit, so the wait ends before the page counts as never ready.
+  var TIMELINE_WAIT_MS = (typeof CFG.timelineWaitMs === 'number' && isFinite(CFG.timelineWaitMs) && CFG.timelineWaitMs >= 0)
+    ? CFG.timelineWaitMs : 45000;
 
   var IS_TOP;
   try { IS_TOP = W.top === W; } catch (e) { IS_TOP = false; }
@@ -1113,10 +1118,12 @@
       if (!root) { root = findRoot(); if (root) adoptRoot(); }
       cond.root = !!root;
       if (root) {
-        cond.rootTimeline = root.hasAttribute('data-no-timeline') || !!rootTimeline();
+        // The root's timeline and every other composition's timeline follow one rule: wait for
+        // them up to the limit, then go ahead without the missing ones (warned at readiness).
+        var waited = wallNow() - initWall >= timelineWaitLimit();
         missing = missingTimelines();
-        var limit = failedScripts.length ? 2000 : 45000;
-        cond.timelines = missing.length === 0 || wallNow() - initWall >= limit;
+        cond.rootTimeline = root.hasAttribute('data-no-timeline') || !!rootTimeline() || waited;
+        cond.timelines = missing.length === 0 || waited;
       }
       try {
         cond.fonts = fontsReadyResolved && stylesheetsSettled() && allFontFacesLoaded() &&
@@ -1149,8 +1156,29 @@
     } catch (e) { /* ignore */ }
   }
 
+  function timelineWaitLimit() {
+    return failedScripts.length ? Math.min(TIMELINE_WAIT_MS, 2000) : TIMELINE_WAIT_MS;
+  }
+
+  function fmtSeconds(ms) {
+    return String(Math.round(ms) / 1000);
+  }
+
+  // Readiness went ahead without some timelines: one warning per missing id.
+  function warnMissingTimelines() {
+    var missing = missingTimelines();
+    var limit = fmtSeconds(timelineWaitLimit());
+    missing.forEach(function (k) {
+      var el = document.querySelector('[data-composition-id=' + cssString(k) + ']');
+      var what = k === rootId ? 'the root composition' : 'composition';
+      warn('TIMELINE_NOT_REGISTERED', 'window.__timelines["' + k + '"] was not registered within ' + limit +
+        ' s; ' + what + ' "' + k + '" renders without its timeline (register it, or add data-no-timeline)', el ? describe(el) : undefined);
+    });
+  }
+
   function becomeReady() {
     readyLatched = true;
+    try { warnMissingTimelines(); } catch (err) { recordException(err, 'hyperdesk readiness'); }
     try { durationValue = computeDuration(); } catch (err) { recordException(err, 'hyperdesk duration'); durationValue = 0; }
     disableLagSmoothing();
   }
@@ -1547,20 +1575,23 @@
   }
 
   // ---- public objects -------------------------------------------------------------------------
+  // The runtime's own members cannot be replaced or deleted, but the object stays extensible:
+  // compositions and HyperFrames tooling add their own properties to window.__hf.
   var hf = {};
-  Object.defineProperty(hf, 'duration', {
+  nativeDefine(hf, 'duration', {
     enumerable: true,
+    configurable: false,
     get: function () { return readyLatched ? durationValue : 0; }
   });
-  Object.defineProperty(hf, 'ready', {
+  nativeDefine(hf, 'ready', {
     enumerable: true,
+    configurable: false,
     get: function () {
       if (!readyLatched && initDone) evaluateReadiness();
       return readyLatched;
     }
   });
-  hf.seek = seek;
-  Object.freeze(hf);
+  nativeDefine(hf, 'seek', { value: seek, enumerable: true, writable: false, configurable: false });
   // Accessors whose setter ignores assignments: `window.__hf = window.__hf || {...}` in a strict
   // page or module script must neither replace the runtime nor throw.
   function pin(name, value) {
@@ -1602,13 +1633,33 @@
   pin('__hd', hd);
 
   // ---- initialisation at DOMContentLoaded -----------------------------------------------------
+  // (HyperFrames) The root is the stage: it gets its data-width/data-height as CSS size, so a
+  // composition whose CSS does not size the root still fills the frame.
+  function sizeRoot() {
+    ['width', 'height'].forEach(function (dim) {
+      var raw = root.getAttribute('data-' + dim);
+      if (raw == null || !/^\s*\d+\s*$/.test(raw)) return;
+      var px = parseInt(raw, 10);
+      if (px > 0) root.style.setProperty(dim, px + 'px');
+    });
+  }
+
   function adoptRoot() {
     rootId = root.getAttribute('data-composition-id');
     if (!root.hasAttribute('data-start')) root.setAttribute('data-start', '0');
+    sizeRoot();
+  }
+
+  // (HyperFrames) No default page margin: the body's 8 px would shift the composition.
+  function zeroPageMargins() {
+    [document.documentElement, document.body].forEach(function (el) {
+      if (el && el.style) el.style.setProperty('margin', '0');
+    });
   }
 
   function init() {
     if (initDone) return;
+    zeroPageMargins();
     root = findRoot();
     if (root) adoptRoot();
     pauseMedia();

@@ -128,15 +128,42 @@ def test_real_runtime_video_injection(tmp_path, shell):
     assert [p[:3] for p in px[3:]] == [c[:3] for c in colours[:3]]
 
 
-def test_real_runtime_missing_timeline_is_page_not_ready(tmp_path, shell):
-    page = """<!doctype html><html><body>
+MISSING_TIMELINES_PAGE = """<!doctype html><html><body>
     <div id="main" data-composition-id="main" data-width="320" data-height="180" data-duration="1">
       <div data-composition-id="intro" data-start="0" data-duration="1"></div>
     </div></body></html>"""
-    plan = make_plan(tmp_path / "plan", page)
+
+
+def test_real_runtime_missing_timelines_warn_after_the_wait(tmp_path, shell):
+    """7.3 item 3 (issue 10): unregistered timelines, the root's included, are waited for up to the
+    timeline wait (derived from ready_s: 1.5 s -> 1 s), then the page is ready without them and
+    the session reports one TIMELINE_NOT_REGISTERED warning per id."""
+    plan = make_plan(tmp_path / "plan", MISSING_TIMELINES_PAGE)
+
+    async def go():
+        s = await open_session(plan, tmp_path / "w", shell, stub=False, timeouts=Timeouts(ready_s=1.5))
+        try:
+            await s.capture(0)
+            return list(s.warnings)
+        finally:
+            await s.close()
+
+    t0 = time.monotonic()
+    warnings = run(go())
+    assert time.monotonic() - t0 < 20
+    assert sorted(w.code for w in warnings) == ["TIMELINE_NOT_REGISTERED"] * 2
+    messages = sorted(w["message"] for w in warnings)
+    assert messages[0].startswith('window.__timelines["intro"] was not registered within 1 s')
+    assert messages[1].startswith('window.__timelines["main"] was not registered within 1 s; the root composition')
+
+
+def test_real_runtime_missing_timeline_is_page_not_ready(tmp_path, shell):
+    """A timeline wait longer than the readiness limit: PAGE_NOT_READY names the missing ids."""
+    plan = make_plan(tmp_path / "plan", MISSING_TIMELINES_PAGE)
     t0 = time.monotonic()
     with pytest.raises(HyperdeskError) as ei:
-        run(open_session(plan, tmp_path / "w", shell, stub=False, timeouts=Timeouts(ready_s=1.5)))
+        run(open_session(plan, tmp_path / "w", shell, stub=False,
+                         timeouts=Timeouts(ready_s=1.5, timeline_wait_s=30)))
     assert time.monotonic() - t0 < 20
     e = ei.value
     assert e.code == "PAGE_NOT_READY"

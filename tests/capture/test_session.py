@@ -267,9 +267,10 @@ def test_browser_killed_mid_session(tmp_path, shell, mode):
     assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
 
 
+# Only html/body backgrounds are cleared for alpha formats (issue 10): a root background would stay.
 ALPHA_PAGE = """<!doctype html><html><head><style>
 html, body { margin: 0; background: #fff; }
-[data-composition-id] { position: absolute; inset: 0; background: #eee; }
+[data-composition-id] { position: absolute; inset: 0; }
 #box { position: absolute; left: 100px; top: 50px; width: 100px; height: 60px; background: rgb(255, 0, 0); }
 #half { position: absolute; left: 240px; top: 50px; width: 40px; height: 40px; background: rgba(0, 0, 255, .5); }
 </style></head><body><div data-composition-id="root"><div id="box"></div><div id="half"></div></div></body></html>"""

@@ -7,11 +7,11 @@ assemble, the `corpus_render` fixture) at 30 fps and 320x180 or smaller, then de
 check what the line says a user would see: colours at named frames (H.264 with a tolerance, or a
 png-sequence where exact bytes matter), numbers painted as black/white bits, audio RMS per window,
 stream facts from ffprobe. Exceptions, because the line is about something else: 40, 42 and 58 are
-about planning (log records, plan errors) and only plan; 63 and 64 fail in render_chunk; 65 calls
+about planning (log records, plan errors) and only plan; 63 fails in render_chunk; 65 calls
 render_chunk in both capture modes on resources/sample.
 
-Run time: test 64 waits out the full 45 s readiness timeout (render_chunk has no switch to shorten
-it); test 38 captures 331 frames; test 65 renders 1080p chunks four times.
+Run time: test 64 waits out a 2.25 s timeline wait (HYPERDESK_TEST_READY_TIMEOUT_S=3); test 38
+captures 331 frames; test 65 renders 1080p chunks four times.
 """
 from __future__ import annotations
 
@@ -596,17 +596,16 @@ def test_63_script_error_fails_render(corpus_render):
 
 
 def test_64_never_ready_names_the_timeline(corpus_render, monkeypatch):
-    """The 45 s readiness limit is shortened through render_chunk's test hook, so this stays quick."""
-    from hyperdesk.errors import HyperdeskError
-
+    """Issue 10: a root timeline that never appears follows the rule of sub-composition timelines:
+    readiness waits up to the timeline wait, then the render completes with a
+    TIMELINE_NOT_REGISTERED warning naming the id (it used to fail with PAGE_NOT_READY).
+    The 45 s readiness limit is shortened through render_chunk's test hook (3 s: a 2.25 s wait)."""
     monkeypatch.setenv("HYPERDESK_TEST_READY_TIMEOUT_S", "3")
-    with pytest.raises(HyperdeskError) as info:
-        corpus_render("64-never-ready")
-    err = info.value
-    assert err.code == "PAGE_NOT_READY"
-    assert "never64" in err.message
-    assert "never64" in (err.details.get("missing_timelines") or [])
-    assert err.retryable is True
+    r = corpus_render("64-never-ready")
+    assert len(r.frames) == 6
+    found = [w for w in r.warnings if w.code == "TIMELINE_NOT_REGISTERED"]
+    assert len(found) == len(r.results) >= 1, r.warnings  # one per chunk (each chunk loads the page)
+    assert all('window.__timelines["never64"]' in w.message and "root composition" in w.message for w in found)
 
 
 # --------------------------------------------------------------------------- 65: capture modes

@@ -23,7 +23,7 @@ import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Iterator, Optional, Sequence
 from urllib.parse import quote, unquote, urlsplit
 
 from hyperdesk.composition import cssscope
@@ -46,6 +46,7 @@ from hyperdesk.composition.document import (
     source_file_of,
 )
 from hyperdesk.composition.animated import FROM_IMAGE_CSS, convert_animated_images
+from hyperdesk.composition.boundary import ProjectBoundary, link_state, real_path
 from hyperdesk.composition.media import (
     AudioTrack,
     CompiledVideo,
@@ -168,20 +169,28 @@ def _default_prober() -> Callable[[Path], Any]:
 # ============================================================================ project copy
 
 
-def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
-                 warnings: list[PlanWarning]) -> set[str]:
-    """Plan contract 1: copy with symlinks dereferenced, skipping dot-entries everywhere, the
-    top-level skip list and the excluded paths. Returns the copied files (posix, NFC)."""
+@dataclass
+class ProjectEntry:
+    """One entry of the project walk (plan contract 1)."""
+
+    rel: str      # posix, NFC, relative to the project
+    path: Path    # where it is read from (through the project's own path, links unresolved)
+    kind: str     # "dir" | "file" | "broken" (dangling link) | "outside" (link out of the project)
+    real: Path    # every symbolic link resolved
+
+
+def walk_project(project_dir: Path, exclude: Sequence[Path], boundary: ProjectBoundary,
+                 warnings: list[PlanWarning]) -> Iterator[ProjectEntry]:
+    """The entries the project copy takes, in a stable order: dot-entries (at every level), the
+    top-level skip list and the excluded paths are left out; symbolic links are followed only
+    while their target stays inside the project or an allowed folder, and never round a cycle.
+    A dangling link or a link out of the project is yielded as "broken" / "outside" and not
+    followed: copy_project refuses it, the plan cache key (plan/cache.py) records it."""
     excluded = set()
     for p in exclude:
-        try:
-            excluded.add(Path(p).resolve())
-        except OSError:
-            continue
-    copied: set[str] = set()
-    compiled_dir.mkdir(parents=True, exist_ok=True)
+        excluded.add(real_path(p))
 
-    def walk(src_dir: Path, rel_dir: str, stack: tuple[str, ...]) -> None:
+    def walk(src_dir: Path, rel_dir: str, stack: tuple[str, ...]) -> Iterator[ProjectEntry]:
         try:
             names = sorted(os.listdir(src_dir))
         except OSError as exc:
@@ -207,17 +216,20 @@ def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
                                             message=f"{rel}: another entry has the same NFC name"))
                 continue
             path = src_dir / name
-            try:
-                real = path.resolve()
-            except OSError:
-                continue
+            real = real_path(path)
             if real in excluded:
                 continue
+            if os.path.islink(path):
+                state, real = link_state(path, boundary)
+                if state != "ok":
+                    seen.add(nfc)
+                    yield ProjectEntry(rel, path, state, real)
+                    continue
             try:
-                st = os.stat(path)  # follows symlinks
-            except OSError:
+                st = os.stat(path)  # follows symlinks (checked above)
+            except OSError as exc:
                 warnings.append(PlanWarning(code="PROJECT_ENTRY_SKIPPED",
-                                            message=f"{rel}: broken symbolic link"))
+                                            message=f"{rel}: cannot be read ({exc.strerror})"))
                 continue
             if stat.S_ISDIR(st.st_mode):
                 if str(real) in stack:
@@ -225,15 +237,34 @@ def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
                                                 message=f"{rel}: symbolic link loop"))
                     continue
                 seen.add(nfc)
-                (compiled_dir / rel).mkdir(parents=True, exist_ok=True)
-                walk(path, rel, stack + (str(real),))
+                yield ProjectEntry(rel, path, "dir", real)
+                yield from walk(path, rel, stack + (str(real),))
             elif stat.S_ISREG(st.st_mode):
                 seen.add(nfc)
-                shutil.copyfile(path, compiled_dir / rel)
-                copied.add(rel)
+                yield ProjectEntry(rel, path, "file", real)
             # FIFOs, sockets and devices are never part of a plan.
 
-    walk(project_dir, "", (str(project_dir.resolve()),))
+    yield from walk(Path(project_dir), "", (str(real_path(project_dir)),))
+
+
+def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
+                 warnings: list[PlanWarning], boundary: Optional[ProjectBoundary] = None) -> set[str]:
+    """Plan contract 1: copy with symlinks dereferenced, skipping dot-entries everywhere, the
+    top-level skip list and the excluded paths. A symbolic link that points to nothing is
+    BROKEN_SYMLINK; one whose target's real path is outside the project (and outside every
+    allowed folder) is OUTSIDE_PROJECT_REFERENCE: it is never followed. Returns the copied files
+    (posix, NFC)."""
+    boundary = boundary or ProjectBoundary(project_dir)
+    copied: set[str] = set()
+    compiled_dir.mkdir(parents=True, exist_ok=True)
+    for entry in walk_project(project_dir, exclude, boundary, warnings):
+        if entry.kind == "dir":
+            (compiled_dir / entry.rel).mkdir(parents=True, exist_ok=True)
+        elif entry.kind == "file":
+            shutil.copyfile(entry.path, compiled_dir / entry.rel)
+            copied.add(entry.rel)
+        else:
+            boundary.check_link(entry.path, entry.rel)  # raises
     return copied
 
 
@@ -243,8 +274,11 @@ def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
 class _Compiler:
     def __init__(self, project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                  variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Optional[Fps],
-                 exclude: Sequence[Path], prober: Optional[Callable[[Path], Any]]) -> None:
+                 exclude: Sequence[Path], prober: Optional[Callable[[Path], Any]],
+                 allow_outside: Sequence[Path] = ()) -> None:
         self.project_dir = Path(project_dir).absolute()
+        # Every local file the plan reads passes this check (issue 10).
+        self.boundary = ProjectBoundary(self.project_dir, [Path(p) for p in (allow_outside or ())])
         self.entry = entry.replace("\\", "/").lstrip("/")
         self.compiled_dir = Path(compiled_dir).absolute()
         self.fonts_dir = Path(fonts_dir).absolute()
@@ -261,6 +295,8 @@ class _Compiler:
         self.local_css_files: list[str] = []
         self._css_seen: set[str] = set()
         self._external: dict[str, str] = {}
+        self._instance_files: dict[str, str] = {}
+        self._element_files: dict[Any, str] = {}  # elements the compiler added, by source file
 
     # ------------------------------------------------------------------ driver
 
@@ -269,6 +305,7 @@ class _Compiler:
         if not entry_path.is_file():
             raise HyperdeskError("COMPOSITION_NOT_FOUND", f"the entry file {entry_path} does not exist",
                                  details={"path": str(entry_path)})
+        self.boundary.check_reference(entry_path, reference=self.entry, file=self.entry)
         try:
             text = read_source(entry_path)
         except (OSError, ValueError) as exc:
@@ -277,7 +314,8 @@ class _Compiler:
                                  details={"path": str(entry_path)}) from None
         render_fps = parse_fps(self.config_fps, source="config") if self.config_fps is not None else None
 
-        self.copied = copy_project(self.project_dir, self.compiled_dir, self.exclude, self.warnings)
+        self.copied = copy_project(self.project_dir, self.compiled_dir, self.exclude, self.warnings,
+                                   self.boundary)
 
         # Step 1: the document (a fragment is wrapped).
         doc, _fragment, doctype = load_entry(text)
@@ -290,8 +328,10 @@ class _Compiler:
                          if el.tag == "script" and el.get("src")}
         self._check_start_syntax([body_of(doc)], self.entry, root)
         inliner = Inliner(self.project_dir, self.entry, self.warnings,
-                          check_content=lambda nodes, file: self._check_start_syntax(nodes, file, None))
+                          check_content=lambda nodes, file: self._check_start_syntax(nodes, file, None),
+                          boundary=self.boundary)
         inlined = inliner.run(doc, known_scripts)
+        self._instance_files = {str(inst.index): inst.file for inst in inlined.instances}
         if root is None:
             root = find_root(doc)
         if root is None:
@@ -342,8 +382,11 @@ class _Compiler:
         )
         if var_css:
             head.append(new_element("style", {"data-hd-variables": ""}, var_css))
-        for attrs in inlined.external_scripts:
-            body.append(new_element("script", attrs))
+        for i, attrs in enumerate(inlined.external_scripts):
+            script = new_element("script", attrs)
+            body.append(script)
+            if i < len(inlined.external_script_files):
+                self._element_files[script] = inlined.external_script_files[i]
         scripted = [i for i in inlined.instances if i.inline_scripts]
         if scripted:
             for inst in scripted:
@@ -352,7 +395,8 @@ class _Compiler:
                     source=inst.file, variables=inst_values[inst.index], scripts=inst.inline_scripts,
                 )))
 
-        # Step 4: remote resources frozen, outside-project files copied under __hd/external.
+        # Step 4: remote resources frozen; files outside the project refused, except those in an
+        # allowed folder (--allow-outside), copied under __hd/external.
         strip_preview_runtimes(doc)  # never fetch a preview runtime only to delete it in step 7
         self.resolver = _make_resolver(self.asset_dirs, self.cache_dir, self.compiled_dir.parent,
                                        self.compiled_dir, self.fonts_dir)
@@ -456,8 +500,17 @@ class _Compiler:
 
     # ------------------------------------------------------------------ step 4
 
+    def _file_of(self, el: Any) -> str:
+        """The project file an element of the compiled page came from."""
+        if el in self._element_files:
+            return self._element_files[el]
+        inst = el.get("data-hd-instance")
+        if inst is not None and inst in self._instance_files:
+            return self._instance_files[inst]
+        return source_file_of(el, self.entry)
+
     def _ref(self, el: Any, attr: str) -> str:
-        return f"{source_file_of(el, self.entry)}: {short_element(el)} {attr}"
+        return f"{self._file_of(el)}: {short_element(el)} {attr}"
 
     def _freeze_remote(self, url: str, referenced_by: str, kind: str) -> Optional[str]:
         if self.resolver is None:
@@ -467,9 +520,12 @@ class _Compiler:
             u = "https:" + u
         return self.resolver.freeze(u, referenced_by, kind)
 
-    def _local(self, url: str, base_dir: str, referenced_by: str) -> Optional[str]:
-        """A relative reference (to base_dir inside the project): None when the compiled copy has
-        it; else its file is copied under __hd/external/<sha256>/<name> and that path returned."""
+    def _local(self, url: str, base_dir: str, referenced_by: str, file: str) -> Optional[str]:
+        """A relative reference (to base_dir inside the project) written in the project file
+        `file`: None when the compiled copy has it; else, when its real path is inside the project
+        (a file the copy skips) or inside an allowed folder, its file is copied under
+        __hd/external/<sha256>/<name> and that path returned; anything else is
+        OUTSIDE_PROJECT_REFERENCE."""
         path, suffix = split_url(url.strip())
         if not path:
             return None
@@ -479,19 +535,23 @@ class _Compiler:
             return None
         source = Path(os.path.normpath(os.path.join(self.project_dir, *joined.split("/"))))
         if not source.is_file():
+            broken = self.boundary.broken_reference(source, reference=url.strip(), file=file)
+            if broken is not None:
+                raise broken
             if (self.compiled_dir / nfc).exists():
                 return None
             self.warnings.append(PlanWarning(code="LOCAL_ASSET_MISSING",
                                              message=f"{referenced_by}: {url} does not exist",
                                              url=url))
             return None
-        return self._externalize(source) + suffix
+        real = self.boundary.check_reference(source, reference=url.strip(), file=file)
+        return self._externalize(source, real) + suffix
 
-    def _externalize(self, source: Path) -> str:
-        key = str(source.resolve())
+    def _externalize(self, source: Path, real: Path) -> str:
+        key = str(real)
         if key in self._external:
             return self._external[key]
-        data = source.read_bytes()
+        data = real.read_bytes()
         digest = hashlib.sha256(data).hexdigest()
         name = unicodedata.normalize("NFC", source.name)
         target = self.compiled_dir / EXTERNAL_DIR / digest / name
@@ -505,7 +565,7 @@ class _Compiler:
         if is_remote_url(url):
             return self._freeze_remote(url, self._ref(el, attr), kind)
         if is_relative_url(url):
-            return self._local(url, base_dir, self._ref(el, attr))
+            return self._local(url, base_dir, self._ref(el, attr), self._file_of(el))
         return None
 
     def _freeze(self, doc: Any) -> None:
@@ -552,13 +612,13 @@ class _Compiler:
                     el.set("srcset", format_srcset(cands))
             style = el.get("style")
             if style and "url" in style.lower():
-                new_style = self._css(style, self._ref(el, "style"), "", declarations=True)
+                new_style = self._css(style, self._ref(el, "style"), "", self._file_of(el), declarations=True)
                 if new_style != style:
                     el.set("style", new_style)
             if tag == "style" and el.text:
                 t = (el.get("type") or "text/css").strip().lower()
                 if t in ("", "text/css"):
-                    new_text = self._css(el.text, self._ref(el, "<style>"), "")
+                    new_text = self._css(el.text, self._ref(el, "<style>"), "", self._file_of(el))
                     if new_text != el.text:
                         el.text = new_text
 
@@ -568,6 +628,7 @@ class _Compiler:
             return
         rels = set((el.get("rel") or "").lower().split())
         ref = self._ref(el, "href")
+        file = self._file_of(el)
         if "stylesheet" in rels:
             if is_google_fonts_css(href):
                 self._google_font(href)
@@ -579,7 +640,7 @@ class _Compiler:
                     el.set("href", new)
                 return
             if is_relative_url(href):
-                new = self._local(href, "", ref)
+                new = self._local(href, "", ref, file)
                 if new is not None:
                     el.set("href", new)
                     rel_path = new.lstrip("/").split("?")[0].split("#")[0]
@@ -597,7 +658,7 @@ class _Compiler:
             if new:
                 el.set("href", new)
         elif is_relative_url(href) and rels & {"preload", "modulepreload"}:
-            new = self._local(href, "", ref)
+            new = self._local(href, "", ref, file)
             if new is not None:
                 el.set("href", new)
 
@@ -622,16 +683,16 @@ class _Compiler:
                 target = posixpath.normpath(posixpath.join(base_dir, unquote(split_url(url)[0])))
                 if not target.startswith("../"):
                     self._process_css_file(target, f"{rel}")
-        new = self._css(text, f"{rel}", base_dir, project_base=base_dir)
+        new = self._css(text, f"{rel}", base_dir, rel, project_base=base_dir)
         self.local_css_files.append(rel)
         if new != text:
             path.write_text(new, encoding="utf-8")
 
-    def _css(self, text: str, referenced_by: str, base_dir: str, *, declarations: bool = False,
-             project_base: str = "") -> str:
+    def _css(self, text: str, referenced_by: str, base_dir: str, file: str, *,
+             declarations: bool = False, project_base: str = "") -> str:
         def local(url: str) -> Optional[str]:
             if is_relative_url(url):
-                return self._local(url, base_dir, referenced_by)
+                return self._local(url, base_dir, referenced_by, file)
             return None
 
         text = rewrite_css_urls(text, local)
@@ -767,9 +828,10 @@ def is_google_fonts_css(url: Optional[str]) -> bool:
 
 def compile_project(project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                     variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None = None,
-                    exclude: Sequence[Path] = (), prober=None) -> CompiledComposition:
+                    exclude: Sequence[Path] = (), prober=None,
+                    allow_outside: Sequence[Path] = ()) -> CompiledComposition:
     """Compile a project into compiled_dir (contract section 13, in order); see the module doc."""
     compiler = _Compiler(project_dir, entry, compiled_dir, fonts_dir, variables=variables,
                          asset_dirs=asset_dirs, cache_dir=cache_dir, fps=fps, exclude=exclude,
-                         prober=prober)
+                         prober=prober, allow_outside=allow_outside)
     return compiler.run()

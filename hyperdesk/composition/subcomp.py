@@ -8,6 +8,7 @@ than once).
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 from collections import deque
@@ -18,6 +19,7 @@ from urllib.parse import quote, unquote
 
 import lxml.html
 
+from hyperdesk.composition.boundary import ProjectBoundary
 from hyperdesk.composition.cssscope import rewrite_css_urls
 from hyperdesk.composition.document import (
     HOST_FILE_ATTR,
@@ -266,12 +268,17 @@ class InlineResult:
     instances: list[Instance]
     head_links: list[dict[str, str]]        # remote stylesheet links hoisted to <head>
     external_scripts: list[dict[str, str]]  # deduplicated, first-seen order
+    external_script_files: list[str] = field(default_factory=list)  # the file each one came from
 
 
 class Inliner:
     def __init__(self, project_dir: Path, entry: str, warnings: list[PlanWarning],
-                 check_content: Optional[Callable[[list, str], None]] = None) -> None:
+                 check_content: Optional[Callable[[list, str], None]] = None,
+                 boundary: Optional[ProjectBoundary] = None) -> None:
         self.project_dir = project_dir
+        # Sub-composition files and their stylesheets are read only inside the project (or an
+        # allowed folder): OUTSIDE_PROJECT_REFERENCE otherwise (issue 10).
+        self.boundary = boundary or ProjectBoundary(project_dir)
         self.check_content = check_content
         self.entry = entry
         self.warnings = warnings
@@ -280,6 +287,7 @@ class Inliner:
         self.head_links: list[dict[str, str]] = []
         self._head_link_keys: set[str] = set()
         self.external_scripts: list[dict[str, str]] = []
+        self.external_script_files: list[str] = []
         self._script_keys: set[str] = set()
 
     # ------------------------------------------------------------------ paths
@@ -292,18 +300,24 @@ class Inliner:
         path, _ = split_url(raw)
         path = unquote(path).replace("\\", "/").lstrip("/")
         norm = posixpath.normpath(path) if path else ""
-        if not norm or norm == "." or norm.startswith("../") or norm == "..":
+        if not norm or norm == "." or norm == ".." or norm.endswith("/.."):
             raise invalid(host_file, host, "data-composition-src", src,
-                          "the path resolves outside the project directory")
+                          "the path names a directory, not a file")
+        # A path leading out of the project is refused by _read (OUTSIDE_PROJECT_REFERENCE)
+        # unless it is inside an allowed folder.
         return norm
 
     def _read(self, rel: str, host: Any, host_file: str, src: str) -> str:
         if rel in self._texts:
             return self._texts[rel]
-        path = self.project_dir / rel
+        path = Path(os.path.normpath(os.path.join(self.project_dir, *rel.split("/"))))
         if not path.is_file():
+            broken = self.boundary.broken_reference(path, reference=src.strip(), file=host_file)
+            if broken is not None:
+                raise broken
             raise invalid(host_file, host, "data-composition-src", src,
                           f"the sub-composition file {rel} does not exist")
+        self.boundary.check_reference(path, reference=src.strip(), file=host_file)
         try:
             text = read_source(path)
         except (OSError, ValueError) as exc:
@@ -326,7 +340,8 @@ class Inliner:
             for nested in top_hosts_in(inst.host, include_self=False):
                 queue.append((nested, depth + 1, chain + (inst.file,), inst, inst.file))
         self._assign_runtime_ids()
-        return InlineResult(self.instances, self.head_links, self.external_scripts)
+        return InlineResult(self.instances, self.head_links, self.external_scripts,
+                            self.external_script_files)
 
     def _inline_one(self, host: Any, depth: int, chain: tuple[str, ...], parent: Optional[Instance],
                     host_file: str) -> Instance:
@@ -472,6 +487,7 @@ class Inliner:
                     if key not in self._script_keys:
                         self._script_keys.add(key)
                         self.external_scripts.append(attrs)
+                        self.external_script_files.append(inst.file)
                     remove_keep_tail(el)
                 elif kind == "classic":
                     inst.inline_scripts.append(el.text or "")
@@ -486,14 +502,18 @@ class Inliner:
     def _inline_local_stylesheet(self, inst: Instance, el: Any, href: str) -> bool:
         path, _ = split_url(href)
         rel = posixpath.normpath(unquote(path))
-        file = self.project_dir / rel
-        if rel.startswith("../") or not file.is_file():
+        file = Path(os.path.normpath(os.path.join(self.project_dir, *rel.split("/"))))
+        if not file.is_file():
+            broken = self.boundary.broken_reference(file, reference=href, file=inst.file)
+            if broken is not None:
+                raise broken
             self.warnings.append(PlanWarning(
                 code="STYLESHEET_NOT_FOUND",
                 message=f"{inst.file}: stylesheet {href} was not found in the project; it is linked unscoped",
                 element="<link>", attribute="href",
             ))
             return False
+        self.boundary.check_reference(file, reference=href, file=inst.file)
         try:
             css = read_source(file)
         except (OSError, ValueError):

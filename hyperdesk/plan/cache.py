@@ -11,27 +11,55 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.config import RenderConfig, cache_root
 from hyperdesk.plan.hashing import canonical_json, sha256_file
 from hyperdesk.plan.models import PlanResult, WorkerEnv
-from hyperdesk.plan.planner import PROJECT_SKIP, plan, resolve_composition
+from hyperdesk.plan.planner import plan, resolve_composition
 from hyperdesk.plan.verify import load_plan
 
 
 def source_key(project_dir: Path, config: RenderConfig, env: WorkerEnv, skip: tuple[Path, ...] = ()) -> str:
+    """The plan cache key: the request, the worker environment and every file the project copy
+    (composition/compile.py copy_project) takes, by content. The walk is the copy's own: links are
+    followed only while they stay inside the project or an allowed folder (never round a cycle);
+    a dangling link or a link out of the project is recorded by its target, not followed, so the
+    key of such a project never names an earlier successful plan and planning reports the typed
+    error (BROKEN_SYMLINK, OUTSIDE_PROJECT_REFERENCE)."""
+    from hyperdesk.composition.boundary import ProjectBoundary
+    from hyperdesk.composition.compile import walk_project
+
     h = hashlib.sha256(b"hyperdesk-plan-source-v1\0")
     h.update(canonical_json(config.model_dump(mode="json")) + b"\0")
     h.update(canonical_json(env.model_dump(mode="json")) + b"\0")
-    skip_resolved = {p.resolve() for p in skip}
-    files = []
-    for root, dirs, names in os.walk(project_dir, followlinks=True):
-        rootp = Path(root)
-        top = rootp == project_dir
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (top and d in PROJECT_SKIP)
-                         and (rootp / d).resolve() not in skip_resolved)
-        for name in names:
-            if name.startswith(".") or (top and name in PROJECT_SKIP) or (rootp / name).resolve() in skip_resolved:
+    boundary = ProjectBoundary(project_dir, [Path(p) for p in config.allow_outside])
+    files: list[tuple[str, str]] = []
+    for entry in walk_project(Path(project_dir), skip, boundary, []):
+        if entry.kind == "file":
+            files.append((entry.rel, sha256_file(entry.path)))
+        elif entry.kind in ("broken", "outside"):
+            try:
+                target = os.readlink(entry.path)
+            except OSError:
+                target = ""
+            files.append((entry.rel, f"{entry.kind}-link:{target}"))
+    for rel, digest in sorted(files, key=lambda f: f[0].encode("utf-8")):
+        h.update(rel.encode("utf-8") + b"\0" + digest.encode() + b"\0")
+    for allowed in sorted(config.allow_outside):
+        h.update(b"allowed\0" + _folder_stamp(Path(allowed)).encode() + b"\0")
+    return h.hexdigest()
+
+
+def _folder_stamp(folder: Path) -> str:
+    """What an --allow-outside folder holds, by name, size and mtime (a stat walk, no reading):
+    a changed file there is read through `../` by the plan, so it must change the key too."""
+    h = hashlib.sha256()
+    for root, dirs, names in os.walk(folder):  # links are not followed
+        dirs.sort()
+        for name in sorted(names):
+            p = Path(root) / name
+            try:
+                st = p.stat()
+            except OSError:
                 continue
-            files.append((rootp / name).relative_to(project_dir).as_posix())
-    for rel in sorted(files, key=lambda p: p.encode("utf-8")):
-        h.update(rel.encode("utf-8") + b"\0" + sha256_file(project_dir / rel).encode() + b"\0")
+            rel = p.relative_to(folder).as_posix()
+            h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 

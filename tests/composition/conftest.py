@@ -81,13 +81,14 @@ class Project:
         return path
 
     def compile(self, entry: str = "index.html", *, variables: Optional[dict] = None,
-                prober: Optional[Callable] = None, fps: Any = None, exclude=(), name: Optional[str] = None):
+                prober: Optional[Callable] = None, fps: Any = None, exclude=(), name: Optional[str] = None,
+                allow_outside=()):
         self._n += 1
         plan = self.out / (name or f"plan{self._n}")
         result = compile_project(
             self.root, entry, plan / "compiled", plan / "fonts",
             variables=variables or {}, asset_dirs=[], cache_dir=self.out / "cache",
-            fps=fps, exclude=exclude, prober=prober or FakeProber(),
+            fps=fps, exclude=exclude, prober=prober or FakeProber(), allow_outside=allow_outside,
         )
         self.last_plan = plan
         return result

@@ -41,10 +41,11 @@ def test_project_copy_skip_rules(project, tmp_path):
     (outside / "dir" / "inner.txt").write_text("inner")
     os.symlink(outside / "shared.txt", project.root / "link.txt")
     os.symlink(outside / "dir", project.root / "linkdir")
-    os.symlink(project.root / "missing", project.root / "broken")
     os.symlink(project.root, project.root / "sub" / "loop")
+    os.symlink(project.root / "missing", project.root / ".broken")  # dot-entries are never read
     os.mkfifo(project.root / "fifo")
-    project.compile(exclude=[project.root / "planned"])
+    # links out of the project are followed only into an allowed folder (issue 10)
+    project.compile(exclude=[project.root / "planned"], allow_outside=[outside])
     compiled = project.last_plan / "compiled"
     files = tree(compiled)
     for rel in keep:
@@ -54,12 +55,30 @@ def test_project_copy_skip_rules(project, tmp_path):
     assert (compiled / "link.txt").read_text() == "shared" and not (compiled / "link.txt").is_symlink()
     assert (compiled / "linkdir" / "inner.txt").read_text() == "inner"
     assert not (compiled / "linkdir").is_symlink()
-    assert "broken" not in files and "fifo" not in files
+    assert ".broken" not in files and "fifo" not in files
     assert not any(p.startswith("sub/loop/") for p in files)
     assert files["index.html"] != hashlib.sha256((project.root / "index.html").read_bytes()).hexdigest()
     for dirpath, dirnames, filenames in os.walk(compiled):
         for name in dirnames + filenames:
             assert not os.path.islink(os.path.join(dirpath, name))
+
+
+def test_project_copy_refuses_dangling_and_outside_links(project, tmp_path):
+    project.write("index.html", page(MAIN.format("")))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "shared.txt").write_text("shared")
+    os.symlink(outside / "shared.txt", project.root / "link.txt")
+    with pytest.raises(Exception) as exc:
+        project.compile()
+    assert exc.value.code == "OUTSIDE_PROJECT_REFERENCE"
+    assert exc.value.details["link"] == "link.txt"
+    os.unlink(project.root / "link.txt")
+    os.symlink(project.root / "missing", project.root / "broken")
+    with pytest.raises(Exception) as exc:
+        project.compile()
+    assert exc.value.code == "BROKEN_SYMLINK"
+    assert exc.value.details == {"link": "broken", "target": str(project.root / "missing")}
 
 
 def test_outside_and_skipped_references_are_copied_under_hd_external(project, tmp_path):
@@ -70,7 +89,7 @@ def test_outside_and_skipped_references_are_copied_under_hd_external(project, tm
     project.write("index.html", page(MAIN.format(
         '<img id="i" src="../shared/logo.png?x=1"><div id="d" style="background:url(../shared/logo.png)"></div>'),
         head='<script src="node_modules/lib/lib.js"></script><style>.b{background:url("../shared/logo.png")}</style>'))
-    project.compile()
+    project.compile(allow_outside=[shared])  # outside files are read only from an allowed folder
     digest = hashlib.sha256(b"logo-bytes").hexdigest()
     site = f"/__hd/external/{digest}/logo.png"
     doc = project.doc()
@@ -234,8 +253,8 @@ def _rich_project(project, tmp_path):
 
 def test_compile_is_deterministic(project, tmp_path):
     _rich_project(project, tmp_path)
-    r1 = project.compile(variables={"t": "Hello"}, name="one")
-    r2 = project.compile(variables={"t": "Hello"}, name="two")
+    r1 = project.compile(variables={"t": "Hello"}, name="one", allow_outside=[tmp_path / "ext"])
+    r2 = project.compile(variables={"t": "Hello"}, name="two", allow_outside=[tmp_path / "ext"])
     t1 = tree(project.out / "one" / "compiled")
     t2 = tree(project.out / "two" / "compiled")
     assert t1 == t2
@@ -245,7 +264,7 @@ def test_compile_is_deterministic(project, tmp_path):
 
 def test_step_order_leaves_no_sub_composition_sources(project, tmp_path):
     _rich_project(project, tmp_path)
-    project.compile()
+    project.compile(allow_outside=[tmp_path / "ext"])
     doc = project.doc()
     assert not [e for e in doc.iter() if isinstance(e.tag, str) and e.get("data-composition-src")]
     assert [e.get("data-composition-file") for e in doc.iter()

@@ -203,7 +203,10 @@ class ChunkPolicy(_Model):
     min_chunk_frames: Optional[int] = None
     max_chunk_frames: int = 3600
     max_chunks: int = 64
-    parallel_slots: int = 1
+    # Auto-sized chunks split a short composition into this many pieces. A constant, not the
+    # worker count: chunk boundaries (and so the encoded pixels and the plan hash) must not
+    # depend on the machine or farm that plans (issue 10, item 6).
+    auto_split: int = 4
 
 
 class ChunkTable(_Model):

@@ -1,4 +1,10 @@
-"""Chunk boundaries on a fixed keyframe grid (plan-contract.md section 6)."""
+"""Chunk boundaries on a fixed keyframe grid (plan-contract.md section 6).
+
+One deviation from section 6: the auto size divides N by a constant `auto_split` (4), not by the
+worker slots known at plan time. Boundaries are where every chunk's encoder starts afresh, so they
+change the encoded pixels; they must depend on the composition and the settings only, never on
+how many workers this machine or farm has.
+"""
 from __future__ import annotations
 
 import math
@@ -15,7 +21,7 @@ def plan_chunks(total_frames: int, g: int, policy: ChunkPolicy) -> ChunkTable:
     if g < 1:
         raise HyperdeskError("INVALID_RENDER_CONFIG", f"keyframe interval must be >= 1, got {g}",
                              details={"field": "keyframe_interval", "value": g})
-    for field in ("target_chunk_frames", "max_chunk_frames", "max_chunks", "parallel_slots"):
+    for field in ("target_chunk_frames", "max_chunk_frames", "max_chunks", "auto_split"):
         if getattr(policy, field) < 1:
             raise HyperdeskError("INVALID_RENDER_CONFIG", f"{field} must be >= 1",
                                  details={"field": field, "value": getattr(policy, field)})
@@ -27,7 +33,7 @@ def plan_chunks(total_frames: int, g: int, policy: ChunkPolicy) -> ChunkTable:
     if policy.explicit_chunk_frames is not None:
         raw = policy.explicit_chunk_frames
     else:
-        raw = max(min(policy.target_chunk_frames, math.ceil(n / policy.parallel_slots)), min_frames)
+        raw = max(min(policy.target_chunk_frames, math.ceil(n / policy.auto_split)), min_frames)
     size = _round_up(raw, g)
     size = min(size, max(g, (policy.max_chunk_frames // g) * g))
     count = math.ceil(n / size)

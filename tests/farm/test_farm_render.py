@@ -407,7 +407,7 @@ import sys
 from pathlib import Path
 from hyperdesk.cli.farm_cmds import run_farm_render
 from hyperdesk.plan import RenderConfig
-cfg = RenderConfig(format="png-sequence", keyframe_interval=5, chunk_frames=10, include_audio=False, parallel_slots=2)
+cfg = RenderConfig(format="png-sequence", keyframe_interval=5, chunk_frames=10, include_audio=False)
 sys.exit(run_farm_render(Path(sys.argv[1]), cfg, Path(sys.argv[2]), local=1, nodes=[sys.argv[3]],
                          accept_host_keys=[sys.argv[4]], json_events=True))
 """

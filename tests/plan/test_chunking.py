@@ -6,19 +6,26 @@ from hyperdesk.plan.chunking import plan_chunks
 from hyperdesk.plan.models import ChunkPolicy
 
 
-@pytest.mark.parametrize("frames,slots,size,sizes", [
-    (300, 4, 120, [120, 120, 60]),
-    (1000, 8, 180, [180] * 5 + [100]),
-    (50, 1, 60, [50]),
+@pytest.mark.parametrize("frames,size,sizes", [
+    (300, 120, [120, 120, 60]),  # ceil(300 / 4) = 75 -> 120
+    (1000, 240, [240] * 4 + [40]),  # 250 -> capped at the 240 target
+    (50, 60, [50]),
 ])
-def test_contract_examples(frames, slots, size, sizes):
-    table = plan_chunks(frames, 60, ChunkPolicy(parallel_slots=slots))
+def test_auto_size_examples(frames, size, sizes):
+    table = plan_chunks(frames, 60, ChunkPolicy())
     assert table.chunk_frames == size
     assert [c.end_frame - c.start_frame for c in table.chunks] == sizes
 
 
+def test_policy_has_no_worker_count():
+    """Chunk boundaries change the encoded pixels: nothing about the planning machine's workers
+    may enter the policy (it is in chunks.json, so in the plan hash too)."""
+    assert "parallel_slots" not in ChunkPolicy.model_fields
+    assert "parallel_slots" not in plan_chunks(300, 60, ChunkPolicy()).model_dump()["policy"]
+
+
 def test_chunk_cap_wins_over_max_size():
-    table = plan_chunks(100_000, 60, ChunkPolicy(parallel_slots=8))
+    table = plan_chunks(100_000, 60, ChunkPolicy())
     assert table.chunk_frames == 1620
     assert len(table.chunks) == 62
     assert table.chunks[-1].end_frame - table.chunks[-1].start_frame == 1180
@@ -26,7 +33,7 @@ def test_chunk_cap_wins_over_max_size():
 
 @pytest.mark.parametrize("frames,g,explicit", [(97, 15, 20), (301, 60, None), (45, 15, 15), (1, 1, None)])
 def test_chunks_cover_exactly_and_start_on_keyframes(frames, g, explicit):
-    table = plan_chunks(frames, g, ChunkPolicy(explicit_chunk_frames=explicit, parallel_slots=3))
+    table = plan_chunks(frames, g, ChunkPolicy(explicit_chunk_frames=explicit))
     assert table.chunks[0].start_frame == 0 and table.chunks[-1].end_frame == frames
     for a, b in zip(table.chunks, table.chunks[1:]):
         assert a.end_frame == b.start_frame

@@ -45,6 +45,7 @@ class FarmSettings:
     heartbeat_timeout_s: float = 10.0  # no event for this long: check that the attempt's node still answers
     policy: Policy = field(default_factory=Policy)
     keep_chunks: bool = False
+    overwrite: bool = False  # png-sequence: replace our own frame files in a non-empty output folder
     reconnect_delays_s: tuple[float, ...] = (5.0, 15.0, 30.0)
     log_lines_per_s: float = 4.0  # AttemptLog events per attempt, at most
 
@@ -141,6 +142,7 @@ class FarmController:
         self._subscribers: list[asyncio.Queue] = []
         self._listeners: list[Callable[[ev.FarmEvent], None]] = []
         self._wake = asyncio.Event()
+        self._locks: list[Any] = []  # the job's and the output's (store/locks.py), held until aclose()
         self._main: Optional[asyncio.Task] = None
         self._cancelling = False
         self._job_error: Optional[HyperdeskError] = None
@@ -181,13 +183,16 @@ class FarmController:
 
         With `paused`, nodes connect, preflight and receive the plan, but no chunk starts until resume().
         """
+        from hyperdesk.plan.paths import check_output
         from hyperdesk.plan.verify import load_plan
 
         plan_dir = Path(plan_dir).absolute()
         out = Path(out).absolute()
         job_id = job_id or new_job_id()
+        self._take_locks(job_id, out)  # OUTPUT_LOCKED: another job writes there; nothing recorded
         try:
             loaded = await asyncio.to_thread(load_plan, plan_dir, verify_hash=False)
+            await asyncio.to_thread(check_output, out, loaded.encoder.format, overwrite=self.settings.overwrite)
         except HyperdeskError as err:
             # A planDir that does not even load: record the job as failed, so it shows in `jobs list`.
             self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra)
@@ -203,12 +208,39 @@ class FarmController:
         self._begin(self._run(resumed=False, kept=[]))
         return job_id
 
-    async def resume_job(self, job_id: str) -> str:
-        """Continue a stored job (its controller died or it failed): keep every chunk that still verifies."""
+    def _take_locks(self, job_id: str, out: Path, job_lock: Any = None) -> None:
+        """Hold the job and its output (JOB_LOCKED / OUTPUT_LOCKED when another controller has them)."""
+        from hyperdesk.store.locks import lock_job, lock_output
+
+        taken = [job_lock] if job_lock is not None else []
+        try:
+            if job_lock is None:
+                taken.append(lock_job(self.store.path, job_id))
+            taken.append(lock_output(self.store.path, out, job_id))
+        except BaseException:
+            for lock in taken:
+                lock.release()
+            raise
+        self.release_locks()
+        self._locks = taken
+
+    def release_locks(self) -> None:
+        """Let another controller take the job and its output (aclose() does it; so does a crash)."""
+        locks, self._locks = self._locks, []
+        for lock in locks:
+            lock.release()
+
+    async def resume_job(self, job_id: str, *, job_lock: Any = None) -> str:
+        """Continue a stored job (its controller died or it failed): keep every chunk that still verifies.
+
+        JOB_LOCKED while another controller runs it (`job_lock`: the caller holds it already).
+        """
         job = self.store.find_job(job_id)
         if job is None:
             raise HyperdeskError("INVALID_RENDER_CONFIG", f"no job {job_id!r} in {self.store.path}",
                                  hint="List jobs with hyperdesk jobs list.")
+        self._take_locks(job.id, Path(job.output), job_lock)
+        job = self.store.get_job(job.id) or job  # as the previous holder left it
         self.job_id, self.job = job.id, job
         self.store.close_running_attempts(job.id)
         records = self.store.chunks(job.id)
@@ -298,6 +330,7 @@ class FarmController:
         for executor in self.executors.values():
             with contextlib.suppress(Exception):
                 await executor.close()
+        self.release_locks()
 
     def snapshot(self) -> dict[str, Any]:
         """Current chunk and node states (for a GUI opening mid-job)."""
@@ -325,7 +358,7 @@ class FarmController:
         (work / "chunks").mkdir(parents=True, exist_ok=True)
         spec = {"executors": [describe_executor(e) for e in self.executors.values()],
                 "settings": {"stall_timeout_s": self.settings.stall_timeout_s,
-                             "keep_chunks": self.settings.keep_chunks},
+                             "keep_chunks": self.settings.keep_chunks, "overwrite": self.settings.overwrite},
                 **(spec_extra or {})}
         job = JobRecord(id=job_id, state="running", plan_dir=str(plan_dir), plan_hash=plan_hash, output=str(out),
                         format=fmt, chunk_count=len(chunks), created_at=now, updated_at=now, work_dir=str(work),
@@ -786,7 +819,8 @@ class FarmController:
         results = [self._results[i] for i in sorted(self._results)]
         for attempt_left in (1, 0):
             try:
-                assembled = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output))
+                assembled = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output),
+                                                    overwrite=self.settings.overwrite)
                 break
             except HyperdeskError as err:
                 if err.code == "ENCODE_FAILED" and attempt_left:

@@ -1,0 +1,133 @@
+"""Advisory locks between controllers: one controller per job, one job per output path.
+
+A lock is an OS file lock (flock) on a small file under `<store dir>/locks/`, so it dies with its
+process: a crashed or killed controller never leaves a stale lock behind, and `jobs resume` works
+right after. The file holds who took the lock (pid, host, job), for the error message. Two
+handles in one process conflict too (flock locks belong to the open file, not the process).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any, Optional
+
+from hyperdesk.errors import HyperdeskError
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class Lock:
+    """One held lock; release() (or process exit) frees it."""
+
+    def __init__(self, path: Path, fd: int) -> None:
+        self.path = path
+        self._fd: Optional[int] = fd
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        try:
+            _unlock(fd)
+        finally:
+            os.close(fd)
+
+    def __enter__(self) -> "Lock":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def _try_lock(fd: int) -> bool:
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+    import msvcrt  # pragma: no cover
+
+    try:  # pragma: no cover
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        return True
+    except OSError:  # pragma: no cover
+        return False
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return
+    import msvcrt  # pragma: no cover
+
+    os.lseek(fd, 0, os.SEEK_SET)  # pragma: no cover
+    msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # pragma: no cover
+
+
+def _holder(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text("utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def acquire(path: Path, info: dict[str, Any]) -> Optional[Lock]:
+    """The lock at `path`, or None when someone holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if not _try_lock(fd):
+        os.close(fd)
+        return None
+    data = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), **info}, sort_keys=True).encode("utf-8")
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, data, 0)
+    return Lock(path, fd)
+
+
+def locks_dir(store_path: Path) -> Path:
+    return Path(store_path).parent / "locks"
+
+
+def _who(holder: dict[str, Any]) -> str:
+    if not holder.get("pid"):
+        return "another hyperdesk process"
+    job = f" (job {holder['job']})" if holder.get("job") else ""
+    return f"process {holder['pid']} on {holder.get('host', '?')}{job}"
+
+
+def lock_job(store_path: Path, job_id: str) -> Lock:
+    """Hold job `job_id`, or JOB_LOCKED naming the controller that holds it."""
+    path = locks_dir(store_path) / f"job-{job_id}.lock"
+    lock = acquire(path, {"job": job_id})
+    if lock is None:
+        holder = _holder(path)
+        raise HyperdeskError("JOB_LOCKED", f"job {job_id} is being run by {_who(holder)}",
+                             details={"job_id": job_id, "holder": holder})
+    return lock
+
+
+def output_key(out: Path) -> str:
+    """One key per output file or folder, however it is spelled (symlinks and `..` resolved)."""
+    return hashlib.sha256(os.fsencode(str(Path(out).expanduser().absolute().resolve()))).hexdigest()[:32]
+
+
+def lock_output(store_path: Path, out: Path, job_id: str) -> Lock:
+    """Hold the output path for job `job_id`, or OUTPUT_LOCKED naming the job that writes it."""
+    path = locks_dir(store_path) / f"output-{output_key(out)}.lock"
+    lock = acquire(path, {"job": job_id, "output": str(out)})
+    if lock is None:
+        holder = _holder(path)
+        raise HyperdeskError("OUTPUT_LOCKED", f"{out} is being written by {_who(holder)}",
+                             details={"path": str(out), "holder": holder})
+    return lock

@@ -11,6 +11,9 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.models import Fps, Quality
 
 DEFAULT_MAX_PLAN_BYTES = 2 * 1024 ** 3
+# 4 hours at 60 fps (8 at 30): far beyond a real composition, far below a data-duration typed in
+# frames or milliseconds, which would otherwise plan for hours writing silence.
+DEFAULT_MAX_FRAMES = 864_000
 RUNTIME_ENV_PREFIXES = ("HYPERDESK_RUNTIME_", "HYPERDESK_RENDER_")
 
 
@@ -30,12 +33,13 @@ class RenderConfig(BaseModel):
     target_chunk_frames: int = 240
     max_chunk_frames: int = 3600
     max_chunks: int = 64
-    parallel_slots: int = 1
     encoder_threads: int = 4
     include_audio: bool = True
     variables: dict[str, Any] = Field(default_factory=dict)
     asset_dirs: list[str] = Field(default_factory=list)
+    allow_outside: list[str] = Field(default_factory=list)  # folders outside the project a composition may read
     max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
+    max_frames: int = DEFAULT_MAX_FRAMES
 
     def parsed_fps(self) -> Optional[Fps]:
         if self.fps is None:

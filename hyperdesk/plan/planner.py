@@ -1,8 +1,9 @@
 """plan(): compile and freeze everything a render needs into a planDir, then hash it.
 
 plan-contract.md sections 1, 2, 4, 6 and 11. The planDir is built in a sibling
-`<planDir>.partial.<8 hex>` and renamed into place only after plan.json is written, so a failed
-plan leaves nothing behind.
+`<planDir>.partial.<pid>.<8 hex>` and renamed into place only after plan.json is written, so a
+failed plan leaves nothing behind; one whose process was killed outright is swept by the next plan
+in the same folder (its pid no longer runs).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import datetime as _dt
 import logging
 import math
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -67,6 +69,43 @@ def resolve_composition(composition: Path | str, entry: Optional[str] = None) ->
     if not path.is_file():
         raise HyperdeskError("COMPOSITION_NOT_FOUND", f"composition not found: {path}", details={"path": str(path)})
     return path.resolve().parent, path.name
+
+
+_PARTIAL = re.compile(r"^.+\.partial\.(\d+)\.[0-9a-f]{8}$")
+
+
+def sweep_partials(parent: Path) -> list[Path]:
+    """Remove the `.partial` plan dirs that processes which no longer run left in `parent`."""
+    from hyperdesk.store import pid_alive
+
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _PARTIAL.match(entry.name)
+        if not m or not entry.is_dir() or entry.is_symlink():
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or pid_alive(pid):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    if removed:
+        log.info("removed %d stale partial plan dir(s) in %s", len(removed), parent)
+    return removed
+
+
+def check_frame_count(total: int, duration: float, fps: Fps, source: str, max_frames: int) -> None:
+    """DURATION_TOO_LONG before any work that grows with the duration (extraction, the audio mix)."""
+    if total > max_frames:
+        raise HyperdeskError(
+            "DURATION_TOO_LONG",
+            f"the composition lasts {duration:g} s ({source}), {total} frames at {fps.ffmpeg()} fps: over the cap "
+            f"of {max_frames} frames",
+            details={"duration_s": duration, "duration_source": source, "frames": total, "max_frames": max_frames,
+                     "fps": fps.ffmpeg()})
 
 
 def _check_target(plan_dir: Path) -> None:
@@ -186,6 +225,7 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
                 src, out_dir, media_start_s=media_start, window_s=window, rate=rate, fps=fps,
                 frame_format=frame_format, is_vfr=bool(getattr(probe, "is_vfr", False)), codec=codec,
                 color_transfer=getattr(probe, "color_transfer", None), media_id=media_id,
+                color_space=getattr(probe, "color_space", None),
             )
         entries.append(VideoEntry(
             media_id=media_id, src=src_rel, start_s=start, end_s=end, media_start_s=media_start,
@@ -242,8 +282,12 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
     if config.format not in ("mp4", "mov", "webm", "png-sequence"):
         raise HyperdeskError("FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED", f"format {config.format!r} is not supported",
                              details={"format": config.format, "reason": "not one of mp4, mov, webm, png-sequence"})
+    if config.max_frames < 1:
+        raise HyperdeskError("INVALID_RENDER_CONFIG", f"the frame cap must be at least 1, got {config.max_frames}",
+                             details={"field": "max_frames", "value": config.max_frames})
     env = worker_env or _local_env()
-    partial = plan_dir.parent / f"{plan_dir.name}.partial.{secrets.token_hex(4)}"
+    sweep_partials(plan_dir.parent)
+    partial = plan_dir.parent / f"{plan_dir.name}.partial.{os.getpid()}.{secrets.token_hex(4)}"
     partial.mkdir()
     try:
         compiled_dir = partial / "compiled"
@@ -257,6 +301,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             cache_dir=cache_root() / "assets",
             fps=requested_fps,
             exclude=tuple(exclude) + (plan_dir, partial),
+            allow_outside=[Path(d) for d in config.allow_outside],
         )
         fps = requested_fps or _get(compiled, "fps_attr") or Fps(num=30, den=1)
         width, height = int(_get(compiled, "width")), int(_get(compiled, "height"))
@@ -268,6 +313,10 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             duration, probe_warnings = run_coroutine(
                 probe_duration(compiled_dir, fonts_dir, partial, width, height, fps, dict(config.variables)))
             warnings.extend(probe_warnings)
+        if isinstance(duration, (int, float)) and duration == math.inf:
+            raise HyperdeskError("DURATION_TOO_LONG", f"the composition's duration is infinite ({source})",
+                                 hint="An endlessly repeating timeline needs data-duration on the root (seconds).",
+                                 details={"duration_source": source, "value": "inf", "max_frames": config.max_frames})
         if not (isinstance(duration, (int, float)) and math.isfinite(duration) and duration > 0):
             raise HyperdeskError("DURATION_ZERO", f"the composition's duration is {duration!r} ({source})",
                                  details={"duration_source": source, "value": duration})
@@ -275,6 +324,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         if total < 1:
             raise HyperdeskError("DURATION_ZERO", f"a duration of {duration} s gives 0 frames at {fps.ffmpeg()} fps",
                                  details={"duration_source": source, "value": duration})
+        check_frame_count(total, float(duration), fps, source, config.max_frames)
         locked = lock_config(config, width=width, height=height, fps=fps)
 
         videos = _extract_videos(compiled, partial, fps, float(duration), total, probe_media,
@@ -286,8 +336,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
 
         table = plan_chunks(total, locked.keyframe_interval, ChunkPolicy(
             explicit_chunk_frames=config.chunk_frames, target_chunk_frames=config.target_chunk_frames,
-            max_chunk_frames=config.max_chunk_frames, max_chunks=config.max_chunks,
-            parallel_slots=config.parallel_slots))
+            max_chunk_frames=config.max_chunk_frames, max_chunks=config.max_chunks))
 
         media = _get(compiled, "media")
         meta = CompositionMeta(

@@ -20,7 +20,8 @@ VALIDATION_CODES = {
     "CHUNK_INDEX_OUT_OF_RANGE", "MISSING_RUNTIME_ENV_SNAPSHOT", "PLAN_PROTOCOL_UNSUPPORTED", "PLAN_HASH_MISMATCH",
     "FFMPEG_VERSION_MISMATCH", "BROWSER_VERSION_MISMATCH", "RENDERER_VERSION_MISMATCH", "BROWSER_GPU_NOT_SOFTWARE",
     "OUTPUT_NOT_WRITABLE", "PLAN_TOO_LARGE", "BROWSER_NOT_FOUND", "FFMPEG_NOT_FOUND", "HOST_KEY_CHANGED",
-    "HOST_KEY_UNKNOWN",
+    "HOST_KEY_UNKNOWN", "OUTPUT_EXISTS", "OUTPUT_INSIDE_PROJECT", "OUTSIDE_PROJECT_REFERENCE", "BROKEN_SYMLINK",
+    "DURATION_TOO_LONG", "WEBGPU_NOT_SUPPORTED", "JOB_LOCKED", "OUTPUT_LOCKED",
 }
 
 
@@ -38,6 +39,21 @@ def print_error(err: HyperdeskError, stream=None) -> None:
     work = err.details.get("work_dir")
     if work:
         print(f"  work dir (kept for diagnosis): {work}", file=stream)
+
+
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (a logout, `kill`, a service manager) unwinds like Ctrl-C, so every cleanup runs:
+    a plan removes its .partial dir, a render cancels its workers. (The farm's event loop installs
+    its own handlers while it runs.)"""
+    import signal
+
+    def raise_interrupt(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, raise_interrupt)
+    except (ValueError, OSError):  # not the main thread
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +81,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if handler is None:
         parser.print_help()
         return 2
+    if args.command in ("render", "plan", "assemble"):
+        _terminate_as_interrupt()
     try:
         return int(handler(args) or 0)
     except HyperdeskError as err:

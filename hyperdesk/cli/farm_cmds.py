@@ -3,14 +3,13 @@ and the farm side of `hyperdesk render` (--local N, --node user@host[:port], --a
 
 `register(sub)` adds every command here to the top-level parser. For `render`, the pipeline command
 calls `add_farm_render_arguments(parser)` when it builds its parser and, when `farm_requested(args)`,
-`run_farm_render_from_args(args, config, out)` (size the plan's chunks with `farm_slots(args)`).
+`run_farm_render_from_args(args, config, out)`.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
 import time
@@ -208,11 +207,11 @@ def _finish(outcome, json_events: bool, started: float) -> int:
     raise err
 
 
-def _settings(stall_timeout: Optional[float], keep_chunks: bool):
+def _settings(stall_timeout: Optional[float], keep_chunks: bool, overwrite: bool = False):
     from hyperdesk.farm.controller import FarmSettings
 
-    s = FarmSettings(keep_chunks=keep_chunks)
-    if stall_timeout:
+    s = FarmSettings(keep_chunks=keep_chunks, overwrite=overwrite)
+    if stall_timeout is not None:
         s.stall_timeout_s = float(stall_timeout)
     return s
 
@@ -220,7 +219,7 @@ def _settings(stall_timeout: Optional[float], keep_chunks: bool):
 def run_farm_render(composition: Path, config: Any, out: Path, *, local: Optional[int] = None,
                     nodes: Optional[list[str]] = None, accept_host_keys: Optional[list[str]] = None,
                     json_events: bool = False, keep_chunks: bool = False,
-                    stall_timeout: Optional[float] = None) -> int:
+                    stall_timeout: Optional[float] = None, overwrite: bool = False) -> int:
     """`hyperdesk render` on local workers and SSH nodes: plan (cached), farm the chunks, assemble."""
     from hyperdesk.farm.controller import FarmController
     from hyperdesk.plan.cache import cached_plan
@@ -246,7 +245,7 @@ def run_farm_render(composition: Path, config: Any, out: Path, *, local: Optiona
              f"{m.fps.ffmpeg()} fps, {m.total_frames} frames in {m.chunk_count} chunks")
         for w in m.warnings:
             _say(f"warning {w.code}: {w.message}")
-    controller = FarmController(executors, store=store, settings=_settings(stall_timeout, keep_chunks))
+    controller = FarmController(executors, store=store, settings=_settings(stall_timeout, keep_chunks, overwrite))
 
     async def start() -> None:
         await controller.start(planned.plan_dir, out, spec_extra={"composition": str(composition)})
@@ -272,25 +271,12 @@ def farm_requested(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "nodes", None)) or getattr(args, "local", None) is not None
 
 
-def farm_slots(args: argparse.Namespace) -> int:
-    """Worker slots to size the plan's chunks for: local workers plus every node's slots."""
-    from hyperdesk.farm.local import default_local_slots
-
-    local = default_local_slots() if getattr(args, "local", None) is None else max(0, args.local)
-    slots = local
-    nodes = getattr(args, "nodes", None) or []
-    if nodes:
-        store = _store()
-        for text in nodes:
-            slots += resolve_node(text, store).slots
-    return max(1, slots)
-
-
 def run_farm_render_from_args(args: argparse.Namespace, config: Any, out: Path) -> int:
     return run_farm_render(Path(args.composition), config, out, local=args.local, nodes=args.nodes,
                            accept_host_keys=args.accept_host_keys, json_events=bool(getattr(args, "json", False)),
                            keep_chunks=bool(getattr(args, "keep_chunks", False)),
-                           stall_timeout=getattr(args, "stall_timeout", None))
+                           stall_timeout=getattr(args, "stall_timeout", None),
+                           overwrite=bool(getattr(args, "overwrite", False)))
 
 
 # ---------------------------------------------------------------- worker and node-sync
@@ -324,13 +310,16 @@ def _parse_env(items: list[str]) -> dict[str, str]:
 def cmd_nodes_add(args: argparse.Namespace) -> int:
     import shlex
 
-    from hyperdesk.farm.ssh import parse_node_address
+    from hyperdesk.farm.ssh import check_port, parse_node_address
     from hyperdesk.store.models import NodeConfig
 
     store = _store()
     user, host, port = parse_node_address(args.address)
-    if args.port:
-        port = args.port
+    if args.port is not None:
+        port = check_port(args.port)
+    if args.slots < 1:
+        raise HyperdeskError("INVALID_RENDER_CONFIG", f"--slots must be at least 1, got {args.slots}",
+                             details={"field": "slots", "value": args.slots})
     node = NodeConfig(name=args.name, host=host, port=port, user=user,
                       key_path=str(Path(args.key).expanduser().absolute()) if args.key else None,
                       slots=args.slots, label=args.label,
@@ -493,7 +482,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
 def _resume(job_id: str, *, retry_chunks: Optional[list[int]], json_events: bool,
             accept_host_keys: list[str]) -> int:
     from hyperdesk.farm.controller import FarmController, FarmSettings, executors_from_spec
-    from hyperdesk.store import pid_alive
+    from hyperdesk.store.locks import lock_job
 
     started = time.monotonic()
     store = _store()
@@ -501,11 +490,9 @@ def _resume(job_id: str, *, retry_chunks: Optional[list[int]], json_events: bool
     if job.state == "done" and not retry_chunks:
         print(f"job {job.id} is already done: {job.output}")
         return 0
-    if job.state in ("running", "paused", "assembling") and pid_alive(job.controller_pid) \
-            and job.controller_pid != os.getpid():
-        raise HyperdeskError("INVALID_RENDER_CONFIG",
-                             f"job {job.id} is still run by process {job.controller_pid}",
-                             hint="Wait for it, or stop that process first.")
+    # JOB_LOCKED while another controller runs it: taken before any chunk state is touched.
+    job_lock = lock_job(store.path, job.id)
+    job = store.get_job(job.id) or job
     if retry_chunks is not None:
         targets = retry_chunks or [c.index for c in store.chunks(job.id) if c.state == "failed"] \
             or [c.index for c in store.chunks(job.id) if c.state != "done"]
@@ -518,11 +505,12 @@ def _resume(job_id: str, *, retry_chunks: Optional[list[int]], json_events: bool
                 ex.accept_fingerprint = _match_fingerprint(accept_host_keys)
     saved = job.spec.get("settings", {})
     settings = FarmSettings(stall_timeout_s=float(saved.get("stall_timeout_s", 60.0)),
-                            keep_chunks=bool(saved.get("keep_chunks", False)))
+                            keep_chunks=bool(saved.get("keep_chunks", False)),
+                            overwrite=bool(saved.get("overwrite", False)))
     controller = FarmController(executors, store=store, settings=settings)
 
     async def start() -> None:
-        await controller.resume_job(job.id)
+        await controller.resume_job(job.id, job_lock=job_lock)
 
     outcome = asyncio.run(_drive(controller, start, printer=_Printer(json_events)))
     return _finish(outcome, json_events, started)
@@ -559,7 +547,7 @@ def register_nodes(sub: argparse._SubParsersAction) -> None:
     a = nsub.add_parser("add", help="register a node (and pin its host key)")
     a.add_argument("name")
     a.add_argument("address", metavar="user@host[:port]")
-    a.add_argument("--port", type=int, default=None)
+    a.add_argument("--port", default=None, help="SSH port (1-65535; default 22 or the address's :port)")
     a.add_argument("--key", default=None, help="private key file")
     a.add_argument("--slots", type=int, default=1, help="chunks the node renders at once")
     a.add_argument("--label", default=None)

@@ -21,13 +21,17 @@ def _add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variables", default=None, help="JSON object of variable overrides")
     p.add_argument("--asset-dir", action="append", default=[], dest="asset_dirs", metavar="DIR",
                    help="directory of offline copies of remote assets (repeatable)")
+    p.add_argument("--allow-outside", action="append", default=[], dest="allow_outside", metavar="PATH",
+                   help="let the composition read files in this folder outside the project (repeatable)")
     p.add_argument("--chunk-size", type=int, default=None, help="frames per chunk (rounded up to the keyframe interval)")
     p.add_argument("--keyframe-interval", type=int, default=None, help="frames between keyframes (default 2 s)")
     p.add_argument("--no-audio", action="store_true", help="render without an audio stream")
+    p.add_argument("--max-frames", type=int, default=None, metavar="N",
+                   help="refuse a composition longer than N frames (default 864000: 4 h at 60 fps)")
     p.add_argument("--entry", default="index.html", help="entry file when COMPOSITION is a folder")
 
 
-def config_from_args(args: argparse.Namespace, parallel_slots: int = 1):
+def config_from_args(args: argparse.Namespace):
     from hyperdesk.plan.config import RenderConfig
 
     variables: dict[str, Any] = {}
@@ -46,16 +50,28 @@ def config_from_args(args: argparse.Namespace, parallel_slots: int = 1):
         entry = comp.name
     return RenderConfig(
         entry=entry, format=args.format, quality=args.quality, fps=args.fps, crf=args.crf, bitrate=args.bitrate,
-        keyframe_interval=args.keyframe_interval, chunk_frames=args.chunk_size, parallel_slots=max(1, parallel_slots),
+        keyframe_interval=args.keyframe_interval, chunk_frames=args.chunk_size,
         include_audio=not args.no_audio, variables=variables,
         asset_dirs=[str(Path(d).absolute()) for d in args.asset_dirs],
+        allow_outside=[str(Path(d).expanduser().absolute()) for d in getattr(args, "allow_outside", None) or []],
+        **({"max_frames": args.max_frames} if getattr(args, "max_frames", None) is not None else {}),
     )
 
 
-def check_output_path(out: Path) -> None:
-    from hyperdesk.plan.paths import check_writable_parent
+def composition_source(args: argparse.Namespace) -> tuple[Path, str]:
+    """(project dir, entry file) named by COMPOSITION and --entry."""
+    from hyperdesk.plan.planner import resolve_composition
 
-    check_writable_parent(out)
+    comp = Path(args.composition)
+    return resolve_composition(comp, None if comp.is_file() else args.entry)
+
+
+def check_stall_timeout(value: Optional[float]) -> None:
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise HyperdeskError("INVALID_RENDER_CONFIG", f"--stall-timeout must be a number of seconds above 0, got {value}",
+                             details={"field": "stall_timeout", "value": value})
 
 
 # ---------------------------------------------------------------- render
@@ -64,15 +80,17 @@ def check_output_path(out: Path) -> None:
 def cmd_render(args: argparse.Namespace) -> int:
     """plan (cached) -> chunks on local workers and any SSH nodes -> assemble: one path for every render."""
     from hyperdesk.cli import farm_cmds
+    from hyperdesk.plan.paths import check_output
 
-    out = Path(args.output).absolute()
-    check_output_path(out)
     if args.workers is not None and args.local is None:
         args.local = args.workers
     if args.local is not None and args.local < 0:
         raise HyperdeskError("INVALID_RENDER_CONFIG", "--workers/--local must be >= 0",
                              details={"field": "local", "value": args.local})
-    config = config_from_args(args, parallel_slots=farm_cmds.farm_slots(args))
+    check_stall_timeout(args.stall_timeout)
+    project, entry = composition_source(args)
+    out = check_output(args.output, args.format, project=project, entry=entry, overwrite=args.overwrite)
+    config = config_from_args(args)
     return farm_cmds.run_farm_render_from_args(args, config, out)
 
 
@@ -95,7 +113,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return 0
     if not args.composition or not args.output:
         raise HyperdeskError("INVALID_RENDER_CONFIG", "hyperdesk plan needs COMPOSITION and -o PLANDIR (or --verify PLANDIR)")
-    config = config_from_args(args, parallel_slots=args.slots)
+    config = config_from_args(args)
     t0 = time.monotonic()
     result = plan(Path(args.composition), config, Path(args.output))
     m = result.manifest
@@ -183,9 +201,12 @@ def load_chunk_results(paths: list[str]):
 def cmd_assemble(args: argparse.Namespace) -> int:
     from hyperdesk.plan.assemble import assemble
 
-    out = Path(args.output).absolute()
-    check_output_path(out)
-    result = assemble(Path(args.plan_dir), load_chunk_results(args.chunks), out)
+    from hyperdesk.plan.paths import check_output
+    from hyperdesk.plan.verify import load_plan
+
+    fmt = load_plan(Path(args.plan_dir), verify_hash=False).encoder.format
+    out = check_output(args.output, fmt, overwrite=args.overwrite)
+    result = assemble(Path(args.plan_dir), load_chunk_results(args.chunks), out, overwrite=args.overwrite)
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), sort_keys=True))
     else:
@@ -215,6 +236,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=None, metavar="N", help="same as --local N")
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of a progress bar")
     p.add_argument("--keep-chunks", action="store_true", help="keep chunk files after assembly")
+    p.add_argument("--overwrite", action="store_true",
+                   help="png-sequence: replace the frame files of an earlier render in a non-empty output folder")
     from hyperdesk.cli.farm_cmds import add_farm_render_arguments
 
     add_farm_render_arguments(p)
@@ -224,7 +247,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("composition", nargs="?")
     p.add_argument("-o", "--output", help="planDir to create")
     p.add_argument("--verify", metavar="PLANDIR", help="verify a planDir's hash and metadata")
-    p.add_argument("--slots", type=int, default=1, help="worker slots to size chunks for")
+    # Chunk sizes no longer depend on worker slots (identical output on every farm); accepted and ignored.
+    p.add_argument("--slots", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true")
     _add_render_options(p)
     p.set_defaults(handler=cmd_plan)
@@ -241,6 +265,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("plan_dir")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("chunks", nargs="+", help="chunk outputs (their .result.json beside them) or result JSON files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="png-sequence: replace the frame files of an earlier render in a non-empty output folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_assemble)
 

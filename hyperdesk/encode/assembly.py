@@ -200,3 +200,26 @@ def verify_png_sequence(dir_path: str | os.PathLike[str], *, total_frames: int, 
                              f"the sequence has {len(names)} entries, expected {len(expected)}",
                              details={"path": str(d), "unexpected": extra, "missing": missing})
     decode_check(d, total_frames, png_sequence=True)
+
+
+def output_plan_tag(path: str | os.PathLike[str]) -> str | None:
+    """The `hyperdesk_plan` tag an assembled video carries (concat_mux_args writes it), else None.
+
+    Tells a file hyperdesk wrote from any other file at the same path (pinned ffmpeg, ~40 ms).
+    """
+    import subprocess
+
+    from hyperdesk.encode.ffmpeg import ffmpeg_exe
+
+    try:
+        proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", os.fspath(path), "-f", "ffmetadata", "-"],
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    for line in proc.stdout.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip().lower() == "hyperdesk_plan" and value.strip():
+            return value.strip()
+    return None

@@ -120,6 +120,20 @@ def normalise_fingerprint(text: str) -> str:
     return "SHA256:" + text.rstrip("=")
 
 
+def check_port(value: object, text: Optional[str] = None) -> int:
+    """An SSH port: an integer 1-65535, else INVALID_RENDER_CONFIG naming what was given."""
+    shown = text if text is not None else str(value)
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise HyperdeskError("INVALID_RENDER_CONFIG", f"bad node port {value!r} in {shown!r}: a port is a number "
+                             "from 1 to 65535", hint="Give the node as user@host or user@host:PORT (e.g. :22).",
+                             details={"field": "port", "value": str(value)})
+    return port
+
+
 def parse_node_address(text: str) -> tuple[Optional[str], str, int]:
     """`user@host[:port]` (or `[v6addr]:port`) -> (user, host, port)."""
     user = None
@@ -130,13 +144,15 @@ def parse_node_address(text: str) -> tuple[Optional[str], str, int]:
     if rest.startswith("["):
         host, _, tail = rest[1:].partition("]")
         if tail.startswith(":"):
-            port = int(tail[1:])
+            port = check_port(tail[1:], text)
+        elif tail:
+            host = ""
     elif rest.count(":") == 1:
         host, p = rest.split(":")
-        port = int(p)
+        port = check_port(p, text)
     else:
         host = rest
-    if not host:
+    if not host or any(c.isspace() for c in host):
         raise HyperdeskError("INVALID_RENDER_CONFIG", f"not a node address: {text!r} (use user@host[:port])",
                              details={"field": "node", "value": text})
     return user or None, host, port

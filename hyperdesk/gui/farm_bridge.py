@@ -120,7 +120,7 @@ class FarmBridge:
         root = self.plans_dir or data_dir() / "gui-plans"
         root.mkdir(parents=True, exist_ok=True)
         plan_dir = root / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        argv = [*hyperdesk_command(), "plan", composition, "-o", str(plan_dir), "--json", "--slots", str(max(1, slots)),
+        argv = [*hyperdesk_command(), "plan", composition, "-o", str(plan_dir), "--json",
                 "--format", settings.format, "--quality", settings.quality]
         if Path(composition).is_file():
             argv += ["--entry", Path(composition).name]
@@ -151,6 +151,13 @@ class FarmBridge:
             output.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot create {output.parent}: {exc}") from None
+        # Before planning: never the composition's own files, nor a non-empty frame folder.
+        from hyperdesk.plan.paths import check_output
+        from hyperdesk.plan.planner import resolve_composition
+
+        project, entry = resolve_composition(composition)
+        check_output(output, settings.format, project=project, entry=entry,
+                     overwrite=bool(getattr(settings, "overwrite", False)))
         self._status("", "planning")
         slots = local_workers + sum(n.slots for n in nodes)
         self._planning = asyncio.current_task()
@@ -197,8 +204,8 @@ class FarmBridge:
         controller = FarmController(executors, store=self.store, settings=self.farm_settings)
         self._attach(controller)
         self.job_id = job.id
+        await controller.resume_job(job.id)  # JOB_LOCKED while another controller runs it
         self._status(job.id, "running")
-        await controller.resume_job(job.id)
         return job.id
 
     def _attach(self, controller: FarmController) -> None:
@@ -516,6 +523,7 @@ class FarmBridge:
         for executor in c.executors.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(executor.close(), 10)
+        c.release_locks()  # as the process's exit would
         # The job record keeps state "running" with this process's pid: once we exit, history
         # offers to resume it (the same path as `hyperdesk jobs resume`).
 

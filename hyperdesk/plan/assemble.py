@@ -66,8 +66,33 @@ def check_chunk_results(loaded: LoadedPlan, results: Iterable[ChunkResult]) -> l
     return ordered
 
 
+def _place_sequence(partial: Path, out: Path, *, overwrite: bool) -> None:
+    """Move a verified frame folder to `out`. Never deletes a folder, nor any file that is not ours."""
+    from hyperdesk.plan.paths import is_own_sequence_file
+
+    if not out.exists():
+        os.rename(partial, out)
+        return
+    if not out.is_dir():
+        raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"{out} exists and is not a folder",
+                             details={"path": str(out)})
+    others = [p for p in out.iterdir()]
+    if others and not overwrite:
+        raise HyperdeskError("OUTPUT_EXISTS", f"the output folder {out} is not empty",
+                             details={"path": str(out), "entries": sorted(p.name for p in others)[:10]})
+    for p in others:  # an earlier render's frames (and audio) go, even past the new last frame
+        if is_own_sequence_file(p.name) and p.is_file() and not p.is_symlink():
+            p.unlink()
+    for p in sorted(partial.iterdir()):
+        os.replace(p, out / p.name)
+    partial.rmdir()
+
+
 def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Path | str, *,
-             ffmpeg_identity: Optional[str] = None) -> AssembleResult:
+             ffmpeg_identity: Optional[str] = None, overwrite: bool = False) -> AssembleResult:
+    """Stitch and verify; the output appears only once verified. A png-sequence goes into a new or
+    empty folder, or with `overwrite` into a folder whose own frame files it replaces (nothing else
+    in that folder is touched)."""
     from hyperdesk.encode.assembly import concat_mux, verify_output
     from hyperdesk.encode.ffmpeg import ffmpeg_identity as own_identity
     from hyperdesk.encode.media import fit_audio
@@ -80,10 +105,9 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         raise HyperdeskError("FFMPEG_VERSION_MISMATCH",
                              f"this machine's ffmpeg is {identity}, the plan needs {loaded.manifest.worker_env.ffmpeg_identity}",
                              details={"worker": identity, "plan": loaded.manifest.worker_env.ffmpeg_identity})
-    from hyperdesk.plan.paths import check_writable_parent
+    from hyperdesk.plan.paths import check_output
 
-    out = Path(out).absolute()
-    check_writable_parent(out)
+    out = check_output(out, loaded.encoder.format, overwrite=overwrite)
     ordered = check_chunk_results(loaded, chunk_results)
     verify_inputs_ms = _ms(t0)
     cfg = loaded.encoder
@@ -125,14 +149,12 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
                                      details={"work_dir": str(partial)})
             decode_check(partial / "frame_%06d.png", total, png_sequence=True)
             verify_output_ms = _ms(t3)
-            if out.exists():
-                shutil.rmtree(out) if out.is_dir() else out.unlink()
-            os.rename(partial, out)
+            digest = frame_dir_hash(partial)[0]
+            size = sum(p.stat().st_size for p in partial.iterdir())
+            _place_sequence(partial, out, overwrite=overwrite)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
-        digest = frame_dir_hash(out)[0]
-        size = sum(p.stat().st_size for p in out.iterdir())
     else:
         work = out.parent / f"{out.name}.assemble.{secrets.token_hex(4)}"
         work.mkdir()

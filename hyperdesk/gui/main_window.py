@@ -481,6 +481,7 @@ class MainWindow(QMainWindow):
             return None
         save_settings(self.settings, self.composition, s)
         self.bridge.farm_settings.keep_chunks = s.keep_chunks
+        self.bridge.farm_settings.overwrite = s.overwrite
         self.job_view.set_job(f"Planning {Path(self.composition).name}…", "planning")
         self.job_error = None
         self.assemble_result = None

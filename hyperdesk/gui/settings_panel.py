@@ -34,6 +34,7 @@ class RenderSettings:
     keyframe_interval: int = 0  # 0 = automatic (2 s)
     output: str = ""
     keep_chunks: bool = False  # keep chunk files after assembly (re-assemble by hand, per-chunk seams)
+    overwrite: bool = False  # png-sequence: replace an earlier render's frames in a non-empty output folder
     variables: dict[str, Any] = field(default_factory=dict)
 
     def render_config(self, composition: str) -> dict[str, Any]:
@@ -77,6 +78,7 @@ def load_settings(settings: QSettings, composition: str) -> RenderSettings:
         s.keyframe_interval = int(settings.value("keyframe_interval", s.keyframe_interval) or 0)
         s.output = str(settings.value("output", "") or "")
         s.keep_chunks = str(settings.value("keep_chunks", "false")).lower() in ("true", "1")
+        s.overwrite = str(settings.value("overwrite", "false")).lower() in ("true", "1")
         import json
 
         try:
@@ -129,7 +131,9 @@ class RenderSettingsPanel(QWidget):
         self.chunk.setRange(0, 100000)
         self.chunk.setSpecialValueText("auto")
         self.chunk.setSuffix(" frames")
-        self.chunk.setToolTip("Frames per chunk, rounded up to the keyframe interval (auto: sized for the workers)")
+        self.chunk.setToolTip("Frames per chunk, rounded up to the keyframe interval (auto: a quarter of the "
+                              "composition, at most 240 frames; never sized by the workers, so every farm renders "
+                              "the same bytes)")
         self.keyframes = QSpinBox()
         self.keyframes.setRange(0, 10000)
         self.keyframes.setSpecialValueText("auto (2 s)")
@@ -149,6 +153,12 @@ class RenderSettingsPanel(QWidget):
         self.keep_chunks.setToolTip("Chunks are assembled automatically when all are done. Keeping their files "
                                     "allows assembling again by hand and per-chunk seam thumbnails.")
 
+        self.overwrite = QCheckBox("Replace the frames of an earlier render in the output folder")
+        self.overwrite.setToolTip("A png-sequence goes into a new or empty folder. With this, a folder holding an "
+                                  "earlier render is reused: its frame_NNNNNN.png and audio.m4a files are replaced, "
+                                  "every other file stays.")
+        self.overwrite.setEnabled(False)
+
         form = QFormLayout(self)
         form.addRow("Format", self.format)
         form.addRow("Quality", self.quality)
@@ -157,9 +167,10 @@ class RenderSettingsPanel(QWidget):
         form.addRow("Keyframe interval", self.keyframes)
         form.addRow("Output", out_box)
         form.addRow("", self.keep_chunks)
+        form.addRow("", self.overwrite)
         for sig in (self.format.currentIndexChanged, self.quality.currentIndexChanged, self.fps.currentTextChanged,
                     self.chunk.valueChanged, self.keyframes.valueChanged, self.output.textChanged,
-                    self.keep_chunks.toggled):
+                    self.keep_chunks.toggled, self.overwrite.toggled):
             sig.connect(self._changed)
         self.format.currentTextChanged.connect(self._format_changed)
         self.setEnabled(False)
@@ -170,6 +181,7 @@ class RenderSettingsPanel(QWidget):
 
     def _format_changed(self, fmt: str) -> None:
         """Keep the output's extension in step with the format."""
+        self.overwrite.setEnabled(fmt == "png-sequence")
         if self._loading or not self.output.text():
             return
         p = Path(self.output.text())
@@ -200,6 +212,8 @@ class RenderSettingsPanel(QWidget):
             self.keyframes.setValue(s.keyframe_interval)
             self.output.setText(s.output)
             self.keep_chunks.setChecked(s.keep_chunks)
+            self.overwrite.setChecked(s.overwrite)
+            self.overwrite.setEnabled(s.format == "png-sequence")
             self.setEnabled(True)
         finally:
             self._loading = False
@@ -212,4 +226,5 @@ class RenderSettingsPanel(QWidget):
             fps = ""
         return RenderSettings(format=self.format.currentText(), quality=self.quality.currentText(), fps=str(fps or ""),
                               chunk_frames=self.chunk.value(), keyframe_interval=self.keyframes.value(),
-                              output=self.output.text().strip(), keep_chunks=self.keep_chunks.isChecked())
+                              output=self.output.text().strip(), keep_chunks=self.keep_chunks.isChecked(),
+                              overwrite=self.overwrite.isChecked() and self.format.currentText() == "png-sequence")

@@ -1,0 +1,43 @@
+"""Issue 10, item 1 in the app: a png-sequence into a folder holding files is refused with
+OUTPUT_EXISTS before planning; the "replace the frames of an earlier render" box replaces only
+hyperdesk's own frame files."""
+from __future__ import annotations
+
+
+import pytest
+
+from compositions import write_tiny
+from hyperdesk.gui.farm_bridge import FarmBridge
+
+pytestmark = pytest.mark.slow
+
+
+def test_png_sequence_folder_is_kept_unless_replacing_earlier_frames(make_window, store, qtbot, tmp_path):
+    comp = write_tiny(tmp_path / "tiny")
+    out = tmp_path / "frames"
+    out.mkdir()
+    (out / "notes.txt").write_text("my notes")
+    (out / "frame_000099.png").write_bytes(b"an earlier render's frame")
+    w = make_window(FarmBridge(store))
+    w.nodes_panel.local_workers.setValue(1)
+    w.open_composition(str(comp))
+    qtbot.waitUntil(lambda: w.facts is not None and w.facts.ok, timeout=120_000)
+    panel = w.settings_panel
+    panel.format.setCurrentText("png-sequence")
+    assert panel.overwrite.isEnabled()
+    panel.output.setText(str(out))
+    panel.overwrite.setChecked(False)
+
+    w.actions_by_id["render"].trigger()
+    qtbot.waitUntil(lambda: "OUTPUT_EXISTS" in w.job_view.detail.text(), timeout=60_000)
+    assert "--overwrite" in w.job_view.detail.text() or "overwrite" in w.job_view.detail.text().lower()
+    assert sorted(p.name for p in out.iterdir()) == ["frame_000099.png", "notes.txt"]
+
+    panel.overwrite.setChecked(True)
+    w.actions_by_id["render"].trigger()
+    qtbot.waitUntil(lambda: w.job_state == "done", timeout=600_000)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted([f"frame_{i:06d}.png" for i in range(1, 31)] + ["audio.m4a", "notes.txt"])
+    assert (out / "notes.txt").read_text() == "my notes"
+    panel.format.setCurrentText("mp4")
+    assert not panel.overwrite.isEnabled() and not panel.settings().overwrite

@@ -226,6 +226,7 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
                 frame_format=frame_format, is_vfr=bool(getattr(probe, "is_vfr", False)), codec=codec,
                 color_transfer=getattr(probe, "color_transfer", None), media_id=media_id,
                 color_space=getattr(probe, "color_space", None),
+                width=int(getattr(probe, "width", 0) or 0) or None, height=int(getattr(probe, "height", 0) or 0) or None,
             )
         entries.append(VideoEntry(
             media_id=media_id, src=src_rel, start_s=start, end_s=end, media_start_s=media_start,

@@ -56,6 +56,7 @@ CODES: dict[str, tuple[bool, str]] = {
     "OUTPUT_INSIDE_PROJECT": (False, "Write the output outside the project, or into its output/, renders/ or dist/ folder: hyperdesk never overwrites a composition's own files."),
     "OUTSIDE_PROJECT_REFERENCE": (False, "Move the file into the project folder, or admit its folder explicitly with --allow-outside PATH."),
     "BROKEN_SYMLINK": (False, "The symbolic link points to nothing: fix or remove it."),
+    "PROJECT_FILE_UNREADABLE": (False, "Make the file readable (chmod a+r), or move it out of the project folder if the composition does not use it."),
     "DURATION_TOO_LONG": (False, "Check data-duration (it is in seconds), or raise the cap with --max-frames."),
     "WEBGPU_NOT_SUPPORTED": (False, "hyperdesk renders with software WebGL only: remove data-requires-webgpu or provide a WebGL/canvas fallback."),
     "JOB_LOCKED": (False, "Another hyperdesk process is running this job: wait for it or stop it first."),

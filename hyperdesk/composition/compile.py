@@ -247,6 +247,14 @@ def walk_project(project_dir: Path, exclude: Sequence[Path], boundary: ProjectBo
     yield from walk(Path(project_dir), "", (str(real_path(project_dir)),))
 
 
+def _unreadable(path: Path) -> bool:
+    try:
+        with open(path, "rb"):
+            return False
+    except OSError:
+        return True
+
+
 def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
                  warnings: list[PlanWarning], boundary: Optional[ProjectBoundary] = None) -> set[str]:
     """Plan contract 1: copy with symlinks dereferenced, skipping dot-entries everywhere, the
@@ -261,7 +269,16 @@ def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
         if entry.kind == "dir":
             (compiled_dir / entry.rel).mkdir(parents=True, exist_ok=True)
         elif entry.kind == "file":
-            shutil.copyfile(entry.path, compiled_dir / entry.rel)
+            try:
+                shutil.copyfile(entry.path, compiled_dir / entry.rel)
+            except OSError as exc:
+                if not _unreadable(entry.path):
+                    raise  # the plan side failed (disk full, ...): not the user's file
+                raise HyperdeskError(
+                    "PROJECT_FILE_UNREADABLE",
+                    f"{entry.rel}: cannot be read ({exc.strerror or exc}); every file of the project "
+                    "folder is copied into the plan",
+                    details={"path": str(entry.path), "file": entry.rel}) from None
             copied.add(entry.rel)
         else:
             boundary.check_link(entry.path, entry.rel)  # raises

@@ -416,3 +416,27 @@ def test_outside_reference_and_allow_outside_on_the_plan_command_line(layout):
     assert proc.returncode == 0, proc.stderr
     digest = hashlib.sha256(b"shared-logo").hexdigest()
     assert (out / "allowed" / "compiled" / "__hd" / "external" / digest / "logo.png").read_bytes() == b"shared-logo"
+
+
+def without_file_permission_bypass() -> list[str]:
+    """A command prefix under which mode bits apply: root reads any file, so drop its two capabilities."""
+    if os.geteuid() != 0:
+        return []
+    if not Path("/usr/bin/setpriv").exists():
+        pytest.skip("setpriv (util-linux) is needed to drop root's read-anything capabilities")
+    drop = "-dac_override,-dac_read_search"
+    return ["/usr/bin/setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}"]
+
+
+def test_unreadable_project_file_is_a_user_error(layout):
+    project, _outside, out = layout
+    write(project, "index.html", page('<img src="logo.png">'))
+    locked = write(project, "logo.png", b"not-for-you")
+    locked.chmod(0)
+    proc = subprocess.run([*without_file_permission_bypass(), sys.executable, "-m", "hyperdesk", "plan",
+                           str(project), "-o", str(out / "plan"), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert_cli_error(proc, "PROJECT_FILE_UNREADABLE")
+    assert "logo.png: cannot be read (Permission denied)" in proc.stderr
+    assert "hint: Make the file readable" in proc.stderr
+    assert not (out / "plan").exists() and not list(out.iterdir())

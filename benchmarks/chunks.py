@@ -92,9 +92,9 @@ def main() -> None:
         # (sharing the fetched assets) makes the first run a real miss.
         cache = tmp / "cache"
         cache.mkdir()
-        from hyperdesk.plan.config import cache_root
+        from hyperdesk.dirs import asset_cache_dir
 
-        (cache / "assets").symlink_to(cache_root() / "assets", target_is_directory=True)
+        (cache / "assets").symlink_to(asset_cache_dir(), target_is_directory=True)
         env = dict(os.environ, HYPERDESK_CACHE_DIR=str(cache), HYPERDESK_DATA_DIR=str(tmp / "data"))
         times = []
         for run in range(2):

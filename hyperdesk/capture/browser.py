@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence
 
+from hyperdesk.dirs import cache_root
 from hyperdesk.errors import HyperdeskError
 
 BrowserKind = Literal["chromium-headless-shell", "chromium"]
 
 ENV_BROWSER = "HYPERDESK_BROWSER"
-ENV_CACHE_DIR = "HYPERDESK_CACHE_DIR"
 ENV_TEST_VERSION = "HYPERDESK_TEST_BROWSER_VERSION"
 
 _VERSION_CACHE_FILE = "browser-versions.json"
@@ -185,15 +185,6 @@ def find_browser(
 
 
 # ---------------------------------------------------------------------------------------- version
-
-def cache_root() -> Path:
-    env = os.environ.get(ENV_CACHE_DIR)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hyperdesk"))
-
 
 def _cache_key(path: str) -> dict:
     st = os.stat(path)

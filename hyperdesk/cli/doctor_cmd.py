@@ -32,9 +32,9 @@ def _try(report: dict[str, Any], key: str, fn) -> Any:
 def _font_fingerprint() -> dict[str, Any]:
     """The default face package every plan embeds from: name, version and a hash of its font files."""
     from hyperdesk.composition.fonts import ensure_default_font
-    from hyperdesk.plan.config import cache_root
+    from hyperdesk.dirs import asset_cache_dir
 
-    font = ensure_default_font(cache_root() / "assets")
+    font = ensure_default_font(asset_cache_dir())
     files = sorted(p for p in Path(font.root).rglob("*") if p.suffix in (".woff2", ".woff", ".ttf", ".otf"))
     h = hashlib.sha256()
     for f in files:

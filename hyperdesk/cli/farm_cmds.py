@@ -421,7 +421,7 @@ def _job_or_fail(store, job_id: str):
 
 
 def _shown_state(job) -> str:
-    from hyperdesk.store import pid_alive
+    from hyperdesk.dirs import pid_alive
 
     if job.state in ("running", "paused", "assembling") and not pid_alive(job.controller_pid):
         return "interrupted"

@@ -180,7 +180,7 @@ def _text_progress(index: int):
 
 
 def load_chunk_results(paths: list[str]):
-    from hyperdesk.plan.models import ChunkResult
+    from hyperdesk.models import ChunkResult
 
     results = []
     for raw in paths:
@@ -221,9 +221,9 @@ def cmd_assemble(args: argparse.Namespace) -> int:
 def cmd_setup(args: argparse.Namespace) -> int:
     """Fetch what renders need offline later: the default font face (composition contract 12.1)."""
     from hyperdesk.composition.fonts import ensure_default_font
-    from hyperdesk.plan.config import cache_root
+    from hyperdesk.dirs import asset_cache_dir
 
-    font = ensure_default_font(cache_root() / "assets")
+    font = ensure_default_font(asset_cache_dir())
     print(f"default font ready: {font.package}@{font.version} in {font.root}")
     return 0
 

@@ -77,6 +77,7 @@ from hyperdesk.composition.variables import (
     top_level_values,
     variables_stylesheet,
 )
+from hyperdesk.dirs import PROJECT_SKIP
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import (
     FontManifest,
@@ -92,11 +93,6 @@ TEXT_RENDERING_CSS = "html,body,*{text-rendering:geometricPrecision}"
 FONTS_CSS_HREF = "/__hd/fonts/fonts.css"
 EXTERNAL_DIR = "__hd/external"
 
-# Top-level project entries that never belong to a plan (plan contract 1); dot-entries are
-# skipped at every level.
-PROJECT_SKIP = frozenset(
-    {"node_modules", "output", "renders", "dist", "__pycache__", "Thumbs.db", "desktop.ini"}
-)
 
 # Elements whose `href` names a resource the page loads (a, area and base only navigate).
 _HREF_RESOURCE_TAGS = frozenset({"image", "use", "feimage", "script", "textpath", "mpath", "pattern",

@@ -986,7 +986,7 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
 
 
 if __name__ == "__main__":  # set-up: python -m hyperdesk.composition.fonts
-    from .assets import default_asset_cache_dir
+    from hyperdesk.dirs import asset_cache_dir
 
-    d = ensure_default_font(default_asset_cache_dir())
+    d = ensure_default_font(asset_cache_dir())
     print(f"{d.family}: {d.package}@{d.version} in {d.root}")

@@ -14,24 +14,14 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from hyperdesk.dirs import env_cache_dir
 from hyperdesk.errors import HyperdeskError
 
 IDENTITY_ENV = "HYPERDESK_TEST_FFMPEG_IDENTITY"
-CACHE_ENV = "HYPERDESK_CACHE_DIR"
 STDERR_TAIL_CHARS = 4000
 
 _lock = threading.Lock()
 _identity_memo: dict[tuple[str, int, int], str] = {}
-
-
-def cache_root() -> Path:
-    """The user cache root: HYPERDESK_CACHE_DIR, else platformdirs' user cache dir."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hyperdesk"))
 
 
 def ffmpeg_exe() -> str:
@@ -95,7 +85,7 @@ def ffmpeg_identity(exe: str | None = None) -> str:
     with _lock:
         if key in _identity_memo:
             return _identity_memo[key]
-        cache_file = cache_root() / "env" / "ffmpeg-identity.json"
+        cache_file = env_cache_dir() / "ffmpeg-identity.json"
         entries: list[dict[str, Any]] = []
         try:
             data = json.loads(cache_file.read_text("utf-8"))

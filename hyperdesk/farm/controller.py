@@ -32,7 +32,7 @@ from hyperdesk.farm import events as ev
 from hyperdesk.farm.executor import AttemptSpec, Executor, NodeLost, Notice, output_digest, remove_output
 from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
 from hyperdesk.farm.scheduler import Policy, Scheduler
-from hyperdesk.plan.models import AssembleResult, ChunkResult
+from hyperdesk.models import AssembleResult, ChunkResult
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.models import AttemptRecord, JobRecord
 
@@ -127,7 +127,7 @@ class FarmController:
         self.store = store or JobStore()
         self.settings = settings or FarmSettings()
         if data_dir is None:
-            from hyperdesk.plan.config import data_root
+            from hyperdesk.dirs import data_root
 
             data_dir = data_root()
         self.data_dir = Path(data_dir)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
-from hyperdesk.plan.models import ChunkResult, WorkerEnv
+from hyperdesk.models import ChunkResult, WorkerEnv
 
 EventCallback = Callable[[Any], None]  # receives protocol events (hyperdesk.farm.protocol) and Notices
 LogCallback = Callable[[str], None]  # receives worker stderr lines

@@ -25,7 +25,7 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import DoneEvent, FailedEvent, parse_event
-from hyperdesk.plan.models import ChunkResult
+from hyperdesk.models import ChunkResult
 
 GIB = 1024 ** 3
 STDERR_TAIL = 40

@@ -29,7 +29,7 @@ _HEX = set("0123456789abcdef")
 
 
 def _roots() -> dict[str, Path]:
-    from hyperdesk.plan.config import cache_root
+    from hyperdesk.dirs import cache_root
 
     root = cache_root().expanduser().absolute()
     return {"cache_root": root, "blob_dir": root / "blobs", "staging_dir": root / "blobs" / ".staging",

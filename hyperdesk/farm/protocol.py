@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import ChunkResult
+from hyperdesk.models import ChunkResult
 
 PROTOCOL_VERSION = 1
 HEARTBEAT_INTERVAL_S = 1.0  # the contract promises <= 2 s; 1 s leaves room for a busy machine

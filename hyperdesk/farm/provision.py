@@ -288,7 +288,7 @@ def _default_font() -> tuple[Optional[Path], Optional[str]]:
         from hyperdesk.composition.cdn import tarball_file_name
         from hyperdesk.composition.fonts import DEFAULT_PACKAGE, FONTSOURCE_PINS
         from hyperdesk.composition.npm import integrity_matches
-        from hyperdesk.plan.config import cache_root
+        from hyperdesk.dirs import cache_root
     except ImportError:
         return None, None
     version, integrity = FONTSOURCE_PINS[DEFAULT_PACKAGE]
@@ -309,7 +309,7 @@ def controller_build(wheel: Optional[Path] = None, *, cache_dir: Optional[Path] 
                      say: Optional[Say] = None) -> ControllerBuild:
     """This controller's wheel and pins: --wheel, else the app bundle's, else built from the source
     tree (cached per source state), else repacked from the installed distribution."""
-    from hyperdesk.plan.config import cache_root
+    from hyperdesk.dirs import cache_root
 
     say = say or (lambda _m: None)
     cache = (cache_dir or cache_root()) / "provision" / "wheels"

@@ -47,7 +47,7 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import AcceptedEvent, DoneEvent, FailedEvent, parse_event
-from hyperdesk.plan.models import ChunkResult, WorkerEnv
+from hyperdesk.models import ChunkResult, WorkerEnv
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.models import NodeConfig
 

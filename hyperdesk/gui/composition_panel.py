@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from hyperdesk.gui.composition_probe import CompositionFacts
 from hyperdesk.gui.theme import fmt_duration, state_color
-from hyperdesk.plan.models import VariableDecl
+from hyperdesk.models import VariableDecl
 
 MAX_RECENT = 10
 

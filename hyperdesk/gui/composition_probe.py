@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from hyperdesk.plan.models import AssetTable, CompositionMeta, PlanManifest
+from hyperdesk.models import AssetTable, CompositionMeta, PlanManifest
 
 
 @dataclass

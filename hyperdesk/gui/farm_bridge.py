@@ -29,7 +29,7 @@ from hyperdesk.gui import events as ev
 from hyperdesk.gui.chunk_model import AttemptInfo, ChunkRow
 from hyperdesk.gui.composition_probe import _error_from, hyperdesk_command, run_command
 from hyperdesk.gui.settings_panel import EXTENSIONS, RenderSettings
-from hyperdesk.plan.models import PlanManifest, WorkerEnv
+from hyperdesk.models import PlanManifest, WorkerEnv
 from hyperdesk.store import JobStore
 from hyperdesk.store.models import JobRecord, NodeConfig
 
@@ -56,7 +56,7 @@ def warm_imports() -> None:
 
 
 def data_dir() -> Path:
-    from hyperdesk.plan.config import data_root
+    from hyperdesk.dirs import data_root
 
     return data_root()
 

@@ -42,7 +42,7 @@ def controller_alive(job: Any, live_here: set[str]) -> bool:
     import os
     import socket
 
-    from hyperdesk.store import pid_alive
+    from hyperdesk.dirs import pid_alive
 
     if job.state not in ("running", "paused", "assembling") or not job.controller_pid:
         return False

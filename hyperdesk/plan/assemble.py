@@ -12,7 +12,7 @@ from typing import Iterable, Optional
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
-from hyperdesk.plan.models import AssembleResult, AssembleTimings, ChunkResult, ResultWarning
+from hyperdesk.models import AssembleResult, AssembleTimings, ChunkResult, ResultWarning
 from hyperdesk.plan.verify import LoadedPlan, load_plan
 
 

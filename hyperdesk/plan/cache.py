@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Optional
 
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.config import RenderConfig, cache_root
+from hyperdesk.dirs import plan_cache_dir
+from hyperdesk.plan.config import RenderConfig
 from hyperdesk.plan.hashing import canonical_json, sha256_file
-from hyperdesk.plan.models import PlanResult, WorkerEnv
+from hyperdesk.models import PlanResult, WorkerEnv
 from hyperdesk.plan.planner import plan, resolve_composition
 from hyperdesk.plan.verify import load_plan
 
@@ -68,7 +69,7 @@ def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv
     """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
     project_dir, _entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
     key = source_key(project_dir, config, env, exclude)
-    plans = (root or cache_root() / "plans")
+    plans = root or plan_cache_dir()
     plans.mkdir(parents=True, exist_ok=True)
     target = plans / key
     if (target / "plan.json").is_file():

@@ -19,7 +19,7 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.config import RUNTIME_ENV_PREFIXES
 from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sha256_file
-from hyperdesk.plan.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
+from hyperdesk.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
 from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
 
 Progress = Callable[[int, int], None]

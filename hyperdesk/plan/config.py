@@ -1,4 +1,4 @@
-"""What the user asks for (RenderConfig) and where hyperdesk keeps its caches."""
+"""What the user asks for (RenderConfig) and what reaches a render from the environment."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import Fps, Quality
+from hyperdesk.models import Fps, Quality
 
 DEFAULT_MAX_PLAN_BYTES = 2 * 1024 ** 3
 # 4 hours at 60 fps (8 at 30): far beyond a real composition, far below a data-duration typed in
@@ -52,22 +52,6 @@ class RenderConfig(BaseModel):
                                  details={"field": "fps", "value": self.fps, "reason": str(exc)}) from None
 
 
-def cache_root() -> Path:
-    env = os.environ.get("HYPERDESK_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hyperdesk"))
-
-
-def data_root() -> Path:
-    env = os.environ.get("HYPERDESK_DATA_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("hyperdesk"))
 
 
 def runtime_env_snapshot(environ: Optional[dict[str, str]] = None) -> dict[str, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from hyperdesk import __version__
-from hyperdesk.plan.models import WorkerEnv
+from hyperdesk.models import WorkerEnv
 
 
 def local_worker_env(browser_path: Optional[str] = None) -> WorkerEnv:

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Optional
 
+from hyperdesk.dirs import PROJECT_SKIP
 from hyperdesk.errors import HyperdeskError
 
 
@@ -77,8 +78,6 @@ def check_output(out: Path | str, fmt: str, *, project: Optional[Path | str] = N
 
 
 def _check_not_source(out: Path, sequence: bool, project: Path, entry: Optional[str]) -> None:
-    from hyperdesk.plan.planner import PROJECT_SKIP
-
     proj = project.resolve()
     real = out.resolve()
 

@@ -17,12 +17,13 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
-from hyperdesk.plan.config import RenderConfig, cache_root, runtime_env_snapshot
+from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
-from hyperdesk.plan.models import (
+from hyperdesk.models import (
     AssetTable,
     ChunkPolicy,
     CompositionMeta,
@@ -40,7 +41,6 @@ from hyperdesk.plan.models import (
 log = logging.getLogger("hyperdesk.plan")
 
 # Top-level project entries that never belong to a plan (plan-contract.md 1).
-PROJECT_SKIP = ("node_modules", "output", "renders", "dist", "__pycache__", "Thumbs.db", "desktop.ini")
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -76,7 +76,6 @@ _PARTIAL = re.compile(r"^.+\.partial\.(\d+)\.[0-9a-f]{8}$")
 
 def sweep_partials(parent: Path) -> list[Path]:
     """Remove the `.partial` plan dirs that processes which no longer run left in `parent`."""
-    from hyperdesk.store import pid_alive
 
     removed = []
     try:
@@ -299,7 +298,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             project_dir, entry, compiled_dir, fonts_dir,
             variables=dict(config.variables),
             asset_dirs=[Path(d) for d in config.asset_dirs],
-            cache_dir=cache_root() / "assets",
+            cache_dir=asset_cache_dir(),
             fps=requested_fps,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
@@ -356,7 +355,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         _write_json(partial / "meta" / "videos.json", VideoTable(videos=videos))
         _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(_get(compiled, "assets", []) or [])))
         if not (fonts_dir / "manifest.json").exists():
-            from hyperdesk.plan.models import FontManifest
+            from hyperdesk.models import FontManifest
 
             _write_json(fonts_dir / "manifest.json", _get(compiled, "font_manifest") or FontManifest())
         _check_size(partial, config.max_plan_bytes)

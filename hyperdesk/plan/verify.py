@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash
-from hyperdesk.plan.models import (
+from hyperdesk.models import (
     SCHEMA_VERSION,
     ChunkTable,
     CompositionMeta,

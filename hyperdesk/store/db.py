@@ -88,7 +88,7 @@ CREATE TABLE IF NOT EXISTS host_keys (
 
 
 def default_store_path() -> Path:
-    from hyperdesk.plan.config import data_root
+    from hyperdesk.dirs import data_root
 
     return data_root() / "hyperdesk.sqlite3"
 
@@ -313,14 +313,3 @@ class JobStore:
     def unpin_host_key(self, host: str, port: int) -> bool:
         return self._exec("DELETE FROM host_keys WHERE host = ? AND port = ?", (host, port)).rowcount > 0
 
-
-def pid_alive(pid: Optional[int]) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -10,7 +10,7 @@ import pytest
 import hyperdesk.composition.fonts as fonts_mod
 from hyperdesk.composition.fonts import GENERIC_FAMILIES, embed_fonts
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import FontManifest
+from hyperdesk.models import FontManifest
 
 from .conftest import make_font, needs_npm
 

@@ -9,7 +9,7 @@ import pytest
 
 from hyperdesk.capture.browser import BrowserInfo
 from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
-from hyperdesk.plan.models import Fps
+from hyperdesk.models import Fps
 
 from .stub_runtime import stub_init_script
 

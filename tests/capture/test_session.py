@@ -15,7 +15,7 @@ import pytest
 
 from hyperdesk.capture.session import CaptureSession, Timeouts, video_frame_number
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import Fps, VideoEntry, VideoSource
+from hyperdesk.models import Fps, VideoEntry, VideoSource
 
 from .conftest import H, W, make_plan, open_session, run
 from .imaging import decode_rgba, pixel, solid_png

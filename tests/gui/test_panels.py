@@ -10,7 +10,7 @@ from hyperdesk.gui.composition_panel import CompositionPanel, VariablesEditor, c
 from hyperdesk.gui.farm_bridge import FarmBridge
 from hyperdesk.gui.nodes_panel import HostKeyDialog, NodeDialog, preflight_summary
 from hyperdesk.gui.settings_panel import RenderSettings, RenderSettingsPanel, default_output, load_settings, save_settings
-from hyperdesk.plan.models import VariableDecl
+from hyperdesk.models import VariableDecl
 from hyperdesk.store.models import NodeConfig
 
 

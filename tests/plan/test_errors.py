@@ -16,7 +16,7 @@ import mediautil as mu
 from hyperdesk.errors import CODES, HyperdeskError
 from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json
-from hyperdesk.plan.models import WorkerEnv
+from hyperdesk.models import WorkerEnv
 from pipeline import write_project
 
 pytestmark = pytest.mark.slow

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
 
 # Exit statuses (plan-contract 9.1): 2 validation / input errors, 3 runtime errors, 130 cancelled.
 VALIDATION_CODES = {
@@ -56,11 +57,21 @@ def _terminate_as_interrupt() -> None:
         pass
 
 
+def _fault_plan(text: str) -> FaultPlan:
+    try:
+        plan = FaultPlan.from_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a fault plan: {exc}") from None
+    return plan or FaultPlan()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hyperdesk.cli import desktop_cmd, doctor_cmd, farm_cmds, gui_cmd, pipeline_cmds, provision_cmd
 
     parser = argparse.ArgumentParser(prog="hyperdesk", description="Render HTML video compositions, on one machine or many.")
     parser.add_argument("--version", action="version", version=f"hyperdesk {__version__}")
+    # Test fault injection (hyperdesk/faults.py), passed on by executors to the commands they start.
+    parser.add_argument("--faults", type=_fault_plan, default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     pipeline_cmds.register(sub)
     doctor_cmd.register(sub)

@@ -95,7 +95,7 @@ class HyperdeskError(Exception):
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HyperdeskError":
+    def from_dict(cls, data: dict[str, Any]) -> HyperdeskError:
         return cls(
             data["code"],
             data.get("message", ""),

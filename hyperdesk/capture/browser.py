@@ -19,7 +19,8 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
+from collections.abc import Sequence
 
 from hyperdesk.dirs import cache_root
 from hyperdesk.errors import HyperdeskError
@@ -40,7 +41,7 @@ class BrowserInfo:
     beginframe: bool  # the binary supports HeadlessExperimental.beginFrame
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str]) -> "BrowserInfo":
+    def from_path(cls, path: str | os.PathLike[str]) -> BrowserInfo:
         p = str(path)
         kind = browser_kind_of(p)
         return cls(path=p, kind=kind, beginframe=(kind == "chromium-headless-shell"))

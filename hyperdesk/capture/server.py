@@ -211,7 +211,7 @@ class LoopbackServer:
     def port(self) -> int | None:
         return self._httpd.server_address[1] if self._httpd else None
 
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         if self._httpd is not None:
             return self
         httpd = _Server(("127.0.0.1", 0), _Handler)
@@ -232,7 +232,7 @@ class LoopbackServer:
             self._thread.join(5)
             self._thread = None
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -26,7 +26,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Awaitable, Callable
 
 from hyperdesk.capture.browser import BrowserInfo, find_browser, record_browser_version
 from hyperdesk.capture.flags import chromium_flags
@@ -336,7 +337,7 @@ class CaptureSession:
         mode: Literal["auto", "beginframe", "screenshot"] = "auto",
         timeouts: Timeouts | None = None,
         init_script: str | Callable[[Fps, dict], str] | None = None,
-    ) -> "CaptureSession":
+    ) -> CaptureSession:
         """Set up browser and page (plan contract 7.2 steps 3–9) and wait for readiness.
 
         ``init_script`` replaces the runtime's script (a string, or a callable ``(fps, variables)``);
@@ -471,7 +472,7 @@ class CaptureSession:
                 ),
                 self.timeouts.launch_s + 5,
             )
-        except (asyncio.TimeoutError, *_pw_errors()) as e:
+        except (TimeoutError, *_pw_errors()) as e:
             raise HyperdeskError(
                 "BROWSER_CRASHED",
                 f"Chromium failed to launch: {str(e).splitlines()[0] if str(e) else type(e).__name__}",
@@ -642,7 +643,7 @@ class CaptureSession:
                 return False
             try:
                 r = await asyncio.wait_for(self._begin_frame({"format": "jpeg", "quality": 80}), remaining)
-            except (asyncio.TimeoutError, *_pw_errors()):
+            except (TimeoutError, *_pw_errors()):
                 return False
             if r.get("screenshotData"):
                 return True
@@ -677,9 +678,7 @@ class CaptureSession:
         url = route.request.url
         origin = self.server.origin if self.server else None
         try:
-            if origin and (url == origin or url.startswith(origin + "/")):
-                await route.continue_()
-            elif url.startswith("data:") or url.startswith("blob:"):
+            if origin and (url == origin or url.startswith(origin + "/")) or url.startswith("data:") or url.startswith("blob:"):
                 await route.continue_()
             else:
                 self._block(url)
@@ -1153,7 +1152,7 @@ class CaptureSession:
                 except OSError:
                     pass
 
-    async def __aenter__(self) -> "CaptureSession":
+    async def __aenter__(self) -> CaptureSession:
         return self
 
     async def __aexit__(self, *exc) -> None:

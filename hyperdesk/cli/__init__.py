@@ -8,7 +8,8 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable, Optional
+from typing import Optional
+from collections.abc import Callable
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
@@ -82,13 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv:
         argv = ["gui"]  # no arguments: the desktop app
     args = parser.parse_args(argv)
-    handler: Optional[Callable[[argparse.Namespace], int]] = getattr(args, "handler", None)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2

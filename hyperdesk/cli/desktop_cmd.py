@@ -22,7 +22,6 @@ import shutil
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Optional
 
 from hyperdesk.errors import HyperdeskError
 
@@ -66,7 +65,7 @@ def share_roots() -> list[Path]:
     return out
 
 
-def shipped_file(rel: str) -> Optional[Path]:
+def shipped_file(rel: str) -> Path | None:
     """A file hyperdesk ships (ICON_SVG, DESKTOP_FILE, METAINFO_FILE), wherever this install keeps it."""
     for root in share_roots():
         p = root / rel
@@ -78,7 +77,7 @@ def shipped_file(rel: str) -> Optional[Path]:
     return None
 
 
-def icon_svg_path() -> Optional[Path]:
+def icon_svg_path() -> Path | None:
     """The app icon (SVG) of this installation; the GUI may use it for its window icon."""
     return shipped_file(ICON_SVG)
 
@@ -155,7 +154,7 @@ def data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
-def planned_files(argv: Optional[list[str]] = None, *, with_pngs: bool = True) -> dict[str, bytes]:
+def planned_files(argv: list[str] | None = None, *, with_pngs: bool = True) -> dict[str, bytes]:
     """Relative path under the data home -> content, for this installation."""
     files: dict[str, bytes] = {}
     missing = [rel for rel in (ICON_SVG, DESKTOP_FILE, METAINFO_FILE) if shipped_file(rel) is None]
@@ -244,7 +243,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_install_desktop)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """`python -m hyperdesk.cli.desktop_cmd [--uninstall] [--data-home DIR] [--json]`."""
     parser = argparse.ArgumentParser(prog="hyperdesk install-desktop")
     sub = parser.add_subparsers()

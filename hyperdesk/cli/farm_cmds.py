@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hyperdesk.errors import HyperdeskError
 
@@ -40,7 +40,7 @@ class _Printer:
         self.json = json_events
         self.last_progress: dict[int, float] = {}
         self.started = time.monotonic()
-        self.bar: Optional[ProgressBar] = None
+        self.bar: ProgressBar | None = None
         self._ProgressBar = ProgressBar
 
     def __call__(self, event: Any) -> None:
@@ -72,7 +72,7 @@ class _Printer:
                 self.bar.close()
                 self.bar = None
 
-    def _text(self, kind: str, d: dict[str, Any]) -> Optional[str]:
+    def _text(self, kind: str, d: dict[str, Any]) -> str | None:
         if kind == "job_started":
             kept = f", {len(d['kept_chunks'])} chunks kept" if d.get("kept_chunks") else ""
             return (f"job {d['job_id']}: {d['total_frames']} frames in {d['chunk_count']} chunks on "
@@ -136,7 +136,7 @@ def resolve_node(text: str, store) -> Any:
     return NodeConfig(name=name, host=host, port=port, user=user)
 
 
-def build_executors(store, *, local: Optional[int], nodes: list[str], accept_host_keys: list[str]) -> list[Any]:
+def build_executors(store, *, local: int | None, nodes: list[str], accept_host_keys: list[str]) -> list[Any]:
     from hyperdesk.farm.local import LocalExecutor, default_local_slots
     from hyperdesk.farm.ssh import SshExecutor
 
@@ -153,7 +153,7 @@ def build_executors(store, *, local: Optional[int], nodes: list[str], accept_hos
     return executors
 
 
-def _match_fingerprint(accepted: list[str]) -> Optional[list[str]]:
+def _match_fingerprint(accepted: list[str]) -> list[str] | None:
     """The confirmed fingerprints; each SSH executor pins only the one its node presents."""
     return list(accepted) or None
 
@@ -207,7 +207,7 @@ def _finish(outcome, json_events: bool, started: float) -> int:
     raise err
 
 
-def _settings(stall_timeout: Optional[float], keep_chunks: bool, overwrite: bool = False):
+def _settings(stall_timeout: float | None, keep_chunks: bool, overwrite: bool = False):
     from hyperdesk.farm.controller import FarmSettings
 
     s = FarmSettings(keep_chunks=keep_chunks, overwrite=overwrite)
@@ -216,10 +216,10 @@ def _settings(stall_timeout: Optional[float], keep_chunks: bool, overwrite: bool
     return s
 
 
-def run_farm_render(composition: Path, config: Any, out: Path, *, local: Optional[int] = None,
-                    nodes: Optional[list[str]] = None, accept_host_keys: Optional[list[str]] = None,
+def run_farm_render(composition: Path, config: Any, out: Path, *, local: int | None = None,
+                    nodes: list[str] | None = None, accept_host_keys: list[str] | None = None,
                     json_events: bool = False, keep_chunks: bool = False,
-                    stall_timeout: Optional[float] = None, overwrite: bool = False) -> int:
+                    stall_timeout: float | None = None, overwrite: bool = False) -> int:
     """`hyperdesk render` on local workers and SSH nodes: plan (cached), farm the chunks, assemble."""
     from hyperdesk.farm.controller import FarmController
     from hyperdesk.plan.cache import cached_plan
@@ -353,7 +353,7 @@ def cmd_nodes_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _test_node(store, name: str, accept: Optional[str], *, json_out: bool, preflight: bool = True) -> int:
+def _test_node(store, name: str, accept: str | None, *, json_out: bool, preflight: bool = True) -> int:
     from hyperdesk.farm.ssh import SshExecutor
     from hyperdesk.store.models import NodeConfig
 
@@ -479,7 +479,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resume(job_id: str, *, retry_chunks: Optional[list[int]], json_events: bool,
+def _resume(job_id: str, *, retry_chunks: list[int] | None, json_events: bool,
             accept_host_keys: list[str]) -> int:
     from hyperdesk.farm.controller import FarmController, FarmSettings, executors_from_spec
     from hyperdesk.store.locks import lock_job

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hyperdesk.errors import HyperdeskError
 
@@ -66,7 +66,7 @@ def composition_source(args: argparse.Namespace) -> tuple[Path, str]:
     return resolve_composition(comp, None if comp.is_file() else args.entry)
 
 
-def check_stall_timeout(value: Optional[float]) -> None:
+def check_stall_timeout(value: float | None) -> None:
     import math
 
     if value is not None and not (math.isfinite(value) and value > 0):

@@ -30,7 +30,6 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
 from urllib.parse import unquote, urljoin, urlsplit
 
 import tinycss2
@@ -119,7 +118,7 @@ def _ext(name: str) -> str:
     return m.group(1).lower() if m else ""
 
 
-def content_type_for(name: str, header: Optional[str] = None) -> str:
+def content_type_for(name: str, header: str | None = None) -> str:
     ext = _ext(name)
     if ext in CONTENT_TYPES:
         return CONTENT_TYPES[ext]
@@ -173,7 +172,7 @@ class AssetCache:
     def _obj_path(self, sha: str) -> Path:
         return self.root / "objects" / sha[:2] / sha
 
-    def get(self, url: str) -> Optional[tuple[bytes, dict]]:
+    def get(self, url: str) -> tuple[bytes, dict] | None:
         try:
             meta = json.loads(self._url_path(url).read_text(encoding="utf-8"))
             if meta.get("url") != url:
@@ -197,7 +196,7 @@ class AssetCache:
         except OSError:
             pass  # a read-only cache only costs a refetch next time
 
-    def get_pin(self, package: str, spec: str) -> Optional[str]:
+    def get_pin(self, package: str, spec: str) -> str | None:
         try:
             data = json.loads((self.root / "pins" / (_sha256(f"{package}@{spec}".encode()) + ".json"))
                               .read_text(encoding="utf-8"))
@@ -295,7 +294,7 @@ def direct_get(url: str, *, allow_http_loopback: bool = False) -> tuple[bytes, s
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise _DirectFailure("timeout", True) from None
         raise _DirectFailure(f"error: {reason}"[:200], False) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise _DirectFailure("timeout", True) from None
     except (OSError, ValueError) as e:
         raise _DirectFailure(f"error: {e}"[:200], False) from None
@@ -313,9 +312,9 @@ class Fetched:
     data: bytes
     content_type: str
     tier: str  # "asset-dir" | "direct" | "npm" | "fontsource"
-    package: Optional[str] = None
-    version: Optional[str] = None
-    name: Optional[str] = None  # file name hint (e.g. a package entry file)
+    package: str | None = None
+    version: str | None = None
+    name: str | None = None  # file name hint (e.g. a package entry file)
 
 
 class _Failed(Exception):
@@ -332,8 +331,8 @@ class AssetResolver:
     """Freezes remote URLs into the plan (composition contract 12.2). See the module docstring."""
 
     def __init__(self, asset_dirs: list[Path], cache_dir: Path, plan_root: Path,
-                 compiled_dir: Path, *, fonts_dir: Optional[Path] = None,
-                 loopback_only: Optional[bool] = None, npm_exe: Optional[str] = None) -> None:
+                 compiled_dir: Path, *, fonts_dir: Path | None = None,
+                 loopback_only: bool | None = None, npm_exe: str | None = None) -> None:
         self.asset_dirs = [Path(d) for d in asset_dirs]
         self.cache_dir = Path(cache_dir).absolute()
         self.plan_root = Path(plan_root)
@@ -402,7 +401,7 @@ class AssetResolver:
         self._frozen[key] = site
         return site
 
-    def rewrite_css(self, css_text: str, base_url: Optional[str], referenced_by: str) -> str:
+    def rewrite_css(self, css_text: str, base_url: str | None, referenced_by: str) -> str:
         """Freeze every ``url()`` and ``@import`` of a stylesheet and return the new text.
 
         With ``base_url`` None (a document's own CSS) only absolute and protocol-relative URLs are
@@ -496,8 +495,8 @@ class AssetResolver:
         except (ValueError, OSError):
             return False
 
-    def _from_asset_dirs(self, url: str, target: Optional[NpmTarget], google: bool,
-                         attempts: list[dict]) -> Optional[Fetched]:
+    def _from_asset_dirs(self, url: str, target: NpmTarget | None, google: bool,
+                         attempts: list[dict]) -> Fetched | None:
         parts = urlsplit(url) if not url.startswith("npm:") else None
         for d in self.asset_dirs:
             # manifest.json: URL -> file
@@ -590,7 +589,7 @@ class AssetResolver:
             self.cache.put_pin(package, spec, pv.version)
         return self.store.fetch(package, pv.version, pv.integrity, pv.shasum), pv.version
 
-    def _from_npm(self, url: str, target: NpmTarget, attempts: list[dict]) -> Optional[Fetched]:
+    def _from_npm(self, url: str, target: NpmTarget, attempts: list[dict]) -> Fetched | None:
         tier = self._npm_tier(target.package)
         try:
             tgz, version = self._package_tarball(target.package, target.spec)
@@ -601,7 +600,7 @@ class AssetResolver:
 
     # ----------------------------------------------------------------- Google Fonts -> fontsource
 
-    def _fontsource_from_asset_dirs(self, url: str) -> Optional[Fetched]:
+    def _fontsource_from_asset_dirs(self, url: str) -> Fetched | None:
         fams = google_fonts_families(url)
         if not fams:
             return None
@@ -623,7 +622,7 @@ class AssetResolver:
             pkgs.append((pkg, version))
         return self._fontsource_fetched(url, parts, pkgs, "asset-dir")
 
-    def _from_fontsource(self, url: str, attempts: list[dict]) -> Optional[Fetched]:
+    def _from_fontsource(self, url: str, attempts: list[dict]) -> Fetched | None:
         fams = google_fonts_families(url)
         if not fams:
             attempts.append({"tier": "fontsource", "outcome": "no family in the URL"})
@@ -717,10 +716,10 @@ class AssetResolver:
 
     # ------------------------------------------------------------------------------ fonts
 
-    def _face_bytes(self, rule: FaceRule, base: Optional[str], referenced_by: str,
-                    root: Optional[Path] = None) -> tuple[Fetched, bytes, str]:
+    def _face_bytes(self, rule: FaceRule, base: str | None, referenced_by: str,
+                    root: Path | None = None) -> tuple[Fetched, bytes, str]:
         """Fetch and convert a rule's first usable source (trying the next ones on failure)."""
-        first_error: Optional[HyperdeskError] = None
+        first_error: HyperdeskError | None = None
         for src in usable_srcs(rule):
             absu = src if src.startswith("npm:") else _absolute(src, base)
             if absu is None:
@@ -743,7 +742,7 @@ class AssetResolver:
                           [{"tier": "asset-dir", "outcome": "no usable font source"}])
 
     def _add_faces(self, writer: FaceWriter, items: list[tuple[FaceRule, Fetched, bytes, str]],
-                   source_for, family: Optional[str] = None) -> list[FontFace]:
+                   source_for, family: str | None = None) -> list[FontFace]:
         out = []
         for rule, got, sfnt, ext in items:
             face = writer.add(rule, sfnt, ext, source_for(got), family=family)
@@ -804,7 +803,7 @@ class AssetResolver:
 
     # ------------------------------------------------------------------------------ CSS
 
-    def _rewrite_css(self, css_text: str, base_url: Optional[str], referenced_by: str) -> str:
+    def _rewrite_css(self, css_text: str, base_url: str | None, referenced_by: str) -> str:
         text = preprocess_css(css_text)
         pos = CssPositions(text)
         edits: list[tuple[int, int, str]] = []
@@ -847,7 +846,7 @@ class AssetResolver:
             out = out[:s] + rep + out[e:]
         return out
 
-    def _rewrite_import(self, node, start: int, end: int, base_url: Optional[str],
+    def _rewrite_import(self, node, start: int, end: int, base_url: str | None,
                         referenced_by: str, pos: CssPositions, text: str, edits: list) -> None:
         tok, raw = _first_url(node.prelude)
         if tok is None:
@@ -866,7 +865,7 @@ class AssetResolver:
         site = self.freeze(absu, base_url or referenced_by, "stylesheet")
         _replace_token(tok, site, pos, text, edits)
 
-    def _move_font_face(self, node, label: Optional[str], base_url: Optional[str],
+    def _move_font_face(self, node, label: str | None, base_url: str | None,
                         referenced_by: str) -> bool:
         rule = face_rule_from_block(node.content, label)
         if rule is None:
@@ -881,7 +880,7 @@ class AssetResolver:
                      "font/otf" if ext == "otf" else "font/ttf")
         return True
 
-    def _walk_tokens(self, tokens, base_url: Optional[str], referenced_by: str,
+    def _walk_tokens(self, tokens, base_url: str | None, referenced_by: str,
                      pos: CssPositions, text: str, edits: list, font_ctx: bool) -> None:
         if not tokens:
             return
@@ -917,7 +916,7 @@ class AssetResolver:
                 if t == "{} block":
                     next_font = False
 
-    def _freeze_token(self, tok, raw: str, base_url: Optional[str], referenced_by: str,
+    def _freeze_token(self, tok, raw: str, base_url: str | None, referenced_by: str,
                       pos: CssPositions, text: str, edits: list, font_ctx: bool) -> None:
         absu = _absolute(raw, base_url)
         if absu is None:
@@ -972,7 +971,7 @@ def _decode_css(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-def _absolute(raw: str, base: Optional[str]) -> Optional[str]:
+def _absolute(raw: str, base: str | None) -> str | None:
     """The absolute http(s) URL a CSS reference names, or None when it is not remote."""
     raw = raw.strip()
     if not raw or raw.startswith("#"):
@@ -992,7 +991,7 @@ def _absolute(raw: str, base: Optional[str]) -> Optional[str]:
     return None
 
 
-def _first_url(prelude) -> tuple[Optional[object], str]:
+def _first_url(prelude) -> tuple[object | None, str]:
     for tok in prelude or []:
         if tok.type in ("whitespace", "comment"):
             continue

@@ -23,7 +23,8 @@ import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import quote, unquote, urlsplit
 
 from hyperdesk.composition import cssscope
@@ -111,8 +112,8 @@ class CompiledComposition:
     entry: str
     width: int
     height: int
-    fps_attr: Optional[Fps]
-    duration_s: Optional[float]
+    fps_attr: Fps | None
+    duration_s: float | None
     duration_source: str                       # "attribute" | "probe"
     root_timeline: bool
     sub_compositions: list[SubCompositionInfo] = field(default_factory=list)
@@ -147,7 +148,7 @@ def _make_resolver(asset_dirs: list[Path], cache_dir: Path, plan_root: Path, com
         return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir)
 
 
-def _font_api() -> Optional[tuple[Callable[[str], str], Callable[..., Any]]]:
+def _font_api() -> tuple[Callable[[str], str], Callable[..., Any]] | None:
     """(normalize_font_css, embed_fonts), or None while the module is missing."""
     try:
         from hyperdesk.composition.fonts import embed_fonts, normalize_font_css
@@ -252,7 +253,7 @@ def _unreadable(path: Path) -> bool:
 
 
 def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
-                 warnings: list[PlanWarning], boundary: Optional[ProjectBoundary] = None) -> set[str]:
+                 warnings: list[PlanWarning], boundary: ProjectBoundary | None = None) -> set[str]:
     """Plan contract 1: copy with symlinks dereferenced, skipping dot-entries everywhere, the
     top-level skip list and the excluded paths. A symbolic link that points to nothing is
     BROKEN_SYMLINK; one whose target's real path is outside the project (and outside every
@@ -286,8 +287,8 @@ def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
 
 class _Compiler:
     def __init__(self, project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
-                 variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Optional[Fps],
-                 exclude: Sequence[Path], prober: Optional[Callable[[Path], Any]],
+                 variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None,
+                 exclude: Sequence[Path], prober: Callable[[Path], Any] | None,
                  allow_outside: Sequence[Path] = ()) -> None:
         self.project_dir = Path(project_dir).absolute()
         # Every local file the plan reads passes this check (issue 10).
@@ -525,7 +526,7 @@ class _Compiler:
     def _ref(self, el: Any, attr: str) -> str:
         return f"{self._file_of(el)}: {short_element(el)} {attr}"
 
-    def _freeze_remote(self, url: str, referenced_by: str, kind: str) -> Optional[str]:
+    def _freeze_remote(self, url: str, referenced_by: str, kind: str) -> str | None:
         if self.resolver is None:
             return None
         u = url.strip()
@@ -533,7 +534,7 @@ class _Compiler:
             u = "https:" + u
         return self.resolver.freeze(u, referenced_by, kind)
 
-    def _local(self, url: str, base_dir: str, referenced_by: str, file: str) -> Optional[str]:
+    def _local(self, url: str, base_dir: str, referenced_by: str, file: str) -> str | None:
         """A relative reference (to base_dir inside the project) written in the project file
         `file`: None when the compiled copy has it; else, when its real path is inside the project
         (a file the copy skips) or inside an allowed folder, its file is copied under
@@ -574,7 +575,7 @@ class _Compiler:
         self._external[key] = site
         return site
 
-    def _url(self, url: str, el: Any, attr: str, kind: str, base_dir: str = "") -> Optional[str]:
+    def _url(self, url: str, el: Any, attr: str, kind: str, base_dir: str = "") -> str | None:
         if is_remote_url(url):
             return self._freeze_remote(url, self._ref(el, attr), kind)
         if is_relative_url(url):
@@ -703,7 +704,7 @@ class _Compiler:
 
     def _css(self, text: str, referenced_by: str, base_dir: str, file: str, *,
              declarations: bool = False, project_base: str = "") -> str:
-        def local(url: str) -> Optional[str]:
+        def local(url: str) -> str | None:
             if is_relative_url(url):
                 return self._local(url, base_dir, referenced_by, file)
             return None
@@ -822,7 +823,7 @@ def _document_texts(doc: Any) -> list[str]:
     return ["".join(texts), " ".join(attrs)]
 
 
-def is_google_fonts_css(url: Optional[str]) -> bool:
+def is_google_fonts_css(url: str | None) -> bool:
     if not url:
         return False
     u = url.strip()

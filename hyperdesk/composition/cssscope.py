@@ -3,7 +3,7 @@ hoisting (step 8) and URL rewriting in stylesheets and style attributes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 import tinycss2
 from tinycss2 import ast
@@ -49,7 +49,7 @@ def attr_selector(name: str, value: str) -> str:
     return f"[{name}={css_string(value)}]"
 
 
-def _attr_block_match(tok, name: str, value: Optional[str] = None) -> bool:
+def _attr_block_match(tok, name: str, value: str | None = None) -> bool:
     """Is tok a `[name=value]` block (value as an ident or a string)?"""
     if tok.type != "[] block":
         return False
@@ -66,7 +66,7 @@ def _attr_block_match(tok, name: str, value: Optional[str] = None) -> bool:
     return rest[1].value == value
 
 
-def _attr_name(tok) -> Optional[str]:
+def _attr_name(tok) -> str | None:
     if tok.type != "[] block":
         return None
     inner = _ws(list(tok.content))
@@ -84,8 +84,8 @@ class Scope:
 
     authored_id: str          # the composition id as written in the file
     runtime_id: str           # `<id>` or `<id>__hfN`
-    inner_root_id: Optional[str] = None  # the inner root element's `id` attribute
-    box_selector: Optional[str] = None   # the composition's box; defaults to S:not(host marker)
+    inner_root_id: str | None = None  # the inner root element's `id` attribute
+    box_selector: str | None = None   # the composition's box; defaults to S:not(host marker)
 
     @property
     def s(self) -> str:
@@ -233,7 +233,7 @@ def _url_token(value: str, like) -> ast.URLToken:
     return ast.URLToken(like.source_line, like.source_column, value, "url(" + css_string(value) + ")")
 
 
-def _rewrite_tokens(tokens: list, fn: Callable[[str], Optional[str]], *, in_import: bool = False) -> bool:
+def _rewrite_tokens(tokens: list, fn: Callable[[str], str | None], *, in_import: bool = False) -> bool:
     changed = False
     for i, tok in enumerate(tokens):
         if tok.type == "url":
@@ -262,7 +262,7 @@ def _rewrite_tokens(tokens: list, fn: Callable[[str], Optional[str]], *, in_impo
     return changed
 
 
-def rewrite_css_urls(css_text: str, fn: Callable[[str], Optional[str]]) -> str:
+def rewrite_css_urls(css_text: str, fn: Callable[[str], str | None]) -> str:
     """Apply fn to every url() and @import string in a stylesheet or declaration list.
 
     fn returns the new URL or None to keep it. The text is returned unchanged when nothing
@@ -317,7 +317,7 @@ def extract_rules(
     return tinycss2.serialize(keep), removed
 
 
-def import_url(rule) -> Optional[str]:
+def import_url(rule) -> str | None:
     """The URL of an @import rule."""
     for tok in rule.prelude:
         if tok.type == "url":
@@ -344,7 +344,7 @@ def wrap_declarations(declarations: str) -> str:
     return "*{" + declarations + "}"
 
 
-def unwrap_declarations(css_text: str) -> Optional[str]:
+def unwrap_declarations(css_text: str) -> str | None:
     """Inverse of wrap_declarations after a stylesheet-level transform."""
     rules = tinycss2.parse_stylesheet(css_text, skip_comments=False, skip_whitespace=True)
     qualified = [r for r in rules if r.type == "qualified-rule"]

@@ -32,7 +32,8 @@ import shutil
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
 
 import tinycss2
 
@@ -145,7 +146,7 @@ class FontListSite:
     kind: str  # "font-family" | "font" | "custom" | "bare" | "var-fallback"
 
 
-def _family_item(tokens: list) -> Optional[tuple[str, bool]]:
+def _family_item(tokens: list) -> tuple[str, bool] | None:
     toks = _significant(tokens)
     if not toks:
         return None
@@ -196,7 +197,7 @@ class _Comma:
 _COMMA = _Comma()
 
 
-def _shorthand_parts(tokens: list) -> Optional[tuple[list, list]]:
+def _shorthand_parts(tokens: list) -> tuple[list, list] | None:
     """Split a ``font`` shorthand value into (tokens before the size, family tokens)."""
     sig = _significant(tokens)
     if not sig:
@@ -506,9 +507,9 @@ class FaceRule:
     family: str
     weight_desc: str  # as written: "400", "100 900"
     style: str  # "normal" | "italic" | "oblique"
-    unicode_range: Optional[str]
-    srcs: list[tuple[str, Optional[str]]]  # (url as written, format)
-    label: Optional[str]  # the comment before the rule (Google's "latin-ext")
+    unicode_range: str | None
+    srcs: list[tuple[str, str | None]]  # (url as written, format)
+    label: str | None  # the comment before the rule (Google's "latin-ext")
     extra: list[tuple[str, str]] = field(default_factory=list)  # other descriptors, verbatim
 
     @property
@@ -516,7 +517,7 @@ class FaceRule:
         nums = re.findall(r"\d+", self.weight_desc)
         return int(nums[0]) if nums else 400
 
-    def ranges(self) -> Optional[list[tuple[int, int]]]:
+    def ranges(self) -> list[tuple[int, int]] | None:
         return parse_unicode_range(self.unicode_range) if self.unicode_range else None
 
 
@@ -527,11 +528,11 @@ _EXTRA_DESCRIPTORS = {"font-stretch", "font-feature-settings", "font-variation-s
                       "font-named-instance"}
 
 
-def face_rule_from_block(content: list, label: Optional[str]) -> Optional[FaceRule]:
+def face_rule_from_block(content: list, label: str | None) -> FaceRule | None:
     """An ``@font-face`` block's descriptors (content tokens of the at-rule)."""
     family = None
     weight, style, urange = "400", "normal", None
-    srcs: list[tuple[str, Optional[str]]] = []
+    srcs: list[tuple[str, str | None]] = []
     extra: list[tuple[str, str]] = []
     for d in tinycss2.parse_blocks_contents(content):
         if d.type != "declaration":
@@ -669,7 +670,7 @@ class FaceWriter:
         return {f.family.casefold() for f in self.faces.values()}
 
     def add(self, rule: FaceRule, sfnt: bytes, ext: str, source: str, *,
-            family: Optional[str] = None, label: Optional[str] = None) -> FontFace:
+            family: str | None = None, label: str | None = None) -> FontFace:
         family = family or rule.family
         key = (family.casefold(), rule.weight_desc, rule.style, rule.unicode_range, source)
         if key in self._keys:
@@ -772,7 +773,7 @@ def fontsource_css(root: Path, package: str, version: str,
     return "\n".join(parts)
 
 
-def npm_file_path(root: Path, url: str) -> Optional[Path]:
+def npm_file_path(root: Path, url: str) -> Path | None:
     """The file an ``npm:<package>@<version>/<path>`` URL names inside an unpacked package."""
     m = re.match(r"^npm:(?:@[^/]+/)?[^/@]+@[^/]+/(.+)$", url)
     if not m or ".." in m.group(1).split("/"):
@@ -867,7 +868,7 @@ def _variants(weights: list[int]) -> list[tuple[str, int, int]]:
 
 
 def _embed_rules_from_files(writer: FaceWriter, css: str, root: Path, source: str,
-                            codepoints: set[int], family: Optional[str]) -> list[FontFace]:
+                            codepoints: set[int], family: str | None) -> list[FontFace]:
     """Faces of an unpacked package's CSS, read straight from the package (the default face)."""
     out = []
     for rule in parse_font_face_rules(css):
@@ -886,7 +887,7 @@ def _embed_rules_from_files(writer: FaceWriter, css: str, root: Path, source: st
 
 
 def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
-                resolver: "AssetResolver", google_font_urls: list[str]) -> FontEmbedResult:
+                resolver: AssetResolver, google_font_urls: list[str]) -> FontEmbedResult:
     """Resolve and write every face the document needs (composition contract 12.1).
 
     ``texts``: the compiled document's text, attribute values and scripts (code points choose

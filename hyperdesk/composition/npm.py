@@ -21,7 +21,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from .cdn import tarball_file_name, tarball_prefix
 
@@ -44,7 +44,7 @@ class Version:
     pre: tuple = ()
 
     @classmethod
-    def parse(cls, text: str) -> Optional["Version"]:
+    def parse(cls, text: str) -> Version | None:
         m = _VERSION.match(text.strip())
         if not m:
             return None
@@ -60,7 +60,7 @@ class Version:
         )
         return (self.major, self.minor, self.patch, pre_key)
 
-    def __lt__(self, other: "Version") -> bool:
+    def __lt__(self, other: Version) -> bool:
         return self.key() < other.key()
 
     def __str__(self) -> str:
@@ -75,12 +75,12 @@ def is_exact_version(spec: str) -> bool:
 _PARTIAL = re.compile(r"^v?(\d+|[xX*])?(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
 
 
-def _partial(text: str) -> Optional[tuple[Optional[int], Optional[int], Optional[int], tuple]]:
+def _partial(text: str) -> tuple[int | None, int | None, int | None, tuple] | None:
     m = _PARTIAL.match(text)
     if not m:
         return None
 
-    def num(g: Optional[str]) -> Optional[int]:
+    def num(g: str | None) -> int | None:
         return None if g is None or g in ("x", "X", "*") else int(g)
 
     ma, mi, pa = num(m.group(1)), num(m.group(2)), num(m.group(3))
@@ -101,7 +101,7 @@ def _V(a: int, b: int, c: int, pre: tuple = ()) -> Version:
 _LOWEST_PRE = (0,)  # "-0": below every prerelease of that version
 
 
-def _comparators(op: str, text: str) -> Optional[list[tuple[str, Version]]]:
+def _comparators(op: str, text: str) -> list[tuple[str, Version]] | None:
     p = _partial(text)
     if p is None:
         return None
@@ -146,7 +146,7 @@ def _comparators(op: str, text: str) -> Optional[list[tuple[str, Version]]]:
     return None
 
 
-def _parse_range(spec: str) -> Optional[list[list[tuple[str, Version]]]]:
+def _parse_range(spec: str) -> list[list[tuple[str, Version]]] | None:
     sets: list[list[tuple[str, Version]]] = []
     for alt in spec.split("||"):
         alt = alt.strip()
@@ -197,8 +197,8 @@ def satisfies(version: str, spec: str) -> bool:
     return False
 
 
-def max_satisfying(versions: Iterable[str], spec: str) -> Optional[str]:
-    best: Optional[Version] = None
+def max_satisfying(versions: Iterable[str], spec: str) -> str | None:
+    best: Version | None = None
     best_text = None
     for text in versions:
         v = Version.parse(text)
@@ -211,8 +211,8 @@ def max_satisfying(versions: Iterable[str], spec: str) -> Optional[str]:
 # integrity
 
 
-def integrity_matches(data_or_path: bytes | Path, integrity: Optional[str],
-                      shasum: Optional[str] = None) -> bool:
+def integrity_matches(data_or_path: bytes | Path, integrity: str | None,
+                      shasum: str | None = None) -> bool:
     """True when the bytes match an SRI string (any listed sha512/sha384/sha256/sha1), else the
     sha1 ``shasum``. False when neither is given."""
     def digest(algo: str) -> bytes:
@@ -271,7 +271,7 @@ class NpmError(Exception):
 _TRANSIENT_CODES = {"ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNRESET", "EAI_AGAIN", "EPIPE"}
 
 
-def find_npm() -> Optional[str]:
+def find_npm() -> str | None:
     """The npm executable: ``HYPERDESK_NPM`` when set (empty/``none`` disables the npm tier),
     else ``npm`` on PATH."""
     env = os.environ.get("HYPERDESK_NPM")
@@ -289,14 +289,14 @@ def find_npm() -> Optional[str]:
 class PackageVersion:
     package: str
     version: str
-    integrity: Optional[str]
-    shasum: Optional[str]
+    integrity: str | None
+    shasum: str | None
 
 
 class NpmClient:
     """``npm view`` and ``npm pack`` through the user's own client."""
 
-    def __init__(self, exe: Optional[str] = None, work_dir: Optional[Path] = None) -> None:
+    def __init__(self, exe: str | None = None, work_dir: Path | None = None) -> None:
         self.exe = exe if exe is not None else find_npm()
         self.work_dir = work_dir
 
@@ -366,8 +366,8 @@ class NpmClient:
         except ValueError:
             raise NpmError("npm view printed something that is not JSON") from None
         rows = data if isinstance(data, list) else [data]
-        best: Optional[dict] = None
-        best_v: Optional[Version] = None
+        best: dict | None = None
+        best_v: Version | None = None
         for row in rows:
             if isinstance(row, str):
                 row = {"version": row}
@@ -401,7 +401,7 @@ class NpmClient:
 # verified tarballs in the asset cache
 
 
-def _safe_member_path(name: str) -> Optional[str]:
+def _safe_member_path(name: str) -> str | None:
     parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".")]
     if len(parts) < 2 or any(p == ".." for p in parts) or parts[0].startswith("/"):
         return None
@@ -427,7 +427,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 class PackageStore:
     """npm tarballs in ``<cache_dir>/npm``: fetched with ``npm pack``, verified, unpacked once."""
 
-    def __init__(self, cache_dir: Path, client: Optional[NpmClient] = None) -> None:
+    def __init__(self, cache_dir: Path, client: NpmClient | None = None) -> None:
         self.root = Path(cache_dir).absolute() / "npm"
         self.client = client if client is not None else NpmClient(work_dir=self.root / "tmp")
         if self.client.work_dir is None:
@@ -440,18 +440,18 @@ class PackageStore:
         st = os.stat(path)
         return (str(path), st.st_size, st.st_mtime_ns)
 
-    def _matches(self, path: Path, integrity: Optional[str], shasum: Optional[str]) -> bool:
+    def _matches(self, path: Path, integrity: str | None, shasum: str | None) -> bool:
         key = self._stat_key(path) + (integrity, shasum)
         if key not in self._verified:
             self._verified[key] = integrity_matches(path, integrity, shasum)
         return self._verified[key]
 
-    def cached_tarball(self, package: str, version: str) -> Optional[Path]:
+    def cached_tarball(self, package: str, version: str) -> Path | None:
         p = self.root / tarball_file_name(package, version)
         return p if p.is_file() else None
 
-    def fetch(self, package: str, version: str, integrity: Optional[str],
-              shasum: Optional[str] = None) -> Path:
+    def fetch(self, package: str, version: str, integrity: str | None,
+              shasum: str | None = None) -> Path:
         """The verified tarball of ``package@version`` (exact) in the cache, packing it if needed."""
         cached = self.cached_tarball(package, version)
         if cached is not None and self._matches(cached, integrity, shasum):
@@ -532,7 +532,7 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def find_tarball(dirs: Iterable[Path], package: str, spec: str) -> Optional[tuple[Path, str]]:
+def find_tarball(dirs: Iterable[Path], package: str, spec: str) -> tuple[Path, str] | None:
     """A tarball for ``package`` matching ``spec`` in any of ``dirs``, named as ``npm pack`` names
     it. An exact version must match exactly; a range or ``latest`` takes the highest version
     present. Returns (path, version)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from hyperdesk.composition.document import HOST_FILE_ATTR, iter_elements, parse_decimal, short_element
 from hyperdesk.models import PlanWarning
@@ -27,8 +27,8 @@ MEDIA_TAGS = ("video", "audio")
 class StartExpr:
     """A parsed data-start: an absolute number, or a reference to a clip's end plus an offset."""
 
-    number: Optional[float] = None
-    ref: Optional[str] = None
+    number: float | None = None
+    ref: str | None = None
     offset: float = 0.0
 
 
@@ -45,7 +45,7 @@ class StartSyntaxError(ValueError):
     pass
 
 
-def parse_start(value: Optional[str]) -> Optional[StartExpr]:
+def parse_start(value: str | None) -> StartExpr | None:
     """None for a missing or empty value; raises StartSyntaxError for anything unparsable."""
     if value is None:
         return None
@@ -94,7 +94,7 @@ def playback_rate_of(el: Any) -> float:
 
 @dataclass
 class Resolved:
-    value: Optional[float]
+    value: float | None
     certain: bool = True
 
 
@@ -105,7 +105,7 @@ class StaticTiming:
     the same one the runtime picks.
     """
 
-    def __init__(self, root: Any, *, warn: Optional[list[PlanWarning]] = None) -> None:
+    def __init__(self, root: Any, *, warn: list[PlanWarning] | None = None) -> None:
         self.root = root
         self.warnings = warn if warn is not None else []
         doc_root = root.getroottree().getroot()
@@ -130,7 +130,7 @@ class StaticTiming:
 
     # ------------------------------------------------------------------ bases
 
-    def _comp_ancestor(self, el: Any) -> Optional[Any]:
+    def _comp_ancestor(self, el: Any) -> Any | None:
         parent = el.getparent()
         while parent is not None:
             if isinstance(parent.tag, str) and parent.get("data-composition-id") is not None:
@@ -208,7 +208,7 @@ class StaticTiming:
             value += t_dur.value
         return Resolved(max(0.0, value), t_start.certain and t_dur.certain)
 
-    def find_reference(self, el: Any, name: str) -> Optional[Any]:
+    def find_reference(self, el: Any, name: str) -> Any | None:
         """The element with that id, searched in the nearest enclosing composition first and
         outwards (so a repeated mount finds its own clip), then the document; else the element
         with that data-composition-id. Mirrors the runtime's lookup."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from hyperdesk.encode.ffmpeg import run_ffmpeg
 from hyperdesk.encode.probe import decode_check, scan_output

@@ -12,7 +12,8 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 from hyperdesk.encode.ffmpeg import fmt_num, fmt_time, run_ffmpeg
 from hyperdesk.errors import HyperdeskError
@@ -39,7 +40,7 @@ class AudioTrack:
     label: str | None = None
 
     @classmethod
-    def of(cls, value: Any) -> "AudioTrack":
+    def of(cls, value: Any) -> AudioTrack:
         if isinstance(value, AudioTrack):
             return value
         if isinstance(value, Mapping):

@@ -12,7 +12,8 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from hyperdesk.dirs import env_cache_dir
 from hyperdesk.errors import HyperdeskError

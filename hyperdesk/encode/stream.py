@@ -110,7 +110,7 @@ class StreamingEncoder:
             pass
         self._close_log()
 
-    async def __aenter__(self) -> "StreamingEncoder":
+    async def __aenter__(self) -> StreamingEncoder:
         await self.start()
         return self
 
@@ -129,7 +129,7 @@ class StreamingEncoder:
         proc = self._require()
         try:
             self.returncode = await asyncio.wait_for(proc.wait(), 30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.abort()
         self._close_log()
         return self._error(f"{what} (exit status {self.returncode})")

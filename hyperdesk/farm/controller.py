@@ -25,7 +25,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as ev
@@ -54,8 +55,8 @@ class FarmSettings:
 class JobOutcome:
     job_id: str
     state: str  # done | failed | cancelled
-    error: Optional[HyperdeskError] = None
-    result: Optional[AssembleResult] = None
+    error: HyperdeskError | None = None
+    result: AssembleResult | None = None
 
 
 @dataclass
@@ -67,10 +68,10 @@ class _Attempt:
     spec: AttemptSpec
     started: float
     last_event: float
-    task: Optional[asyncio.Task] = None
+    task: asyncio.Task | None = None
     frames_done: int = 0
     frames_total: int = 0
-    kill_error: Optional[HyperdeskError] = None
+    kill_error: HyperdeskError | None = None
     probing: bool = False
     log_budget_t: float = 0.0
 
@@ -78,7 +79,7 @@ class _Attempt:
 @dataclass
 class _NodeRun:
     executor: Executor
-    setup_task: Optional[asyncio.Task] = None
+    setup_task: asyncio.Task | None = None
     next_reconnect: float = 0.0
     plan_ready: bool = False
 
@@ -118,8 +119,8 @@ def new_job_id() -> str:
 
 
 class FarmController:
-    def __init__(self, executors: list[Executor], *, store: Optional[JobStore] = None,
-                 settings: Optional[FarmSettings] = None, data_dir: Optional[Path] = None) -> None:
+    def __init__(self, executors: list[Executor], *, store: JobStore | None = None,
+                 settings: FarmSettings | None = None, data_dir: Path | None = None) -> None:
         names = [e.name for e in executors]
         if len(set(names)) != len(names):
             raise HyperdeskError("INVALID_RENDER_CONFIG", f"two nodes share a name: {names}")
@@ -131,9 +132,9 @@ class FarmController:
 
             data_dir = data_root()
         self.data_dir = Path(data_dir)
-        self.job_id: Optional[str] = None
-        self.job: Optional[JobRecord] = None
-        self.sched: Optional[Scheduler] = None
+        self.job_id: str | None = None
+        self.job: JobRecord | None = None
+        self.sched: Scheduler | None = None
         self._nodes: dict[str, _NodeRun] = {n: _NodeRun(e) for n, e in self.executors.items()}
         self._attempts: dict[str, _Attempt] = {}
         self._results: dict[int, ChunkResult] = {}
@@ -143,10 +144,10 @@ class FarmController:
         self._listeners: list[Callable[[ev.FarmEvent], None]] = []
         self._wake = asyncio.Event()
         self._locks: list[Any] = []  # the job's and the output's (store/locks.py), held until aclose()
-        self._main: Optional[asyncio.Task] = None
+        self._main: asyncio.Task | None = None
         self._cancelling = False
-        self._job_error: Optional[HyperdeskError] = None
-        self._outcome: Optional[JobOutcome] = None
+        self._job_error: HyperdeskError | None = None
+        self._outcome: JobOutcome | None = None
         self._aux: set[asyncio.Task] = set()
         self._worker_env = None
         self._t0 = time.monotonic()
@@ -177,8 +178,8 @@ class FarmController:
         """A synchronous listener, called in the loop for every event (CLI output, tests)."""
         self._listeners.append(callback)
 
-    async def start(self, plan_dir: Path | str, out: Path | str, *, job_id: Optional[str] = None,
-                    spec_extra: Optional[dict[str, Any]] = None, paused: bool = False) -> str:
+    async def start(self, plan_dir: Path | str, out: Path | str, *, job_id: str | None = None,
+                    spec_extra: dict[str, Any] | None = None, paused: bool = False) -> str:
         """Create the job and start it; returns the job id. Failures arrive as events / in wait().
 
         With `paused`, nodes connect, preflight and receive the plan, but no chunk starts until resume().
@@ -352,7 +353,7 @@ class FarmController:
         return self.job_id
 
     def _new_job_record(self, job_id: str, plan_dir: Path, out: Path, plan_hash: str, fmt: str,
-                        chunks: list[tuple[int, int, int]], spec_extra: Optional[dict[str, Any]]) -> None:
+                        chunks: list[tuple[int, int, int]], spec_extra: dict[str, Any] | None) -> None:
         now = time.time()
         work = self.data_dir / "jobs" / job_id
         (work / "chunks").mkdir(parents=True, exist_ok=True)
@@ -391,7 +392,7 @@ class FarmController:
         for q in list(self._subscribers):
             q.put_nowait(None)
 
-    def _node_event(self, name: str, *, code: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
+    def _node_event(self, name: str, *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
         assert self.sched is not None
         node = self.sched.nodes[name]
         self._emit(ev.NodeStateChanged(job_id=self._jid(), node=name, kind=self.executors[name].kind,
@@ -622,8 +623,8 @@ class FarmController:
                 self._emit(ev.AttemptLog(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
                                          node=attempt.node, line=line[:500]))
 
-        result: Optional[ChunkResult] = None
-        err: Optional[HyperdeskError] = None
+        result: ChunkResult | None = None
+        err: HyperdeskError | None = None
         try:
             result = await executor.run(attempt.spec, on_event, on_log)
         except asyncio.CancelledError:

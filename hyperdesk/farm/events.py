@@ -6,7 +6,7 @@ prints (with the lead's `event`/`protocol`/`time` envelope added by the CLI).
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,8 +38,8 @@ class NodeStateChanged(FarmEvent):
     kind: str  # local | ssh
     state: str  # connecting | online | offline | incompatible | blocklisted | refused | closed
     slots: int
-    reason: Optional[str] = None
-    code: Optional[str] = None
+    reason: str | None = None
+    code: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
 
 

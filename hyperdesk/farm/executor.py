@@ -13,7 +13,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
@@ -37,7 +38,7 @@ class AttemptSpec:
 @dataclass
 class PreflightReport:
     compatible: bool
-    reason: Optional[str] = None
+    reason: str | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,7 +86,7 @@ class Executor(abc.ABC):
         return PlanTransfer()
 
     @abc.abstractmethod
-    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: Optional[LogCallback] = None) -> ChunkResult:
+    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
         ...
 
     async def kill_attempt(self, attempt_id: str) -> None:

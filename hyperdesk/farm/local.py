@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm.executor import (
@@ -32,7 +31,7 @@ STDERR_TAIL = 40
 _LINE_LIMIT = 64 * 1024 * 1024  # a DoneEvent lists every frame's sha256: long chunks make long lines
 
 
-def default_local_slots(cores: Optional[int] = None, memory_bytes: Optional[int] = None) -> int:
+def default_local_slots(cores: int | None = None, memory_bytes: int | None = None) -> int:
     """About 2 cores and 1.5 GiB per worker (plan-contract 12), at least 1."""
     if cores is None:
         cores = os.cpu_count() or 1
@@ -56,8 +55,8 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
 class LocalExecutor(Executor):
     kind = "local"
 
-    def __init__(self, slots: Optional[int] = None, *, name: str = "local", command: Optional[list[str]] = None,
-                 env: Optional[dict[str, str]] = None, grace_s: float = 3.0) -> None:
+    def __init__(self, slots: int | None = None, *, name: str = "local", command: list[str] | None = None,
+                 env: dict[str, str] | None = None, grace_s: float = 3.0) -> None:
         self.name = name
         self.slots = slots if slots and slots > 0 else default_local_slots()
         self.command = list(command or worker_command())
@@ -65,7 +64,7 @@ class LocalExecutor(Executor):
         self.grace_s = grace_s
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
-    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: Optional[LogCallback] = None) -> ChunkResult:
+    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
         out = spec.local_out
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_output(out)
@@ -143,7 +142,7 @@ class LocalExecutor(Executor):
                 proc.send_signal(signal.SIGINT)
             try:
                 await asyncio.wait_for(proc.wait(), self.grace_s)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 pass
         kill_group(proc.pid)
         if proc.returncode is None:

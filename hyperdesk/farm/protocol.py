@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -71,13 +71,13 @@ class FailedEvent(_Event):
                               retryable=self.retryable, details=details)
 
     @classmethod
-    def from_error(cls, attempt_id: str, err: HyperdeskError, log_tail: list[str]) -> "FailedEvent":
+    def from_error(cls, attempt_id: str, err: HyperdeskError, log_tail: list[str]) -> FailedEvent:
         return cls(attempt_id=attempt_id, code=err.code, message=err.message, hint=err.hint,
                    retryable=err.retryable, details=_jsonable(err.details), log_tail=log_tail)
 
 
 WorkerEvent = Annotated[
-    Union[AcceptedEvent, HeartbeatEvent, ProgressEvent, DoneEvent, FailedEvent],
+    AcceptedEvent | HeartbeatEvent | ProgressEvent | DoneEvent | FailedEvent,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(WorkerEvent)

@@ -42,7 +42,8 @@ import zipfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 import asyncssh
 
@@ -132,7 +133,7 @@ def wheel_version(wheel: Path) -> tuple[str, str]:
     return fields.get("Name", ""), fields.get("Version", "")
 
 
-def source_tree() -> Optional[Path]:
+def source_tree() -> Path | None:
     """The checkout hyperdesk runs from (a plain source tree or an editable install), else None."""
     import hyperdesk
 
@@ -178,7 +179,7 @@ def source_fingerprint(root: Path) -> str:
     return h.hexdigest()
 
 
-def build_wheel_from_source(root: Path, out_dir: Path, *, python: Optional[str] = None) -> Path:
+def build_wheel_from_source(root: Path, out_dir: Path, *, python: str | None = None) -> Path:
     """`pip wheel --no-deps` of a clean copy of the source tree; returns the wheel's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="hyperdesk-wheel-") as tmp:
@@ -254,8 +255,8 @@ class ControllerBuild:
     version: str
     pins: list[str]
     source: str  # how the wheel was obtained: given, bundled, built, repacked
-    font_file: Optional[Path] = None
-    font_integrity: Optional[str] = None
+    font_file: Path | None = None
+    font_integrity: str | None = None
 
     @property
     def pins_digest(self) -> str:
@@ -276,13 +277,13 @@ class ControllerBuild:
         return names
 
 
-def _bundle_dir() -> Optional[Path]:
+def _bundle_dir() -> Path | None:
     base = getattr(sys, "_MEIPASS", None)
     d = Path(base) / "provision" if base else None
     return d if d is not None and d.is_dir() else None
 
 
-def _default_font() -> tuple[Optional[Path], Optional[str]]:
+def _default_font() -> tuple[Path | None, str | None]:
     """The controller's verified default-font tarball, to give nodes that lack it."""
     try:
         from hyperdesk.composition.cdn import tarball_file_name
@@ -305,8 +306,8 @@ def _prune(cache: Path, keep: Path, count: int = 3) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def controller_build(wheel: Optional[Path] = None, *, cache_dir: Optional[Path] = None,
-                     say: Optional[Say] = None) -> ControllerBuild:
+def controller_build(wheel: Path | None = None, *, cache_dir: Path | None = None,
+                     say: Say | None = None) -> ControllerBuild:
     """This controller's wheel and pins: --wheel, else the app bundle's, else built from the source
     tree (cached per source state), else repacked from the installed distribution."""
     from hyperdesk.dirs import cache_root
@@ -314,7 +315,7 @@ def controller_build(wheel: Optional[Path] = None, *, cache_dir: Optional[Path] 
     say = say or (lambda _m: None)
     cache = (cache_dir or cache_root()) / "provision" / "wheels"
     bundle = _bundle_dir()
-    pins: Optional[list[str]] = None
+    pins: list[str] | None = None
     if bundle is not None and (bundle / "constraints.txt").is_file():
         pins = [ln.strip() for ln in (bundle / "constraints.txt").read_text().splitlines()
                 if ln.strip() and not ln.startswith("#")]
@@ -516,7 +517,7 @@ class NodeState:
         return f"{self.venv}/bin/hyperdesk"
 
     @property
-    def venv_state(self) -> Optional[dict[str, Any]]:
+    def venv_state(self) -> dict[str, Any] | None:
         vs = self.probe.get("venv_state")
         return vs if vs and "broken" not in vs else None
 
@@ -570,9 +571,9 @@ class ProvisionResult:
     admin_commands: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     remote_command: list[str] = field(default_factory=list)
-    compatible: Optional[bool] = None
-    reason: Optional[str] = None
-    preflight: Optional[dict[str, Any]] = None
+    compatible: bool | None = None
+    reason: str | None = None
+    preflight: dict[str, Any] | None = None
     hyperdesk_version: str = ""
     wheel_digest: str = ""
     pins: int = 0
@@ -590,8 +591,8 @@ class ProvisionOptions:
     pip_args: list[str] = field(default_factory=list)
     system_packages: bool = True  # install missing system packages when root or sudo -n allows
     check_only: bool = False
-    name: Optional[str] = None
-    slots: Optional[int] = None
+    name: str | None = None
+    slots: int | None = None
     register: bool = True
 
 
@@ -609,27 +610,27 @@ class Provisioner:
     """One provisioning run over one SSH connection."""
 
     def __init__(self, node: NodeConfig, store: JobStore, build: ControllerBuild, opts: ProvisionOptions, *,
-                 accept_fingerprint: Any = None, say: Optional[Say] = None) -> None:
+                 accept_fingerprint: Any = None, say: Say | None = None) -> None:
         self.node = node
         self.store = store
         self.build = build
         self.opts = opts
         self.accept_fingerprint = accept_fingerprint
         self.say = say or (lambda _m: None)
-        self.conn: Optional[asyncssh.SSHClientConnection] = None
-        self._sftp: Optional[asyncssh.SFTPClient] = None
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
         self.result = ProvisionResult(node=node.name, address=node.address, outcome="checked",
                                       hyperdesk_version=build.version, wheel_digest=build.wheel_digest,
                                       pins=len(build.pins))
 
     # ---- remote helpers ---------------------------------------------------------------------
 
-    async def _run(self, command: str, *, input: Optional[str] = None, timeout: float = 600.0,
+    async def _run(self, command: str, *, input: str | None = None, timeout: float = 600.0,
                    check: bool = True, what: str = "") -> asyncssh.SSHCompletedProcess:
         assert self.conn is not None
         try:
             res = await asyncio.wait_for(self.conn.run(command, input=input, check=False), timeout)
-        except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, asyncssh.Error, OSError) as exc:
             raise _provision_error(f"node {self.node.name}: {what or command[:60]} failed: {exc or type(exc).__name__}",
                                    "Check the connection to the node and run provision again.") from None
         if check and res.exit_status != 0:
@@ -661,7 +662,7 @@ class Provisioner:
         try:
             await asyncio.wait_for(read(), timeout)
             await asyncio.wait_for(proc.wait_closed(), 30)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.close()
             raise _provision_error(f"node {self.node.name}: {what} took longer than {timeout:.0f} s",
                                    "Check the node's network access to its package index.") from None
@@ -677,7 +678,7 @@ class Provisioner:
             self._sftp = await self.conn.start_sftp_client()
         return self._sftp
 
-    async def _put_atomic(self, local: Optional[Path], remote: str, data: Optional[bytes] = None) -> None:
+    async def _put_atomic(self, local: Path | None, remote: str, data: bytes | None = None) -> None:
         sftp = await self._sftp_client()
         tmp = f"{remote}.tmp-{os.getpid()}"
         if local is not None:
@@ -962,8 +963,8 @@ class Provisioner:
                 self.conn.close()
 
 
-def provision(node: NodeConfig, store: JobStore, opts: ProvisionOptions, *, wheel: Optional[Path] = None,
-              accept_fingerprint: Any = None, say: Optional[Say] = None) -> ProvisionResult:
+def provision(node: NodeConfig, store: JobStore, opts: ProvisionOptions, *, wheel: Path | None = None,
+              accept_fingerprint: Any = None, say: Say | None = None) -> ProvisionResult:
     """Provision one node (blocking): build or find the controller's wheel, then run the steps."""
     build = controller_build(wheel, say=say)
     if say:
@@ -972,5 +973,5 @@ def provision(node: NodeConfig, store: JobStore, opts: ProvisionOptions, *, whee
     return asyncio.run(Provisioner(node, store, build, opts, accept_fingerprint=accept_fingerprint, say=say).run())
 
 
-def default_node_name(user: Optional[str], host: str, port: int) -> str:
+def default_node_name(user: str | None, host: str, port: int) -> str:
     return f"{user + '@' if user else ''}{host}" + (f":{port}" if port != 22 else "")

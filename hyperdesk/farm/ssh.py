@@ -29,7 +29,7 @@ import shlex
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import asyncssh
 
@@ -58,7 +58,7 @@ _UPLOAD_PARALLEL = 8
 # ---- test hook: corrupt the first N downloads of this process --------------------------------
 
 _corrupt_lock = threading.Lock()
-_corrupt_left: Optional[int] = None
+_corrupt_left: int | None = None
 
 
 def _take_corruption() -> bool:
@@ -120,7 +120,7 @@ def normalise_fingerprint(text: str) -> str:
     return "SHA256:" + text.rstrip("=")
 
 
-def check_port(value: object, text: Optional[str] = None) -> int:
+def check_port(value: object, text: str | None = None) -> int:
     """An SSH port: an integer 1-65535, else INVALID_RENDER_CONFIG naming what was given."""
     shown = text if text is not None else str(value)
     try:
@@ -134,7 +134,7 @@ def check_port(value: object, text: Optional[str] = None) -> int:
     return port
 
 
-def parse_node_address(text: str) -> tuple[Optional[str], str, int]:
+def parse_node_address(text: str) -> tuple[str | None, str, int]:
     """`user@host[:port]` (or `[v6addr]:port`) -> (user, host, port)."""
     user = None
     rest = text.strip()
@@ -169,7 +169,7 @@ class _PinningClient(asyncssh.SSHClient):
         self._seen["key"] = key
         return False
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._lost.set()
 
 
@@ -218,14 +218,14 @@ async def connect_node(node: NodeConfig, store: JobStore, *, accept_fingerprint:
         raise HyperdeskError("NODE_AUTH_FAILED", f"node {node.name} ({where}) refused the login: {exc.reason}",
                              hint="Check the node's user and key (ssh-copy-id), then test it with hyperdesk nodes test.",
                              retryable=False, details={"node": node.name}) from None
-    except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
+    except (TimeoutError, OSError, asyncssh.Error) as exc:
         raise HyperdeskError("NODE_UNREACHABLE", f"cannot reach node {node.name} ({where}): {exc or type(exc).__name__}",
                              hint="Check that the machine is on, sshd runs and the address and port are right.",
                              retryable=True, details={"node": node.name}) from None
     return conn, lost
 
 
-def compare_env(report: dict[str, Any], want: WorkerEnv) -> Optional[str]:
+def compare_env(report: dict[str, Any], want: WorkerEnv) -> str | None:
     """The reason a node cannot render a plan, or None."""
     theirs = report.get("worker_env") or {}
     reasons = []
@@ -252,9 +252,9 @@ class SshExecutor(Executor):
         self.connect_timeout = connect_timeout
         self.keepalive_s = keepalive_s
         self.cancel_grace_s = cancel_grace_s
-        self._conn: Optional[asyncssh.SSHClientConnection] = None
-        self._lost: Optional[asyncio.Event] = None
-        self._sftp: Optional[asyncssh.SFTPClient] = None
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lost: asyncio.Event | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
         self._sftp_lock = asyncio.Lock()
         self._plans: dict[str, dict[str, Any]] = {}  # plan_hash -> node paths from node-sync
         self._manifests: dict[str, dict[str, Any]] = {}
@@ -301,13 +301,13 @@ class SshExecutor(Executor):
                     raise NodeLost(f"node {self.name}: cannot open SFTP: {exc}", node=self.name) from None
             return self._sftp
 
-    async def _run_json(self, *args: Any, stdin: Optional[dict[str, Any]] = None, timeout: float = 300.0) -> dict[str, Any]:
+    async def _run_json(self, *args: Any, stdin: dict[str, Any] | None = None, timeout: float = 300.0) -> dict[str, Any]:
         conn = self._require()
         cmd = remote_command(self.node, *args)
         try:
             res = await asyncio.wait_for(conn.run(cmd, input=json.dumps(stdin) if stdin is not None else None,
                                                   check=False), timeout)
-        except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, asyncssh.Error, OSError) as exc:
             raise NodeLost(f"node {self.name}: {' '.join(map(str, args[:2]))} failed: {exc or type(exc).__name__}",
                            node=self.name) from None
         out = str(res.stdout or "").strip()
@@ -418,7 +418,7 @@ class SshExecutor(Executor):
 
     # ---- attempts ---------------------------------------------------------------------------
 
-    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: Optional[LogCallback] = None) -> ChunkResult:
+    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
         conn = self._require()
         paths = self._plans.get(spec.plan_hash)
         if paths is None:
@@ -470,7 +470,7 @@ class SshExecutor(Executor):
             except asyncio.CancelledError:
                 await self._stop(spec.attempt_id, entry)
                 raise
-            except (asyncssh.Error, OSError, asyncio.TimeoutError):
+            except (TimeoutError, asyncssh.Error, OSError):
                 pass
             if problems:
                 await self._stop(spec.attempt_id, entry, graceful=False)
@@ -501,7 +501,7 @@ class SshExecutor(Executor):
         sftp = await self._sftp_client()
         local = spec.local_out
         local.parent.mkdir(parents=True, exist_ok=True)
-        last: Optional[HyperdeskError] = None
+        last: HyperdeskError | None = None
         try:
             for fetch in (1, 2):
                 remove_output(local)
@@ -554,7 +554,7 @@ class SshExecutor(Executor):
             proc.close()  # channel closed -> stdin EOF -> the worker's watchdog kills its group
         await self._kill_group(entry.get("pgid"))
 
-    async def _kill_group(self, pgid: Optional[int]) -> None:
+    async def _kill_group(self, pgid: int | None) -> None:
         if pgid and self.connected:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._require().run(f"kill -KILL -- -{int(pgid)}", check=False), 10)

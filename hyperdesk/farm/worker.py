@@ -18,7 +18,8 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
@@ -130,7 +131,7 @@ def _log_tail(details: dict[str, Any]) -> list[str]:
     return lines[-LOG_TAIL_LINES:]
 
 
-def _stall_hook() -> Optional[int]:
+def _stall_hook() -> int | None:
     raw = os.environ.get("HYPERDESK_TEST_STALL_AFTER_FRAMES")
     if not raw:
         return None
@@ -156,7 +157,7 @@ def _stall_claimed() -> bool:
 
 def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: str, *,
                watchdog: bool = False, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
-               render: Optional[Callable[..., Any]] = None) -> int:
+               render: Callable[..., Any] | None = None) -> int:
     """Run chunk `index` of `plan_dir` into `out`, printing protocol events; return the exit status.
 
     `render` defaults to hyperdesk.plan.render_chunk (tests may pass another callable with the
@@ -242,7 +243,7 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
         finished.set()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """`python -m hyperdesk.farm.worker PLANDIR INDEX -o OUT --attempt-id ID [--watchdog]`."""
     import argparse
 

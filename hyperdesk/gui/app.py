@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Optional
 
 APP_NAME = "hyperdesk"
 
@@ -20,7 +19,7 @@ def _ensure_display() -> None:
                                   "(QT_QPA_PLATFORM=offscreen runs it without a window).")
 
 
-def make_settings(path: Optional[str] = None):
+def make_settings(path: str | None = None):
     from PySide6.QtCore import QSettings
 
     if path:
@@ -28,7 +27,7 @@ def make_settings(path: Optional[str] = None):
     return QSettings(APP_NAME, APP_NAME)
 
 
-def create_window(composition: Optional[str] = None, *, store=None, settings=None, bridge=None, **window_kwargs):
+def create_window(composition: str | None = None, *, store=None, settings=None, bridge=None, **window_kwargs):
     """The main window on an existing QApplication and running qasync loop (also used by tests)."""
     from hyperdesk.gui.farm_bridge import FarmBridge, warm_imports
     from hyperdesk.gui.main_window import MainWindow
@@ -62,7 +61,7 @@ def _close_on_signals(window) -> None:
     window._signal_pump.start(250)
 
 
-def run_gui(composition: Optional[str] = None) -> int:
+def run_gui(composition: str | None = None) -> int:
     """Open the main window (optionally with a composition) and run until it closes."""
     _ensure_display()
     from PySide6.QtWidgets import QApplication

@@ -11,7 +11,8 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
@@ -51,10 +52,10 @@ class AttemptInfo:
     number: int
     node: str
     started_at: float
-    ended_at: Optional[float] = None
+    ended_at: float | None = None
     outcome: str = "running"  # running, done, failed, superseded, lost
-    code: Optional[str] = None
-    message: Optional[str] = None
+    code: str | None = None
+    message: str | None = None
     frames_done: int = 0
 
 
@@ -66,18 +67,18 @@ class ChunkRow:
     state: str = "waiting"  # waiting, running, done, failed (retrying = waiting after a failure)
     node: str = ""
     attempt: int = 0
-    attempt_id: Optional[str] = None
+    attempt_id: str | None = None
     frames_done: int = 0
     frames_total: int = 0
     fps: float = 0.0
-    started_at: Optional[float] = None
-    finished_at: Optional[float] = None
-    last_event_at: Optional[float] = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_event_at: float | None = None
     last_line: str = ""
     sha256: str = ""
     output_path: str = ""
-    result: Optional[dict[str, Any]] = None
-    error: Optional[dict[str, Any]] = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
     retrying: bool = False
     attempts: list[AttemptInfo] = field(default_factory=list)
     log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LOG_TAIL_LINES))
@@ -96,24 +97,24 @@ class ChunkRow:
         total = self.frames_total or self.frames
         return min(1.0, self.frames_done / total) if total else 0.0
 
-    def elapsed(self, now: float) -> Optional[float]:
+    def elapsed(self, now: float) -> float | None:
         if self.started_at is None:
             return None
         end = self.finished_at if self.finished_at is not None else now
         return max(0.0, end - self.started_at)
 
-    def eta(self) -> Optional[float]:
+    def eta(self) -> float | None:
         if self.state != "running" or self.fps <= 0:
             return None
         total = self.frames_total or self.frames
         return max(0.0, (total - self.frames_done) / self.fps)
 
-    def since_event(self, now: float) -> Optional[float]:
+    def since_event(self, now: float) -> float | None:
         if self.last_event_at is None or self.state not in ("running",):
             return None
         return max(0.0, now - self.last_event_at)
 
-    def attempt_by_id(self, attempt_id: str) -> Optional[AttemptInfo]:
+    def attempt_by_id(self, attempt_id: str) -> AttemptInfo | None:
         for a in reversed(self.attempts):
             if a.attempt_id == attempt_id:
                 return a
@@ -127,12 +128,12 @@ class Column:
     width: int
     display: Callable[[ChunkRow, float], Any]
     sort_key: Callable[[ChunkRow, float], Any]
-    tooltip: Optional[Callable[[ChunkRow, float], Optional[str]]] = None
-    align: Optional[int] = None
+    tooltip: Callable[[ChunkRow, float], str | None] | None = None
+    align: int | None = None
     timed: bool = False  # changes with the clock while the chunk runs
 
 
-def _none_last(value: Optional[float]) -> float:
+def _none_last(value: float | None) -> float:
     return float("inf") if value is None else value
 
 
@@ -144,7 +145,7 @@ def _frames_text(r: ChunkRow, _now: float) -> str:
     return f"{r.start}–{r.end - 1}"
 
 
-def _error_tip(r: ChunkRow, _now: float) -> Optional[str]:
+def _error_tip(r: ChunkRow, _now: float) -> str | None:
     if not r.error:
         return None
     tip = f"{r.error.get('code')}: {r.error.get('message', '')}"
@@ -198,10 +199,10 @@ class ChunkTableModel(QAbstractTableModel):
     summaryChanged = Signal(dict)  # counts by state (done, running, waiting, failed) + frames
     rowsFlushed = Signal(list)  # chunk indices whose rows changed in this flush
 
-    def __init__(self, parent: Optional[QObject] = None, *, flush_ms: int = FLUSH_MS,
+    def __init__(self, parent: QObject | None = None, *, flush_ms: int = FLUSH_MS,
                  clock: Callable[[], float] = ev.now) -> None:
         super().__init__(parent)
-        self.job_id: Optional[str] = None
+        self.job_id: str | None = None
         self.rows: list[ChunkRow] = []
         self._n = 0
         self._display: dict[int, list[str]] = {}
@@ -300,7 +301,7 @@ class ChunkTableModel(QAbstractTableModel):
 
     # ---- job ----------------------------------------------------------------------------------
 
-    def reset_job(self, job_id: Optional[str], chunks: list[tuple[int, int, int]]) -> None:
+    def reset_job(self, job_id: str | None, chunks: list[tuple[int, int, int]]) -> None:
         self.beginResetModel()
         self.job_id = job_id
         self.rows = [ChunkRow(i, s, e) for i, s, e in chunks]
@@ -314,7 +315,7 @@ class ChunkTableModel(QAbstractTableModel):
         if self.rows and not self._clock_timer.isActive():
             self._clock_timer.start()
 
-    def row_for_chunk(self, index: int) -> Optional[ChunkRow]:
+    def row_for_chunk(self, index: int) -> ChunkRow | None:
         n = self._row_of.get(index)
         return None if n is None else self.rows[n]
 
@@ -540,13 +541,13 @@ class ChunkTableModel(QAbstractTableModel):
 class ChunkSortProxy(QSortFilterProxyModel):
     """Sorts on each column's sort key (numbers as numbers) and filters by state."""
 
-    def __init__(self, parent: Optional[QObject] = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(False)  # re-sorting on every flush would make rows jump under the user
-        self._states: Optional[set[str]] = None
+        self._states: set[str] | None = None
 
-    def set_state_filter(self, states: Optional[set[str]]) -> None:
+    def set_state_filter(self, states: set[str] | None) -> None:
         self.beginFilterChange()
         self._states = states
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)

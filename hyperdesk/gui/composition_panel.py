@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDragEnterEvent, QDropEvent, QPixmap
@@ -33,7 +33,7 @@ from hyperdesk.models import VariableDecl
 MAX_RECENT = 10
 
 
-def composition_path_from_drop(urls: list[Any]) -> Optional[str]:
+def composition_path_from_drop(urls: list[Any]) -> str | None:
     """The first dropped local .html/.htm file or folder with an index.html."""
     for url in urls:
         if not url.isLocalFile():
@@ -58,7 +58,7 @@ class VariablesEditor(QWidget):
 
     changed = Signal()
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.form = QFormLayout(self)
         self.form.setContentsMargins(0, 0, 0, 0)
@@ -68,7 +68,7 @@ class VariablesEditor(QWidget):
         self.empty.setEnabled(False)
         self.form.addRow(self.empty)
 
-    def set_declarations(self, decls: list[VariableDecl], values: Optional[dict[str, Any]] = None) -> None:
+    def set_declarations(self, decls: list[VariableDecl], values: dict[str, Any] | None = None) -> None:
         while self.form.rowCount():
             self.form.removeRow(0)
         self.editors.clear()
@@ -165,10 +165,10 @@ class CompositionPanel(QWidget):
     openRequested = Signal(str)  # a path chosen by dialog, drop or recent list
     variablesChanged = Signal()
 
-    def __init__(self, settings: QSettings, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.settings = settings
-        self.facts: Optional[CompositionFacts] = None
+        self.facts: CompositionFacts | None = None
         self.setAcceptDrops(True)
 
         self.open_button = QPushButton("Open…")
@@ -313,7 +313,7 @@ class CompositionPanel(QWidget):
         self.status.setText("Reading the composition…")
         self.thumbnail.setText("…")
 
-    def set_facts(self, facts: CompositionFacts, values: Optional[dict[str, Any]] = None) -> None:
+    def set_facts(self, facts: CompositionFacts, values: dict[str, Any] | None = None) -> None:
         self.facts = facts
         if not facts.ok or facts.meta is None:
             err = facts.error or {}

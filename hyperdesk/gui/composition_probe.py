@@ -18,7 +18,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hyperdesk.models import AssetTable, CompositionMeta, PlanManifest
 
@@ -27,14 +27,14 @@ from hyperdesk.models import AssetTable, CompositionMeta, PlanManifest
 class CompositionFacts:
     path: str
     ok: bool = False
-    meta: Optional[CompositionMeta] = None
-    manifest: Optional[PlanManifest] = None
+    meta: CompositionMeta | None = None
+    manifest: PlanManifest | None = None
     assets: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[dict[str, Any]] = field(default_factory=list)
-    error: Optional[dict[str, Any]] = None  # HyperdeskError.to_dict() when planning failed
-    thumbnail: Optional[str] = None
-    thumbnail_error: Optional[dict[str, Any]] = None
-    scratch_dir: Optional[str] = None
+    error: dict[str, Any] | None = None  # HyperdeskError.to_dict() when planning failed
+    thumbnail: str | None = None
+    thumbnail_error: dict[str, Any] | None = None
+    scratch_dir: str | None = None
 
     @property
     def fps_text(self) -> str:
@@ -54,7 +54,7 @@ def hyperdesk_command() -> list[str]:
     return [sys.executable, "-m", "hyperdesk"]
 
 
-def _last_json(text: str) -> Optional[dict[str, Any]]:
+def _last_json(text: str) -> dict[str, Any] | None:
     for line in reversed(text.splitlines()):
         line = line.strip()
         if line.startswith("{"):
@@ -104,8 +104,8 @@ async def run_command(argv: list[str], *, timeout: float = 600.0) -> tuple[int, 
     return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
-async def probe_composition(path: str, *, variables: Optional[dict[str, Any]] = None, thumbnail: bool = True,
-                            scratch_root: Optional[Path] = None, on_facts: Any = None) -> CompositionFacts:
+async def probe_composition(path: str, *, variables: dict[str, Any] | None = None, thumbnail: bool = True,
+                            scratch_root: Path | None = None, on_facts: Any = None) -> CompositionFacts:
     """Plan `path` into a scratch dir and read its facts; then render frame 0 for the thumbnail.
 
     `on_facts(facts)` is called as soon as the facts are known, before the (slower) thumbnail.
@@ -153,6 +153,6 @@ async def probe_composition(path: str, *, variables: Optional[dict[str, Any]] = 
     return facts
 
 
-def discard_scratch(facts: Optional[CompositionFacts]) -> None:
+def discard_scratch(facts: CompositionFacts | None) -> None:
     if facts is not None and facts.scratch_dir:
         shutil.rmtree(facts.scratch_dir, ignore_errors=True)

@@ -5,7 +5,7 @@ Both paint with QPainter in a few calls (no child widgets per row), which is wha
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen
@@ -27,7 +27,7 @@ class CellDelegate(QStyledItemDelegate):
 
     paint_count = 0
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from PySide6.QtGui import QFontDatabase
 
@@ -100,7 +100,7 @@ class ProgressDelegate(QStyledItemDelegate):
 class JobProgressBar(QWidget):
     """The whole job in one bar: done | running | waiting | failed segments (CueGUI's job bar)."""
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.counts: dict[str, int] = {}
         self.total = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 
 def now() -> float:
@@ -36,7 +36,7 @@ class JobOpened:
 class JobStateChanged:
     job_id: str
     state: str  # planning, running, pausing, paused, assembling, done, failed, cancelled
-    error: Optional[dict[str, Any]] = None  # HyperdeskError.to_dict() of a failed job
+    error: dict[str, Any] | None = None  # HyperdeskError.to_dict() of a failed job
     at: float = field(default_factory=now)
 
 
@@ -88,7 +88,7 @@ class ChunkDone:
     attempt_id: str
     sha256: str
     output_path: str
-    result: Optional[dict[str, Any]] = None  # the accepted ChunkResult
+    result: dict[str, Any] | None = None  # the accepted ChunkResult
     at: float = field(default_factory=now)
 
 
@@ -106,7 +106,7 @@ class ChunkFailed:
     retryable: bool = False
     final: bool = False
     log_tail: tuple[str, ...] = ()
-    details: Optional[dict[str, Any]] = None
+    details: dict[str, Any] | None = None
     at: float = field(default_factory=now)
 
 
@@ -128,9 +128,9 @@ class NodeUpdate:
     address: str = ""
     slots: int = 1
     busy_slots: int = 0
-    last_heartbeat: Optional[float] = None  # monotonic
-    reason: Optional[str] = None
-    preflight: Optional[dict[str, Any]] = None
+    last_heartbeat: float | None = None  # monotonic
+    reason: str | None = None
+    preflight: dict[str, Any] | None = None
     at: float = field(default_factory=now)
 
 
@@ -145,8 +145,8 @@ class AssembleFinished:
     job_id: str
     ok: bool
     output: str = ""
-    result: Optional[dict[str, Any]] = None  # AssembleResult
-    error: Optional[dict[str, Any]] = None
+    result: dict[str, Any] | None = None  # AssembleResult
+    error: dict[str, Any] | None = None
     at: float = field(default_factory=now)
 
 

@@ -17,7 +17,8 @@ import secrets
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
@@ -61,7 +62,7 @@ def data_dir() -> Path:
     return data_root()
 
 
-def attempt_work_dir(job: JobRecord, attempt_id: str, node: str) -> Optional[str]:
+def attempt_work_dir(job: JobRecord, attempt_id: str, node: str) -> str | None:
     """Where a local attempt kept its work dir (plan contract 9.5: `<out>.work.<attempt id>`)."""
     if node != "local":
         return None
@@ -77,20 +78,20 @@ def error_from_dict(data: dict[str, Any]) -> HyperdeskError:
 class FarmBridge:
     """Starts, steers and watches farm jobs for the GUI; talks to the job store for history and nodes."""
 
-    def __init__(self, store: JobStore, emit: Optional[Emit] = None, *, farm_settings: Optional[FarmSettings] = None,
-                 worker_env: Optional[dict[str, str]] = None, worker_command: Optional[list[str]] = None,
-                 plans_dir: Optional[Path] = None) -> None:
+    def __init__(self, store: JobStore, emit: Emit | None = None, *, farm_settings: FarmSettings | None = None,
+                 worker_env: dict[str, str] | None = None, worker_command: list[str] | None = None,
+                 plans_dir: Path | None = None) -> None:
         self.store = store
         self.emit: Emit = emit or (lambda _e: None)
         self.farm_settings = farm_settings or FarmSettings()
         self.worker_env = worker_env  # extra environment for local workers (test hooks)
         self.worker_command = worker_command
         self.plans_dir = plans_dir
-        self.controller: Optional[FarmController] = None
-        self.job_id: Optional[str] = None
-        self.job_state: Optional[str] = None
-        self._planning: Optional[asyncio.Task] = None
-        self._local_env: Optional[WorkerEnv] = None
+        self.controller: FarmController | None = None
+        self.job_id: str | None = None
+        self.job_state: str | None = None
+        self._planning: asyncio.Task | None = None
+        self._local_env: WorkerEnv | None = None
         self._closing = False
 
     # ---- jobs ---------------------------------------------------------------------------------
@@ -99,7 +100,7 @@ class FarmBridge:
     def active(self) -> bool:
         return self.job_state in ("planning", "running", "pausing", "paused", "assembling")
 
-    def _status(self, job_id: str, state: str, error: Optional[dict[str, Any]] = None) -> None:
+    def _status(self, job_id: str, state: str, error: dict[str, Any] | None = None) -> None:
         self.job_state = state
         if job_id:
             self._track(job_id, state)
@@ -182,7 +183,7 @@ class FarmBridge:
         self.job_id = job_id
         return job_id
 
-    async def resume(self, job_id: str, *, local_workers: Optional[int] = None) -> str:
+    async def resume(self, job_id: str, *, local_workers: int | None = None) -> str:
         """Continue a stored job with the executors it was started with (local slots may change)."""
         if self.active and self.job_id != job_id:
             raise HyperdeskError("INVALID_RENDER_CONFIG", "another job is running: pause or cancel it first")
@@ -239,7 +240,7 @@ class FarmBridge:
         if self.controller is not None:
             await self.controller.cancel()
 
-    async def retry_chunk(self, job_id: str, index: int, *, avoid_node: Optional[str] = None) -> None:
+    async def retry_chunk(self, job_id: str, index: int, *, avoid_node: str | None = None) -> None:
         """Render a chunk again; with avoid_node, prefer every other node for it."""
         await self._ensure_controller(job_id)
         assert self.controller is not None
@@ -308,7 +309,7 @@ class FarmBridge:
 
     # ---- reading the store --------------------------------------------------------------------
 
-    def job(self, job_id: str) -> Optional[JobRecord]:
+    def job(self, job_id: str) -> JobRecord | None:
         return self.store.find_job(job_id)
 
     def job_facts(self, job: JobRecord) -> tuple[float, int]:
@@ -454,7 +455,7 @@ class FarmBridge:
     def nodes(self) -> list[Any]:
         return self.store.list_nodes()
 
-    def save_node(self, cfg: NodeConfig, *, previous_name: Optional[str] = None) -> None:
+    def save_node(self, cfg: NodeConfig, *, previous_name: str | None = None) -> None:
         if previous_name and previous_name != cfg.name:
             self.store.remove_node(previous_name)
         self.store.upsert_node(cfg)
@@ -474,7 +475,7 @@ class FarmBridge:
                                      details={"stderr": err[-2000:]}) from None
         return self._local_env
 
-    async def test_node(self, cfg: NodeConfig, *, accept_fingerprint: Optional[str] = None) -> dict[str, Any]:
+    async def test_node(self, cfg: NodeConfig, *, accept_fingerprint: str | None = None) -> dict[str, Any]:
         """Connect (host key pinned or confirmed), run the preflight and record it.
 
         Returns {"state", "reason", "report", "fingerprint", "error"}; an unknown host key comes

@@ -4,9 +4,9 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
 
 from hyperdesk.gui.rows_model import RowsTableModel
@@ -53,7 +53,7 @@ def controller_alive(job: Any, live_here: set[str]) -> bool:
     return pid_alive(job.controller_pid)
 
 
-def history_rows(store: Any, limit: int = 200, live_here: Optional[set[str]] = None) -> list[HistoryRow]:
+def history_rows(store: Any, limit: int = 200, live_here: set[str] | None = None) -> list[HistoryRow]:
     rows = []
     for job in store.list_jobs(limit):
         chunks = store.chunks(job.id)
@@ -69,7 +69,7 @@ def history_rows(store: Any, limit: int = 200, live_here: Optional[set[str]] = N
 class HistoryModel(RowsTableModel):
     columns = COLUMNS
 
-    def __init__(self, parent: Optional[QObject] = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[HistoryRow] = []
         self.own: set[str] = set()  # jobs this window runs
@@ -113,7 +113,7 @@ class HistoryPanel(QWidget):
     resumeRequested = Signal(str)
     refreshRequested = Signal()
 
-    def __init__(self, model: HistoryModel, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.proxy = QSortFilterProxyModel(self)
@@ -152,7 +152,7 @@ class HistoryPanel(QWidget):
         model.modelReset.connect(self._selection)
         self._selection()
 
-    def selected(self) -> Optional[HistoryRow]:
+    def selected(self) -> HistoryRow | None:
         idx = self.table.currentIndex()
         return idx.data(Qt.ItemDataRole.UserRole) if idx.isValid() else None
 

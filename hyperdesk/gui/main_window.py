@@ -13,7 +13,8 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Coroutine, Optional
+from typing import Any
+from collections.abc import Callable, Coroutine
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPixmap
@@ -70,7 +71,7 @@ class ActionSpec:
     shortcut: str
     tip: str
     handler: str  # method name on MainWindow
-    enabled: Optional[str] = None  # method name returning bool
+    enabled: str | None = None  # method name returning bool
     toolbar: bool = False
 
 
@@ -120,19 +121,19 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks)
 
         self._node_records: list[Any] = []
-        self.composition: Optional[str] = None
-        self.facts: Optional[CompositionFacts] = None
-        self.job_id: Optional[str] = None
+        self.composition: str | None = None
+        self.facts: CompositionFacts | None = None
+        self.job_id: str | None = None
         self.job_state: str = ""
         self.job_output: str = ""
         self.job_fps = 30.0
         self.job_total_frames = 0
-        self.job_error: Optional[dict[str, Any]] = None
-        self.assemble_result: Optional[ev.AssembleFinished] = None
+        self.job_error: dict[str, Any] | None = None
+        self.assemble_result: ev.AssembleFinished | None = None
         self.notifications: list[tuple[str, str]] = []
         self.tasks: set[asyncio.Task] = set()
         self.task_errors: list[BaseException] = []
-        self._probe_task: Optional[asyncio.Task] = None
+        self._probe_task: asyncio.Task | None = None
         self._closed = False
         self.closed_event = asyncio.Event()  # set when shutdown() has finished
         self._scratch = Path(tempfile.mkdtemp(prefix="hyperdesk-gui-"))
@@ -176,7 +177,7 @@ class MainWindow(QMainWindow):
         self.status_label = QLabel("")
         self.statusBar().addPermanentWidget(self.status_label)
 
-        self.tray: Optional[QSystemTrayIcon] = None
+        self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
             self.tray = QSystemTrayIcon(self.windowIcon(), self)
             self.tray.setToolTip("hyperdesk")
@@ -416,7 +417,7 @@ class MainWindow(QMainWindow):
         self.node_dialog = dialog
         dialog.open()
 
-    def _node_dialog_done(self, dialog: NodeDialog, result: int, previous: Optional[str]) -> None:
+    def _node_dialog_done(self, dialog: NodeDialog, result: int, previous: str | None) -> None:
         if result != QDialog.DialogCode.Accepted:
             return
         cfg = dialog.config()
@@ -430,7 +431,7 @@ class MainWindow(QMainWindow):
         self.refresh_nodes()
         self.nodes_panel.status.setText(f"Removed {name}.")
 
-    async def test_node(self, name: str, *, accept_fingerprint: Optional[str] = None) -> dict[str, Any]:
+    async def test_node(self, name: str, *, accept_fingerprint: str | None = None) -> dict[str, Any]:
         rec = next((r for r in self.bridge.nodes() if r.name == name), None)
         if rec is None:
             return {}
@@ -468,7 +469,7 @@ class MainWindow(QMainWindow):
 
     # ---- jobs -------------------------------------------------------------------------------------
 
-    def start_render(self) -> Optional[asyncio.Task]:
+    def start_render(self) -> asyncio.Task | None:
         if not self.can_render() or self.composition is None:
             return None
         s = self.settings_panel.settings()
@@ -511,7 +512,7 @@ class MainWindow(QMainWindow):
     def cancel_job(self) -> None:
         self.spawn(self.bridge.cancel(), "cancel")
 
-    async def _retry(self, indices: list[int], avoid: Optional[str] = None) -> None:
+    async def _retry(self, indices: list[int], avoid: str | None = None) -> None:
         if not self.job_id:
             return
         self.job_error = None
@@ -710,7 +711,7 @@ class MainWindow(QMainWindow):
                                   if summary.get("total") else "")
         self.update_actions()
 
-    def _chunk_selected(self, row: Optional[ChunkRow]) -> None:
+    def _chunk_selected(self, row: ChunkRow | None) -> None:
         self.inspector.show_row(row, self.job_id)
         self.update_actions()
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -45,11 +46,11 @@ class NodeRow:
     slots: int = 1
     state: str = "unknown"  # online, busy, offline, incompatible, blocklisted, testing, unknown
     busy_slots: int = 0
-    last_heartbeat: Optional[float] = None
-    reason: Optional[str] = None
-    preflight: Optional[dict[str, Any]] = None
-    fingerprint: Optional[str] = None
-    config: Optional[NodeConfig] = None
+    last_heartbeat: float | None = None
+    reason: str | None = None
+    preflight: dict[str, Any] | None = None
+    fingerprint: str | None = None
+    config: NodeConfig | None = None
     running: set[str] = field(default_factory=set)
 
     @property
@@ -59,7 +60,7 @@ class NodeRow:
         return self.state
 
 
-def preflight_summary(report: Optional[dict[str, Any]], reason: Optional[str]) -> str:
+def preflight_summary(report: dict[str, Any] | None, reason: str | None) -> str:
     if report is None and reason is None:
         return "not tested"
     parts = []
@@ -85,7 +86,7 @@ class NodesModel(RowsTableModel):
     columns = NODE_COLUMNS
     enabledChanged = Signal(str, bool)  # an SSH node was switched on or off for new renders
 
-    def __init__(self, parent: Optional[QObject] = None, clock: Callable[[], float] = ev.now) -> None:
+    def __init__(self, parent: QObject | None = None, clock: Callable[[], float] = ev.now) -> None:
         super().__init__(parent)
         self.rows: list[NodeRow] = []
         self.disabled: set[str] = set()
@@ -144,7 +145,7 @@ class NodesModel(RowsTableModel):
         self.enabledChanged.emit(r.name, on)
         return True
 
-    def row_named(self, name: str) -> Optional[NodeRow]:
+    def row_named(self, name: str) -> NodeRow | None:
         for r in self.rows:
             if r.name == name:
                 return r
@@ -245,7 +246,7 @@ class NodesModel(RowsTableModel):
 class HostKeyDialog(QDialog):
     """An unknown host key: show its SHA256 fingerprint; pin it only on an explicit yes."""
 
-    def __init__(self, node: str, address: str, fingerprint: str, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, node: str, address: str, fingerprint: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Confirm host key")
         self.setObjectName("hostKeyDialog")
@@ -275,7 +276,7 @@ class HostKeyDialog(QDialog):
 class NodeDialog(QDialog):
     """Add or edit an SSH node."""
 
-    def __init__(self, parent: Optional[QWidget] = None, node: Optional[NodeConfig] = None,
+    def __init__(self, parent: QWidget | None = None, node: NodeConfig | None = None,
                  taken: tuple[str, ...] = ()) -> None:
         super().__init__(parent)
         self.setWindowTitle("Edit node" if node else "Add node")
@@ -370,7 +371,7 @@ class NodesPanel(QWidget):
     removeRequested = Signal(str)
     testRequested = Signal(str)
 
-    def __init__(self, model: NodesModel, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, model: NodesModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.local_workers = QSpinBox()
@@ -416,7 +417,7 @@ class NodesPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection)
         self._selection()
 
-    def selected(self) -> Optional[NodeRow]:
+    def selected(self) -> NodeRow | None:
         idx = self.table.currentIndex()
         return idx.data(Qt.ItemDataRole.UserRole) if idx.isValid() else None
 

@@ -10,7 +10,7 @@ import asyncio
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QPixmap
@@ -40,9 +40,9 @@ class ChunkThumbs:
     index: int
     start: int
     end: int
-    first: Optional[str] = None
-    last: Optional[str] = None
-    error: Optional[str] = None
+    first: str | None = None
+    last: str | None = None
+    error: str | None = None
 
 
 async def extract_chunk_thumbs(index: int, start: int, end: int, chunk_path: str, out_dir: Path) -> ChunkThumbs:
@@ -75,7 +75,7 @@ async def extract_chunk_thumbs(index: int, start: int, end: int, chunk_path: str
     return thumbs
 
 
-def _thumb_label(path: Optional[str], caption: str) -> QWidget:
+def _thumb_label(path: str | None, caption: str) -> QWidget:
     box = QWidget()
     v = QVBoxLayout(box)
     v.setContentsMargins(0, 0, 0, 0)
@@ -101,7 +101,7 @@ def _thumb_label(path: Optional[str], caption: str) -> QWidget:
 
 
 class SeamStrip(QScrollArea):
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -152,16 +152,16 @@ class SeamStrip(QScrollArea):
 class PreviewPanel(QWidget):
     refreshSeamsRequested = Signal()
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.fps = 30.0
         self.total_frames = 0
         self.frames_received = 0
-        self.source: Optional[str] = None
+        self.source: str | None = None
         self.video = QVideoWidget()
         self.video.setMinimumSize(QSize(320, 180))
         self.player = QMediaPlayer(self)
-        self.audio: Optional[QAudioOutput] = None
+        self.audio: QAudioOutput | None = None
         if QMediaDevices.audioOutputs():
             self.audio = QAudioOutput(self)
             self.player.setAudioOutput(self.audio)
@@ -232,7 +232,7 @@ class PreviewPanel(QWidget):
 
     # ---- source ---------------------------------------------------------------------------------
 
-    def set_output(self, path: Optional[str], fps: float = 30.0, total_frames: int = 0, *, autoplay: bool = False) -> None:
+    def set_output(self, path: str | None, fps: float = 30.0, total_frames: int = 0, *, autoplay: bool = False) -> None:
         self.fps = fps or 30.0
         self.total_frames = total_frames
         self.player.stop()

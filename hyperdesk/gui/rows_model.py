@@ -1,7 +1,7 @@
 """A read-only table of rows with fixed column titles: the shape of the history and nodes tables."""
 from __future__ import annotations
 
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 
@@ -11,7 +11,7 @@ class RowsTableModel(QAbstractTableModel):
 
     columns: ClassVar[list[str]] = []
 
-    def __init__(self, parent: Optional[QObject] = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[Any] = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
@@ -114,10 +114,10 @@ def save_settings(settings: QSettings, composition: str, s: RenderSettings) -> N
 class RenderSettingsPanel(QWidget):
     changed = Signal()
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._loading = False
-        self.composition: Optional[str] = None
+        self.composition: str | None = None
         self.format = QComboBox()
         self.format.addItems(FORMATS)
         self.quality = QComboBox()

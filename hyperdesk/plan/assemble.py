@@ -7,7 +7,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
@@ -89,7 +89,7 @@ def _place_sequence(partial: Path, out: Path, *, overwrite: bool) -> None:
 
 
 def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Path | str, *,
-             ffmpeg_identity: Optional[str] = None, overwrite: bool = False) -> AssembleResult:
+             ffmpeg_identity: str | None = None, overwrite: bool = False) -> AssembleResult:
     """Stitch and verify; the output appears only once verified. A png-sequence goes into a new or
     empty folder, or with `overwrite` into a folder whose own frame files it replaces (nothing else
     in that folder is touched)."""
@@ -161,7 +161,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         try:
             partial = work / "output.partial"
 
-            def mux(audio: Optional[Path]) -> None:
+            def mux(audio: Path | None) -> None:
                 concat_mux([Path(r.output_path) for r in ordered], audio, partial, fmt=cfg.format, fps=fps,
                            plan_hash=loaded.manifest.plan_hash, version=__version__, work_dir=work)
 

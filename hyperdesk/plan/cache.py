@@ -5,7 +5,6 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.dirs import plan_cache_dir
@@ -65,7 +64,7 @@ def _folder_stamp(folder: Path) -> str:
 
 
 def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
-                exclude: tuple[Path, ...] = (), root: Optional[Path] = None) -> PlanResult:
+                exclude: tuple[Path, ...] = (), root: Path | None = None) -> PlanResult:
     """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
     project_dir, _entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
     key = source_key(project_dir, config, env, exclude)

@@ -12,7 +12,8 @@ import socket
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
@@ -62,7 +63,7 @@ def _check_out(out: Path, plan_dir: Path) -> None:
     check_writable_parent(out, "the chunk output")
 
 
-def validate_chunk(plan_dir: Path, index: int, *, worker_env: Optional[WorkerEnv] = None) -> LoadedPlan:
+def validate_chunk(plan_dir: Path, index: int, *, worker_env: WorkerEnv | None = None) -> LoadedPlan:
     """Validation steps 1-9 of plan-contract 9.2, in order, before any browser starts."""
     loaded = load_plan(plan_dir)  # steps 1, 2, 4
     chunks = loaded.chunks.chunks
@@ -82,9 +83,9 @@ def validate_chunk(plan_dir: Path, index: int, *, worker_env: Optional[WorkerEnv
     return loaded
 
 
-def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: Optional[str] = None,
-                 progress: Optional[Progress] = None, worker_env: Optional[WorkerEnv] = None,
-                 browser: Optional[str] = None, mode: str = "auto") -> ChunkResult:
+def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: str | None = None,
+                 progress: Progress | None = None, worker_env: WorkerEnv | None = None,
+                 browser: str | None = None, mode: str = "auto") -> ChunkResult:
     """Render frames [start, end) of chunk `index` into `out`; see plan-contract.md 9."""
     try:
         return run_coroutine(render_chunk_async(plan_dir, index, out, attempt_id=attempt_id, progress=progress,
@@ -93,9 +94,9 @@ def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_i
         raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled") from None
 
 
-async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: Optional[str] = None,
-                             progress: Optional[Progress] = None, worker_env: Optional[WorkerEnv] = None,
-                             browser: Optional[str] = None, mode: str = "auto") -> ChunkResult:
+async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: str | None = None,
+                             progress: Progress | None = None, worker_env: WorkerEnv | None = None,
+                             browser: str | None = None, mode: str = "auto") -> ChunkResult:
     t_total = time.monotonic()
     plan_dir = Path(plan_dir).absolute()
     out = Path(out).absolute()
@@ -126,8 +127,8 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
 
 
 async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt_id: str,
-                  progress: Optional[Progress], browser: Optional[str], mode: str, t_total: float,
-                  verify_ms: float, worker_env: Optional[WorkerEnv]) -> ChunkResult:
+                  progress: Progress | None, browser: str | None, mode: str, t_total: float,
+                  verify_ms: float, worker_env: WorkerEnv | None) -> ChunkResult:
     from hyperdesk.capture.browser import find_browser
     from hyperdesk.capture.session import CaptureSession, PageSpec
     from hyperdesk.encode.probe import pinned_packet_count

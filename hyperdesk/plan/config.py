@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,11 +24,11 @@ class RenderConfig(BaseModel):
     entry: str = "index.html"
     format: str = "mp4"  # checked by plan(): anything else is FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED
     quality: Quality = "standard"
-    fps: Optional[str] = None  # a fps form; None = the root's data-fps, else 30
-    crf: Optional[int] = None
-    bitrate: Optional[str] = None
-    keyframe_interval: Optional[int] = None
-    chunk_frames: Optional[int] = None
+    fps: str | None = None  # a fps form; None = the root's data-fps, else 30
+    crf: int | None = None
+    bitrate: str | None = None
+    keyframe_interval: int | None = None
+    chunk_frames: int | None = None
     target_chunk_frames: int = 240
     max_chunk_frames: int = 3600
     max_chunks: int = 64
@@ -41,7 +40,7 @@ class RenderConfig(BaseModel):
     max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
     max_frames: int = DEFAULT_MAX_FRAMES
 
-    def parsed_fps(self) -> Optional[Fps]:
+    def parsed_fps(self) -> Fps | None:
         if self.fps is None:
             return None
         try:
@@ -54,6 +53,6 @@ class RenderConfig(BaseModel):
 
 
 
-def runtime_env_snapshot(environ: Optional[dict[str, str]] = None) -> dict[str, str]:
+def runtime_env_snapshot(environ: dict[str, str] | None = None) -> dict[str, str]:
     env = os.environ if environ is None else environ
     return {k: v for k, v in sorted(env.items()) if k.startswith(RUNTIME_ENV_PREFIXES)}

@@ -15,7 +15,8 @@ import re
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.errors import HyperdeskError
@@ -57,7 +58,7 @@ def frame_count(duration_s: float, fps: Fps) -> int:
     return int(math.ceil(x))
 
 
-def resolve_composition(composition: Path | str, entry: Optional[str] = None) -> tuple[Path, str]:
+def resolve_composition(composition: Path | str, entry: str | None = None) -> tuple[Path, str]:
     """(project dir, entry file name) for a path naming an HTML file or a project folder."""
     path = Path(composition).expanduser()
     if path.is_dir():
@@ -270,7 +271,7 @@ def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> boo
 
 
 def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
-         worker_env: Optional[WorkerEnv] = None, exclude: tuple[Path, ...] = ()) -> PlanResult:
+         worker_env: WorkerEnv | None = None, exclude: tuple[Path, ...] = ()) -> PlanResult:
     """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11)."""
     from hyperdesk.composition.compile import compile_project
     from hyperdesk.encode.probe import probe_media
@@ -368,7 +369,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             fps=fps, format=locked.format, codec=locked.codec, total_frames=total, duration_s=float(duration),
             chunk_count=len(table.chunks), has_audio=has_audio, audio_included=locked.include_audio,
             size_bytes=size_bytes, file_count=len(hashes),
-            created_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             warnings=warnings,
         )
         _write_json(partial / "plan.json", manifest)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -122,7 +122,7 @@ def load_plan(plan_dir: Path | str, *, verify_hash: bool = True) -> LoadedPlan:
                       chunks=models["meta/chunks.json"], videos=videos, file_hashes=hashes)
 
 
-def check_worker_env(loaded: LoadedPlan, own: Optional[Any]) -> None:
+def check_worker_env(loaded: LoadedPlan, own: Any | None) -> None:
     """Steps 5-7: this worker's environment against the plan's recorded one."""
     if own is None:
         from hyperdesk.plan.env import local_worker_env

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, jsonable
 from hyperdesk.models import ChunkResult
 
 PROTOCOL_VERSION = 1
@@ -73,7 +73,7 @@ class FailedEvent(_Event):
     @classmethod
     def from_error(cls, attempt_id: str, err: HyperdeskError, log_tail: list[str]) -> FailedEvent:
         return cls(attempt_id=attempt_id, code=err.code, message=err.message, hint=err.hint,
-                   retryable=err.retryable, details=_jsonable(err.details), log_tail=log_tail)
+                   retryable=err.retryable, details=jsonable(err.details), log_tail=log_tail)
 
 
 WorkerEvent = Annotated[
@@ -107,15 +107,3 @@ def parse_event(line: str | bytes) -> WorkerEvent:
         raise HyperdeskError("WORKER_LOST", f"the worker sent an invalid event: {exc.errors()[0].get('msg')}",
                              details={"line": text[:2000]}) from None
 
-
-def _jsonable(value: Any) -> Any:
-    """Error details go over the wire: keep them JSON, stringify anything else."""
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        if isinstance(value, dict):
-            return {str(k): _jsonable(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_jsonable(v) for v in value]
-        return str(value)

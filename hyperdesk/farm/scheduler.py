@@ -311,3 +311,9 @@ class Scheduler:
                 node.reason = None
                 node.failures = 0
         return to_stop
+
+    def avoid_node(self, index: int, node: str) -> None:
+        """Prefer every other node for this chunk: the distinct-node rule treats `node` as having failed it;
+        it gets the chunk again only when no other usable node is left."""
+        chunk = self.chunks[index]
+        chunk.failed_nodes[node] = chunk.failed_nodes.get(node, 0) + 1

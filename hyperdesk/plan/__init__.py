@@ -1,8 +1,27 @@
-"""The one pipeline: plan() -> render_chunk() -> assemble() (plan-contract.md)."""
-from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.chunk import render_chunk, render_chunk_async
-from hyperdesk.plan.config import RenderConfig
-from hyperdesk.plan.planner import plan
-from hyperdesk.plan.verify import load_plan
+"""The one pipeline: plan() -> render_chunk() -> assemble() (plan-contract.md).
 
-__all__ = ["plan", "render_chunk", "render_chunk_async", "assemble", "load_plan", "RenderConfig"]
+`from hyperdesk.plan import plan, render_chunk, assemble, load_plan, RenderConfig` works, but the
+names load on first use (PEP 562): a worker imports hyperdesk.plan.chunk for every chunk attempt and
+must not pay for the planner's compiler (lxml, tinycss2, fontTools) it never runs.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "plan": "hyperdesk.plan.planner",
+    "render_chunk": "hyperdesk.plan.chunk",
+    "render_chunk_async": "hyperdesk.plan.chunk",
+    "assemble": "hyperdesk.plan.assemble",
+    "load_plan": "hyperdesk.plan.verify",
+    "RenderConfig": "hyperdesk.plan.config",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hyperdesk.plan' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -63,21 +63,37 @@ def _folder_stamp(folder: Path) -> str:
     return h.hexdigest()
 
 
-def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
-                exclude: tuple[Path, ...] = (), root: Path | None = None) -> PlanResult:
-    """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
+def _cache_target(composition: Path | str, config: RenderConfig, env: WorkerEnv, exclude: tuple[Path, ...],
+                  root: Path | None) -> Path:
     project_dir, _entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
-    key = source_key(project_dir, config, env, exclude)
-    plans = root or plan_cache_dir()
-    plans.mkdir(parents=True, exist_ok=True)
-    target = plans / key
+    return (root or plan_cache_dir()) / source_key(project_dir, config, env, exclude)
+
+
+def _load_cached(target: Path) -> PlanResult | None:
     if (target / "plan.json").is_file():
         try:
             loaded = load_plan(target)
             return PlanResult(plan_dir=str(target), plan_hash=loaded.manifest.plan_hash,
                               manifest=loaded.manifest, reused=True)
         except HyperdeskError:
-            shutil.rmtree(target, ignore_errors=True)  # a damaged cache entry is planned again
-    elif target.exists():
+            pass  # a damaged cache entry is planned again
+    if target.exists():
         shutil.rmtree(target, ignore_errors=True)
+    return None
+
+
+def find_cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
+                     exclude: tuple[Path, ...] = (), root: Path | None = None) -> PlanResult | None:
+    """The cached planDir of an unchanged composition, if one is there and verifies."""
+    return _load_cached(_cache_target(composition, config, env, exclude, root))
+
+
+def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
+                exclude: tuple[Path, ...] = (), root: Path | None = None) -> PlanResult:
+    """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
+    target = _cache_target(composition, config, env, exclude, root)
+    found = _load_cached(target)
+    if found is not None:
+        return found
+    target.parent.mkdir(parents=True, exist_ok=True)
     return plan(composition, config, target, worker_env=env, exclude=exclude)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
+from hyperdesk.composition.compile import CompiledComposition, compile_project
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.aio import run_coroutine
@@ -40,14 +41,6 @@ from hyperdesk.models import (
 )
 
 log = logging.getLogger("hyperdesk.plan")
-
-# Top-level project entries that never belong to a plan (plan-contract.md 1).
-
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 def frame_count(duration_s: float, fps: Fps) -> int:
@@ -192,23 +185,23 @@ async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, w
     return duration, warnings
 
 
-def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, total_frames: int,
+def _extract_videos(compiled: CompiledComposition, partial: Path, fps: Fps, duration_s: float, total_frames: int,
                     prober: Callable, png_frames: bool) -> list[VideoEntry]:
     from hyperdesk.encode.media import extract_video_frames
 
     entries: list[VideoEntry] = []
     comp_end = total_frames * fps.den / fps.num
-    for video in _get(compiled, "videos", []) or []:
-        media_id = _get(video, "media_id")
-        src_rel = _get(video, "src")
+    for video in compiled.videos or []:
+        media_id = video.media_id
+        src_rel = video.src
         src = partial / "compiled" / src_rel
         probe = prober(src)
-        start = float(_get(video, "start_s") or 0.0)
-        media_start = float(_get(video, "media_start_s") or 0.0)
-        rate = min(5.0, max(0.1, float(_get(video, "playback_rate") or 1.0)))
-        loop = bool(_get(video, "loop", False))
+        start = float(video.start_s or 0.0)
+        media_start = float(video.media_start_s or 0.0)
+        rate = min(5.0, max(0.1, float(video.playback_rate or 1.0)))
+        loop = bool(video.loop)
         natural_end = start + max(0.0, (probe.duration_s - media_start) / rate)
-        end = _get(video, "end_s")
+        end = video.end_s
         end = float(end) if end is not None else (comp_end if loop else natural_end)
         end = min(end, comp_end)
         # Extract the source once over what the window can show; a looping or held video reuses it.
@@ -230,7 +223,7 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
             )
         entries.append(VideoEntry(
             media_id=media_id, src=src_rel, start_s=start, end_s=end, media_start_s=media_start,
-            playback_rate=rate, loop=loop, has_audio=bool(_get(video, "has_audio", False)),
+            playback_rate=rate, loop=loop, has_audio=bool(video.has_audio),
             frames_dir=frames_dir, frame_format=frame_format, frame_count=count, extraction_fps=fps,
             source=VideoSource(
                 sha256=sha256_file(src), duration_s=float(probe.duration_s), width=int(probe.width or 0),
@@ -242,23 +235,23 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
     return entries
 
 
-def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> bool:
+def _mix_audio(compiled: CompiledComposition, partial: Path, fps: Fps, total_frames: int) -> bool:
     from hyperdesk.encode.media import mix_audio
 
     comp_end = total_frames * fps.den / fps.num
     tracks = []
-    for track in _get(compiled, "audio_tracks", []) or []:
-        start = float(_get(track, "start_s") or 0.0)
+    for track in compiled.audio_tracks or []:
+        start = float(track.start_s or 0.0)
         if start >= comp_end:
             continue
-        src = partial / "compiled" / _get(track, "src")
+        src = partial / "compiled" / track.src
         tracks.append({
             "src": src,
             "start_s": start,
-            "end_s": _get(track, "end_s"),
-            "media_start_s": float(_get(track, "media_start_s") or 0.0),
-            "playback_rate": float(_get(track, "playback_rate") or 1.0),
-            "volume": float(_get(track, "volume") if _get(track, "volume") is not None else 1.0),
+            "end_s": track.end_s,
+            "media_start_s": float(track.media_start_s or 0.0),
+            "playback_rate": float(track.playback_rate or 1.0),
+            "volume": float(track.volume if track.volume is not None else 1.0),
         })
     work = partial / ".audio-work"
     work.mkdir(exist_ok=True)
@@ -273,7 +266,6 @@ def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> boo
 def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
          worker_env: WorkerEnv | None = None, exclude: tuple[Path, ...] = ()) -> PlanResult:
     """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11)."""
-    from hyperdesk.composition.compile import compile_project
     from hyperdesk.encode.probe import probe_media
 
     plan_dir = Path(plan_dir).absolute()
@@ -304,10 +296,10 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
         )
-        fps = requested_fps or _get(compiled, "fps_attr") or Fps(num=30, den=1)
-        width, height = int(_get(compiled, "width")), int(_get(compiled, "height"))
-        warnings: list[PlanWarning] = list(_get(compiled, "warnings", []) or [])
-        duration = _get(compiled, "duration_s")
+        fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
+        width, height = int(compiled.width), int(compiled.height)
+        warnings: list[PlanWarning] = list(compiled.warnings or [])
+        duration = compiled.duration_s
         source = "attribute"
         if duration is None:
             source = "probe"
@@ -339,26 +331,26 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             explicit_chunk_frames=config.chunk_frames, target_chunk_frames=config.target_chunk_frames,
             max_chunk_frames=config.max_chunk_frames, max_chunks=config.max_chunks))
 
-        media = _get(compiled, "media")
+        media = compiled.media
         meta = CompositionMeta(
-            composition_id=_get(compiled, "composition_id"), entry=entry, width=width, height=height, fps=fps,
+            composition_id=compiled.composition_id, entry=entry, width=width, height=height, fps=fps,
             duration_s=float(duration), duration_source=source, total_frames=total,
-            root_timeline=bool(_get(compiled, "root_timeline", True)),
-            sub_compositions=list(_get(compiled, "sub_compositions", []) or []),
+            root_timeline=bool(compiled.root_timeline),
+            sub_compositions=list(compiled.sub_compositions or []),
             media=media if media is not None else {},
-            variables=list(_get(compiled, "variables", []) or []),
-            fonts=list(_get(compiled, "fonts", []) or []),
+            variables=list(compiled.variables or []),
+            fonts=list(compiled.fonts or []),
         )
         _write_json(partial / "meta" / "composition.json", meta)
         encoder_bytes = canonical_json(locked.model_dump(mode="json"))
         (partial / "meta" / "encoder.json").write_bytes(encoder_bytes)
         _write_json(partial / "meta" / "chunks.json", table)
         _write_json(partial / "meta" / "videos.json", VideoTable(videos=videos))
-        _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(_get(compiled, "assets", []) or [])))
+        _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(compiled.assets or [])))
         if not (fonts_dir / "manifest.json").exists():
             from hyperdesk.models import FontManifest
 
-            _write_json(fonts_dir / "manifest.json", _get(compiled, "font_manifest") or FontManifest())
+            _write_json(fonts_dir / "manifest.json", compiled.font_manifest or FontManifest())
         _check_size(partial, config.max_plan_bytes)
 
         env_dict = env.model_dump(mode="json")

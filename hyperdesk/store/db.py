@@ -196,11 +196,6 @@ class JobStore:
         params.append(time.time())
         self._exec(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*params, job_id))
 
-    def delete_job(self, job_id: str) -> None:
-        self._tx([("DELETE FROM attempts WHERE job_id = ?", (job_id,)),
-                  ("DELETE FROM chunks WHERE job_id = ?", (job_id,)),
-                  ("DELETE FROM jobs WHERE id = ?", (job_id,))])
-
     # ---- chunks -----------------------------------------------------------------------------
 
     def chunks(self, job_id: str) -> list[ChunkRecord]:

@@ -1,8 +1,7 @@
 """`hyperdesk nodes provision user@host[:port]`: install this controller's hyperdesk on a render node.
 
-`register(sub)` attaches `provision` to the `nodes` command that farm_cmds registered (call it
-after farm_cmds.register); `add_provision_parser(nodes_subparsers)` does the same given the
-`nodes` sub-parsers directly. The work is hyperdesk.farm.provision.
+`register(nodes_subparsers)` adds `provision` to the `nodes` command (cli/nodes.py). The work is
+hyperdesk.farm.provision.
 """
 from __future__ import annotations
 
@@ -103,7 +102,7 @@ def cmd_nodes_provision(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def add_provision_parser(nsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(nsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = nsub.add_parser("provision", help="install this controller's hyperdesk, browser and ffmpeg on a node "
                                           "(Debian/Ubuntu, into the user's own prefix), then register it")
     p.add_argument("address", metavar="user@host[:port]", help="the node's address, or a registered node's name")
@@ -130,28 +129,18 @@ def add_provision_parser(nsub: argparse._SubParsersAction) -> argparse.ArgumentP
     return p
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `nodes provision` to the `nodes` command (farm_cmds.register must have run)."""
-    nodes = sub.choices.get("nodes")
-    if nodes is None:
-        nodes = sub.add_parser("nodes", help="manage SSH render nodes")
-        nodes.add_subparsers(dest="nodes_command", metavar="ACTION")
-    nsub = next(a for a in nodes._actions if isinstance(a, argparse._SubParsersAction))
-    add_provision_parser(nsub)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`python -m hyperdesk.cli.provision_cmd user@host …` (the same as `hyperdesk nodes provision`)."""
-    from hyperdesk.cli import exit_status, print_error
+    """`python -m hyperdesk.cli.provision user@host …` (the same as `hyperdesk nodes provision`)."""
+    from hyperdesk.cli.output import print_error
 
     parser = argparse.ArgumentParser(prog="hyperdesk nodes")
-    add_provision_parser(parser.add_subparsers())
+    register(parser.add_subparsers())
     args = parser.parse_args(["provision", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.handler(args)
     except HyperdeskError as err:
         print_error(err)
-        return exit_status(err)
+        return err.exit_status
 
 
 if __name__ == "__main__":

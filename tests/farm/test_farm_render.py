@@ -404,12 +404,12 @@ def test_unknown_key_refusal_then_resume_with_the_confirmed_fingerprint(tmp_path
 
 RENDER = """
 import sys
-from pathlib import Path
-from hyperdesk.cli.farm_cmds import run_farm_render
-from hyperdesk.plan import RenderConfig
-cfg = RenderConfig(format="png-sequence", keyframe_interval=5, chunk_frames=10, include_audio=False)
-sys.exit(run_farm_render(Path(sys.argv[1]), cfg, Path(sys.argv[2]), local=1, nodes=[sys.argv[3]],
-                         accept_host_keys=[sys.argv[4]], json_events=True))
+from hyperdesk.cli.render import run_render
+from hyperdesk.service import FarmRequest, RenderRequest
+request = RenderRequest.create(sys.argv[1], sys.argv[2], format="png-sequence", keyframe_interval=5, chunk_frames=10,
+                               include_audio=False,
+                               farm=FarmRequest(local=1, nodes=[sys.argv[3]], accept_host_keys=[sys.argv[4]]))
+sys.exit(run_render(request, json_events=True))
 """
 
 

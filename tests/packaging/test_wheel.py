@@ -96,7 +96,7 @@ def test_fresh_venv_version_doctor_and_a_one_second_render(installed_venv: Path,
 def test_install_desktop_from_the_installed_wheel(installed_venv: Path, tmp_path: Path) -> None:
     """The desktop entry of a wheel install starts that venv's hyperdesk; its files come from the wheel."""
     share = tmp_path / "share"
-    r = run(installed_venv, "python", "-m", "hyperdesk.cli.desktop_cmd", "--data-home", str(share), "--json",
+    r = run(installed_venv, "python", "-m", "hyperdesk.cli.desktop", "--data-home", str(share), "--json",
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)

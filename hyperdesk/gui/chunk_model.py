@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable
@@ -17,7 +18,9 @@ from collections.abc import Callable
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 
-from hyperdesk.gui import events as ev
+from hyperdesk.errors import CODES
+from hyperdesk.farm import events as fe
+from hyperdesk.store.models import AttemptRecord, ChunkRecord, JobRecord
 from hyperdesk.gui.theme import fmt_duration, state_color
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -77,7 +80,6 @@ class ChunkRow:
     last_line: str = ""
     sha256: str = ""
     output_path: str = ""
-    result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     retrying: bool = False
     attempts: list[AttemptInfo] = field(default_factory=list)
@@ -200,7 +202,7 @@ class ChunkTableModel(QAbstractTableModel):
     rowsFlushed = Signal(list)  # chunk indices whose rows changed in this flush
 
     def __init__(self, parent: QObject | None = None, *, flush_ms: int = FLUSH_MS,
-                 clock: Callable[[], float] = ev.now) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
         self.job_id: str | None = None
         self.rows: list[ChunkRow] = []
@@ -360,8 +362,8 @@ class ChunkTableModel(QAbstractTableModel):
             r.state = state
 
     def apply(self, event: Any) -> None:
-        """Fold one farm event into the rows (no signal here; see `flush`)."""
-        index = getattr(event, "index", None)
+        """Fold one event (hyperdesk.farm.events) into the rows (no signal here; see `flush`)."""
+        index = getattr(event, "chunk_index", None)
         if index is None or getattr(event, "job_id", None) != self.job_id:
             return
         n = self._row_of.get(index)
@@ -369,8 +371,8 @@ class ChunkTableModel(QAbstractTableModel):
             return
         r = self.rows[n]
         self.events_applied += 1
-        at = event.at
-        if isinstance(event, ev.ChunkProgress):
+        at = self._clock()
+        if isinstance(event, fe.ChunkProgress):
             if event.attempt_id != r.attempt_id:
                 a = r.attempt_by_id(event.attempt_id)
                 if a is not None:
@@ -380,16 +382,22 @@ class ChunkTableModel(QAbstractTableModel):
             r.frames_total = event.frames_total
             r.fps = event.fps
             r.last_event_at = at
-        elif isinstance(event, ev.ChunkHeartbeat):
+        elif isinstance(event, fe.AttemptHeartbeat):
             if event.attempt_id != r.attempt_id:
                 return
             r.last_event_at = at
-        elif isinstance(event, ev.ChunkLog):
-            r.log.append(event.line)
+        elif isinstance(event, (fe.AttemptLog, fe.AttemptAccepted, fe.AttemptNotice)):
+            if isinstance(event, fe.AttemptLog):
+                line = event.line
+            elif isinstance(event, fe.AttemptAccepted):
+                line = f"worker pid {event.pid} on {event.host}"
+            else:
+                line = f"{event.code}: {event.message}"
+            r.log.append(line)
             if event.attempt_id == r.attempt_id:
-                r.last_line = event.line
+                r.last_line = line
                 r.last_event_at = at
-        elif isinstance(event, ev.AttemptStarted):
+        elif isinstance(event, fe.AttemptStarted):
             for a in r.attempts:
                 if a.outcome == "running" and a.attempt_id != event.attempt_id:
                     a.outcome, a.ended_at = "superseded", at
@@ -400,7 +408,7 @@ class ChunkTableModel(QAbstractTableModel):
             r.started_at, r.finished_at, r.last_event_at = at, None, at
             r.retrying = False
             r.log.append(f"--- attempt {event.number} ({event.attempt_id}) on {event.node}")
-        elif isinstance(event, ev.ChunkDone):
+        elif isinstance(event, fe.ChunkDone):
             a = r.attempt_by_id(event.attempt_id)
             if a is not None:
                 a.outcome, a.ended_at = "done", at
@@ -410,49 +418,63 @@ class ChunkTableModel(QAbstractTableModel):
             r.attempt_id = event.attempt_id
             if a is not None:
                 r.attempt, r.node = a.number, a.node
-            r.sha256, r.output_path, r.result = event.sha256, event.output_path, event.result
+            r.sha256, r.output_path = event.sha256, event.output_path
             r.frames_done = r.frames_total = r.frames
             r.fps = 0.0
             r.finished_at = at
             r.last_event_at = at
             r.error = None
             r.retrying = False
-        elif isinstance(event, ev.ChunkFailed):
-            a = r.attempt_by_id(event.attempt_id)
-            if a is not None:
-                a.outcome, a.ended_at, a.code, a.message = "failed", at, event.code, event.message
-            for line in event.log_tail:
-                r.log.append(line)
-            if r.state == "done":
-                return  # a duplicate attempt failed after another one succeeded
-            r.error = {"code": event.code, "message": event.message, "hint": event.hint,
-                       "retryable": event.retryable, "node": event.node, "attempt_id": event.attempt_id,
-                       "log_tail": list(event.log_tail), "details": dict(event.details or {})}
-            r.finished_at = at
-            r.fps = 0.0
-            if event.final:
-                self._set_state(r, "failed")
-                r.retrying = False
+        elif isinstance(event, fe.AttemptFailed):
+            if event.action == "ignored":
+                return
+            if event.action == "cancelled":  # superseded by a retry or stopped with the job: it waits again
+                self._queued(r, at, event.message, event.attempt_id)
             else:
-                self._set_state(r, "waiting")
-                r.retrying = True
-            if event.log_tail:
-                r.last_line = event.log_tail[-1]
-        elif isinstance(event, ev.ChunkQueued):
-            a = r.attempt_by_id(event.attempt_id or r.attempt_id or "")
-            if a is not None and a.outcome == "running":
-                a.outcome, a.ended_at = "cancelled", at
-            if r.state == "running":
-                r.finished_at = at
-            self._set_state(r, "waiting")
-            r.retrying = r.error is not None
-            r.frames_done, r.fps = 0, 0.0
-            r.sha256, r.result = "", None
-            if event.reason:
-                r.log.append(f"--- queued: {event.reason}")
+                self._failed(r, at, event)
+        elif isinstance(event, fe.ChunkQueued):
+            self._queued(r, at, event.reason, r.attempt_id or "")
         else:
             return
         self._mark(n)
+
+    def _failed(self, r: ChunkRow, at: float, event: fe.AttemptFailed) -> None:
+        a = r.attempt_by_id(event.attempt_id)
+        if a is not None:
+            a.outcome, a.ended_at, a.code, a.message = "failed", at, event.code, event.message
+        for line in event.log_tail:
+            r.log.append(line)
+        if r.state == "done":
+            return  # a duplicate attempt failed after another one succeeded
+        r.error = {"code": event.code, "message": event.message, "hint": event.hint,
+                   "retryable": event.retryable, "node": event.node, "attempt_id": event.attempt_id,
+                   "log_tail": list(event.log_tail),
+                   "details": {"action": event.action, **event.details,
+                               **({"retry_in_s": event.retry_in_s} if event.retry_in_s else {}),
+                               **({"node_blocklisted": True} if event.node_blocklisted else {})}}
+        r.finished_at = at
+        r.fps = 0.0
+        if event.final:
+            self._set_state(r, "failed")
+            r.retrying = False
+        else:
+            self._set_state(r, "waiting")
+            r.retrying = True
+        if event.log_tail:
+            r.last_line = event.log_tail[-1]
+
+    def _queued(self, r: ChunkRow, at: float, reason: str, attempt_id: str) -> None:
+        a = r.attempt_by_id(attempt_id or r.attempt_id or "")
+        if a is not None and a.outcome == "running":
+            a.outcome, a.ended_at = "cancelled", at
+        if r.state == "running":
+            r.finished_at = at
+        self._set_state(r, "waiting")
+        r.retrying = r.error is not None
+        r.frames_done, r.fps = 0, 0.0
+        r.sha256 = ""
+        if reason:
+            r.log.append(f"--- queued: {reason}")
 
     def apply_many(self, events: list[Any]) -> None:
         for e in events:
@@ -566,3 +588,64 @@ class ChunkSortProxy(QSortFilterProxyModel):
             return a < b
         except TypeError:
             return str(a) < str(b)
+
+
+EXTENSIONS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
+
+
+def attempt_work_dir(job: JobRecord, attempt_id: str, node: str) -> str | None:
+    """Where a local attempt kept its work dir (plan contract 9.5: `<out>.work.<attempt id>`)."""
+    if node != "local":
+        return None
+    out = Path(job.work_dir) / "chunks" / f"{attempt_id}{EXTENSIONS.get(job.format, '')}"
+    return str(out.parent / f"{out.name}.work.{attempt_id}")
+
+
+def rows_from_records(job: JobRecord, chunks: list[ChunkRecord], attempts: list[AttemptRecord], *,
+                      live: bool, clock: Callable[[], float] = time.monotonic) -> list[ChunkRow]:
+    """Chunk rows of a stored job: state, node, attempts with outcomes, sha256, last error, log tail."""
+    by_chunk: dict[int, list[AttemptRecord]] = {}
+    for a in attempts:
+        by_chunk.setdefault(a.chunk_index, []).append(a)
+    rows = []
+    t0 = time.time()
+    mono = clock()
+    for c in chunks:
+        state = {"pending": "waiting"}.get(c.state, c.state)
+        if state == "running" and not live:
+            state = "waiting"  # its controller is gone: the attempt did not survive
+        row = ChunkRow(c.index, c.start_frame, c.end_frame, state=state)
+        tries = sorted(by_chunk.get(c.index, []), key=lambda a: a.number)
+        for a in tries:
+            started = mono - (t0 - a.started_at)
+            ended = None if a.ended_at is None else mono - (t0 - a.ended_at)
+            row.attempts.append(AttemptInfo(a.id, a.number, a.node, started, ended, a.state, a.error_code,
+                                            a.error_message))
+            if a.log_tail:
+                row.log.append(f"--- attempt {a.number} ({a.id}) on {a.node}: {a.state}")
+                row.log.extend(a.log_tail)
+        if tries:
+            last = tries[-1]
+            row.attempt, row.attempt_id, row.node = last.number, last.id, last.node
+            row.started_at = row.attempts[-1].started_at
+            row.finished_at = row.attempts[-1].ended_at
+            failed = next((a for a in reversed(tries) if a.error_code and a.state not in ("cancelled",)), None)
+            if failed is not None and failed.error_code and c.state != "done":
+                spec = CODES.get(failed.error_code)
+                hint = spec.hint if spec else ""
+                if job.error and job.error.get("code") == failed.error_code:
+                    hint = job.error.get("hint") or hint
+                work = attempt_work_dir(job, failed.id, failed.node)
+                row.error = {"code": failed.error_code, "message": failed.error_message or "", "hint": hint,
+                             "retryable": spec.retryable if spec else False, "node": failed.node,
+                             "attempt_id": failed.id, "log_tail": list(failed.log_tail),
+                             "details": {"work_dir": work} if work else {}}
+                row.retrying = state == "waiting"
+            if row.log:
+                row.last_line = row.log[-1]
+        if c.state == "done" and c.result:
+            row.sha256 = str(c.result.get("sha256", ""))
+            row.output_path = str(c.result.get("output_path", ""))
+            row.frames_done = row.frames_total = row.frames
+        rows.append(row)
+    return rows

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hyperdesk.gui.composition_probe import CompositionFacts
+from hyperdesk.service.facts import CompositionFacts
 from hyperdesk.gui.theme import fmt_duration, state_color
 from hyperdesk.models import VariableDecl
 

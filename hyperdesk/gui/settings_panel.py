@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+
+from hyperdesk.service import FarmRequest, RenderRequest
 
 FORMATS = ["mp4", "mov", "webm", "png-sequence"]
 QUALITIES = ["draft", "standard", "high"]
@@ -37,21 +40,20 @@ class RenderSettings:
     overwrite: bool = False  # png-sequence: replace an earlier render's frames in a non-empty output folder
     variables: dict[str, Any] = field(default_factory=dict)
 
-    def render_config(self, composition: str) -> dict[str, Any]:
-        """The RenderConfig fields (hyperdesk.plan.config) these settings ask for."""
-        cfg: dict[str, Any] = {"format": self.format, "quality": self.quality}
-        p = Path(composition)
-        if p.is_file():
-            cfg["entry"] = p.name
+    def request(self, composition: str, farm: FarmRequest) -> RenderRequest:
+        """The render request these settings make for a composition (the same model the CLI builds)."""
+        config: dict[str, Any] = {"format": self.format, "quality": self.quality}
         if self.fps:
-            cfg["fps"] = self.fps
+            config["fps"] = self.fps
         if self.chunk_frames > 0:
-            cfg["chunk_frames"] = self.chunk_frames
+            config["chunk_frames"] = self.chunk_frames
         if self.keyframe_interval > 0:
-            cfg["keyframe_interval"] = self.keyframe_interval
+            config["keyframe_interval"] = self.keyframe_interval
         if self.variables:
-            cfg["variables"] = dict(self.variables)
-        return cfg
+            config["variables"] = dict(self.variables)
+        output = self.output or default_output(composition, self.format)
+        farm = farm.model_copy(update={"keep_chunks": self.keep_chunks})
+        return RenderRequest.create(composition, output, farm=farm, overwrite=self.overwrite, **config)
 
 
 def composition_key(path: str) -> str:
@@ -79,8 +81,6 @@ def load_settings(settings: QSettings, composition: str) -> RenderSettings:
         s.output = str(settings.value("output", "") or "")
         s.keep_chunks = str(settings.value("keep_chunks", "false")).lower() in ("true", "1")
         s.overwrite = str(settings.value("overwrite", "false")).lower() in ("true", "1")
-        import json
-
         try:
             s.variables = json.loads(str(settings.value("variables", "{}") or "{}"))
         except ValueError:
@@ -97,8 +97,6 @@ def load_settings(settings: QSettings, composition: str) -> RenderSettings:
 
 
 def save_settings(settings: QSettings, composition: str, s: RenderSettings) -> None:
-    import json
-
     settings.beginGroup(f"compositions/{composition_key(composition)}")
     try:
         settings.setValue("path", str(Path(composition).absolute()))

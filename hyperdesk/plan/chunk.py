@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import resource
 import secrets
@@ -270,6 +269,3 @@ def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
     }
     path.write_bytes(pretty_json(data))
 
-
-def chunk_result_json(result: ChunkResult) -> str:
-    return json.dumps(result.model_dump(mode="json"), sort_keys=True)

@@ -27,6 +27,7 @@ _identity_memo: dict[tuple[str, int, int], str] = {}
 def ffmpeg_exe() -> str:
     """Absolute path of the pinned ffmpeg (the imageio-ffmpeg binary)."""
     try:
+        # Lazy: a missing imageio-ffmpeg is then a typed FFMPEG_NOT_FOUND, not an ImportError at startup.
         import imageio_ffmpeg
 
         exe = imageio_ffmpeg.get_ffmpeg_exe()

@@ -13,6 +13,7 @@ from typing import Any
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
 
 
 def _try(report: dict[str, Any], key: str, fn) -> Any:
@@ -43,10 +44,11 @@ def _font_fingerprint() -> dict[str, Any]:
             "sha256": h.hexdigest(), "system_fonts_isolated": sys.platform.startswith("linux")}
 
 
-def collect(check_gl: bool = True) -> dict[str, Any]:
+def collect(check_gl: bool = True, faults: FaultPlan | None = None) -> dict[str, Any]:
     from hyperdesk.capture.browser import browser_version, find_browser
     from hyperdesk.encode.ffmpeg import ffmpeg_exe, ffmpeg_identity
 
+    faults = faults or FaultPlan()  # a test's stand-ins for the versions this machine reports
     report: dict[str, Any] = {"schema_version": 1, "hyperdesk_version": __version__}
     report["platform"] = {"system": platform.system(), "machine": platform.machine(),
                           "python": platform.python_version(), "cpu_count": os.cpu_count()}
@@ -62,14 +64,14 @@ def collect(check_gl: bool = True) -> dict[str, Any]:
         report["browser"] = None
         report.setdefault("problems", []).append({"item": "browser", **err.to_dict()})
     if info is not None:
-        _try(report, "browser_version", lambda: browser_version(info))
+        _try(report, "browser_version", lambda: faults.browser_version or browser_version(info))
         if check_gl:
             from hyperdesk.capture.glinfo import read_gl_renderer
 
             gl = _try(report, "gl", lambda: asyncio.run(read_gl_renderer(info)))
             report["gl_renderer"] = (gl or {}).get("renderer")
     _try(report, "ffmpeg_path", ffmpeg_exe)
-    _try(report, "ffmpeg_identity", ffmpeg_identity)
+    _try(report, "ffmpeg_identity", lambda: faults.ffmpeg_identity or ffmpeg_identity())
     _try(report, "fonts", _font_fingerprint)
     report["worker_env"] = {"hyperdesk_version": __version__, "browser_version": report.get("browser_version"),
                             "ffmpeg_identity": report.get("ffmpeg_identity")}
@@ -78,7 +80,7 @@ def collect(check_gl: bool = True) -> dict[str, Any]:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    report = collect(check_gl=not args.no_gl)
+    report = collect(check_gl=not args.no_gl, faults=args.faults)
     if args.json:
         print(json.dumps(report, sort_keys=True, indent=2))
         return 0 if report["ok"] else 1

@@ -80,7 +80,7 @@ def cmd_render_chunk(args: argparse.Namespace) -> int:
         attempt = args.attempt_id or f"{os.getpid()}-{secrets.token_hex(4)}"
         return run_worker(Path(args.plan_dir), args.index, out, attempt, render=render, **kwargs)
     result = render_chunk(Path(args.plan_dir), args.index, out, attempt_id=args.attempt_id,
-                          progress=_text_progress(args.index), **kwargs)
+                          progress=_text_progress(args.index), faults=args.faults)
     result_path = _write_result(out, result)
     print(f"\nchunk {result.chunk_index}: frames {result.start_frame}-{result.end_frame - 1}, "
           f"{result.capture_mode} capture, sha256 {result.sha256}, {result.timings.total_ms / 1000:.1f} s")

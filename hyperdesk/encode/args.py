@@ -261,10 +261,6 @@ def capture_codec(cfg: LockedRenderConfig) -> str:
     return "mjpeg" if cfg.capture_format == "jpeg" else "png"
 
 
-def capture_ext(cfg: LockedRenderConfig) -> str:
-    return "jpg" if cfg.capture_format == "jpeg" else "png"
-
-
 def pipe_input_args(cfg: LockedRenderConfig) -> list[str]:
     """Frames through stdin as they are captured: `-f image2pipe -c:v mjpeg|png -framerate F -i -`."""
     return ["-f", "image2pipe", "-c:v", capture_codec(cfg), "-framerate", cfg.fps.ffmpeg(), "-i", "-"]

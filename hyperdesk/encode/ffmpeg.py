@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from hyperdesk.dirs import env_cache_dir
 from hyperdesk.errors import HyperdeskError
 
-IDENTITY_ENV = "HYPERDESK_TEST_FFMPEG_IDENTITY"
 STDERR_TAIL_CHARS = 4000
 
 _lock = threading.Lock()
@@ -28,6 +27,7 @@ _identity_memo: dict[tuple[str, int, int], str] = {}
 def ffmpeg_exe() -> str:
     """Absolute path of the pinned ffmpeg (the imageio-ffmpeg binary)."""
     try:
+        # Lazy: a missing imageio-ffmpeg is then a typed FFMPEG_NOT_FOUND, not an ImportError at startup.
         import imageio_ffmpeg
 
         exe = imageio_ffmpeg.get_ffmpeg_exe()
@@ -61,7 +61,8 @@ def _version_word(exe: str) -> str:
         raise HyperdeskError(
             "FFMPEG_NOT_FOUND",
             "the pinned ffmpeg did not report a version",
-            details={"path": exe, "returncode": proc.returncode, "stdout": proc.stdout[:400].decode("utf-8", "replace")},
+            details={"path": exe, "returncode": proc.returncode,
+                     "stdout": proc.stdout[:400].decode("utf-8", "replace")},
         )
     return words[2]
 
@@ -74,12 +75,9 @@ def compute_ffmpeg_identity(exe: str) -> str:
 def ffmpeg_identity(exe: str | None = None) -> str:
     """Plan contract 5: e.g. `n9.0.2-17-g2a571b6068-20260930+sha256:<64 hex>`.
 
-    HYPERDESK_TEST_FFMPEG_IDENTITY replaces the result (test hook). Otherwise the value is cached in
-    memory and in `<cache root>/env/ffmpeg-identity.json`, keyed by path, size and mtime.
+    The value is cached in memory and in `<cache root>/env/ffmpeg-identity.json`, keyed by path,
+    size and mtime.
     """
-    override = os.environ.get(IDENTITY_ENV)
-    if override:
-        return override
     exe = exe or ffmpeg_exe()
     st = os.stat(exe)
     key = (exe, st.st_size, st.st_mtime_ns)

@@ -1,8 +1,8 @@
 """The conformance corpus: one composition folder per checklist line, rendered through the real pipeline.
 
-`corpus_render(name, **config)` plans tests/compositions/<name>/, renders every chunk and assembles,
-caching the result per (name, config) for the test session. It returns a Rendered with the output
-path, decoded frames (RGB or RGBA numpy arrays), the plan and chunk results.
+`corpus_render(name, **config)` plans tests/compositions/<name>/, renders every chunk (with `faults=`
+when given) and assembles, caching the result per (name, config) for the test session. It returns a
+Rendered with the output path, decoded frames (RGB or RGBA numpy arrays), the plan and chunk results.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any, Optional
 import pytest
 
 import mediautil as mu
+from hyperdesk.faults import FaultPlan
 from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
 
 CORPUS = Path(__file__).resolve().parent
@@ -55,8 +56,9 @@ def corpus_render(tmp_path_factory):
     cache: dict[str, Rendered] = {}
     root = tmp_path_factory.mktemp("corpus")
 
-    def render(name: str, *, project: Optional[Path] = None, **config: Any) -> Rendered:
-        key = json.dumps([name, str(project), config], sort_keys=True, default=str)
+    def render(name: str, *, project: Optional[Path] = None, faults: Optional[FaultPlan] = None,
+               **config: Any) -> Rendered:
+        key = json.dumps([name, str(project), config, faults and faults.to_arg()], sort_keys=True, default=str)
         if key in cache:
             return cache[key]
         work = root / f"{name}-{len(cache)}"
@@ -65,7 +67,8 @@ def corpus_render(tmp_path_factory):
         planned = plan(project or CORPUS / name, cfg, work / "plan")
         m = planned.manifest
         ext = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}[m.format]
-        results = [render_chunk(planned.plan_dir, i, work / f"chunk{i}{ext}") for i in range(m.chunk_count)]
+        results = [render_chunk(planned.plan_dir, i, work / f"chunk{i}{ext}", faults=faults)
+                   for i in range(m.chunk_count)]
         out = work / ("out" + (ext or ""))
         assembled = assemble(planned.plan_dir, results, out)
         cache[key] = Rendered(output=out, plan_dir=Path(planned.plan_dir), manifest=m, results=results,

@@ -10,7 +10,7 @@ stream facts from ffprobe. Exceptions, because the line is about something else:
 about planning (log records, plan errors) and only plan; 63 fails in render_chunk; 65 calls
 render_chunk in both capture modes on resources/sample.
 
-Run time: test 64 waits out a 2.25 s timeline wait (HYPERDESK_TEST_READY_TIMEOUT_S=3); test 38
+Run time: test 64 waits out a 2.25 s timeline wait (FaultPlan(ready_timeout_s=3)); test 38
 captures 331 frames; test 65 renders 1080p chunks four times.
 """
 from __future__ import annotations
@@ -556,16 +556,16 @@ def test_59_runtime_request_blocked_and_listed(corpus_render):
     assert len(r.frames) == 6
 
 
-def test_60_software_gl(corpus_render, tmp_path, monkeypatch):
+def test_60_software_gl(corpus_render, tmp_path):
     from hyperdesk.errors import HyperdeskError
+    from hyperdesk.faults import FaultPlan
     from hyperdesk.plan import render_chunk
 
     r = corpus_render("60-software-gl")
     assert_colour(r, 0, 32, 18, GREEN)  # the page's own WebGL renderer string names SwiftShader
     fake = "ANGLE (NVIDIA, NVIDIA GeForce RTX 3080 Direct3D11 vs_5_0 ps_5_0, D3D11)"
-    monkeypatch.setenv("HYPERDESK_TEST_GL_RENDERER", fake)
     with pytest.raises(HyperdeskError) as info:
-        render_chunk(r.plan_dir, 0, tmp_path / "gl.mp4")
+        render_chunk(r.plan_dir, 0, tmp_path / "gl.mp4", faults=FaultPlan(gl_renderer=fake))
     assert info.value.code == "BROWSER_GPU_NOT_SOFTWARE"
     assert "RTX 3080" in info.value.message
     assert not (tmp_path / "gl.mp4").exists()
@@ -595,13 +595,14 @@ def test_63_script_error_fails_render(corpus_render):
     assert "corpus-63 thrown at load" in info.value.message
 
 
-def test_64_never_ready_names_the_timeline(corpus_render, monkeypatch):
+def test_64_never_ready_names_the_timeline(corpus_render):
     """Issue 10: a root timeline that never appears follows the rule of sub-composition timelines:
     readiness waits up to the timeline wait, then the render completes with a
     TIMELINE_NOT_REGISTERED warning naming the id (it used to fail with PAGE_NOT_READY).
-    The 45 s readiness limit is shortened through render_chunk's test hook (3 s: a 2.25 s wait)."""
-    monkeypatch.setenv("HYPERDESK_TEST_READY_TIMEOUT_S", "3")
-    r = corpus_render("64-never-ready")
+    The 45 s readiness limit is shortened through render_chunk's faults (3 s: a 2.25 s wait)."""
+    from hyperdesk.faults import FaultPlan
+
+    r = corpus_render("64-never-ready", faults=FaultPlan(ready_timeout_s=3))
     assert len(r.frames) == 6
     found = [w for w in r.warnings if w.code == "TIMELINE_NOT_REGISTERED"]
     assert len(found) == len(r.results) >= 1, r.warnings  # one per chunk (each chunk loads the page)

@@ -14,7 +14,8 @@ from hyperdesk.encode.ffmpeg import ffmpeg_exe
 
 
 async def run_command(argv: list[str], *, timeout: float = 600.0) -> tuple[int, str, str]:
-    """Run a command in its own process group; cancelling this interrupts, then kills, the group."""
+    """Run ffmpeg in its own process group; cancelling this kills the group (a thumbnail has nothing to
+    clean up) and reaps it."""
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                 start_new_session=True)
@@ -22,13 +23,9 @@ async def run_command(argv: list[str], *, timeout: float = 600.0) -> tuple[int, 
         out, err = await asyncio.wait_for(proc.communicate(), timeout)
     except BaseException:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGINT)
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), 3)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(proc.wait()), 5)
+            await asyncio.shield(proc.wait())
         raise
     return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperdesk.composition.assets import AssetResolver
+from hyperdesk.composition.resolver import AssetResolver
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="no npm client on this machine")
 

@@ -144,9 +144,10 @@ class CompiledComposition:
 
 
 def _make_resolver(asset_dirs: list[Path], cache_dir: Path, plan_root: Path, compiled_dir: Path,
-                   fonts_dir: Path) -> AssetResolver | None:
+                   fonts_dir: Path, *, loopback_only: bool = False) -> AssetResolver | None:
     """The remote-resource resolver (contract 12.2)."""
-    return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir=fonts_dir)
+    return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir=fonts_dir,
+                         loopback_only=loopback_only)
 
 
 def _font_api() -> tuple[Callable[[str], str], Callable[..., FontEmbedResult]] | None:
@@ -280,7 +281,7 @@ class _Compiler:
     def __init__(self, project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                  variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None,
                  exclude: Sequence[Path], prober: Callable[[Path], Any] | None,
-                 allow_outside: Sequence[Path] = ()) -> None:
+                 allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> None:
         self.project_dir = Path(project_dir).absolute()
         # Every local file the plan reads passes this check (issue 10).
         self.boundary = ProjectBoundary(self.project_dir, [Path(p) for p in (allow_outside or ())])
@@ -290,6 +291,7 @@ class _Compiler:
         self.overrides = dict(variables or {})
         self.asset_dirs = [Path(d) for d in (asset_dirs or [])]
         self.cache_dir = Path(cache_dir)
+        self.loopback_only = loopback_only
         self.config_fps = fps
         self.exclude = tuple(exclude) + (self.compiled_dir, self.fonts_dir)
         self.prober = prober
@@ -404,7 +406,7 @@ class _Compiler:
         # allowed folder (--allow-outside), copied under __hd/external.
         strip_preview_runtimes(doc)  # never fetch a preview runtime only to delete it in step 7
         self.resolver = _make_resolver(self.asset_dirs, self.cache_dir, self.compiled_dir.parent,
-                                       self.compiled_dir, self.fonts_dir)
+                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only)
         if self.resolver is None:
             self.warnings.append(PlanWarning(code="ASSET_RESOLVER_UNAVAILABLE",
                                              message="remote resources were not frozen (no asset resolver)"))
@@ -812,12 +814,13 @@ def _document_texts(doc: Any) -> list[str]:
 def compile_project(project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                     variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None = None,
                     exclude: Sequence[Path] = (), prober=None,
-                    allow_outside: Sequence[Path] = ()) -> CompiledComposition:
+                    allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> CompiledComposition:
     """Compile a project into compiled_dir (contract section 13, in order); see the module doc.
 
     ``cache_dir`` is the user asset cache the resolver reads and fills (the caller's choice, e.g.
-    ``hyperdesk.dirs.asset_cache_dir()``)."""
+    ``hyperdesk.dirs.asset_cache_dir()``); ``loopback_only`` limits the resolver's direct downloads
+    to loopback hosts (a test's ``FaultPlan.loopback_only``)."""
     compiler = _Compiler(project_dir, entry, compiled_dir, fonts_dir, variables=variables,
                          asset_dirs=asset_dirs, cache_dir=cache_dir, fps=fps, exclude=exclude,
-                         prober=prober, allow_outside=allow_outside)
+                         prober=prober, allow_outside=allow_outside, loopback_only=loopback_only)
     return compiler.run()

@@ -12,13 +12,12 @@ go to the plan's ``fonts/`` instead):
 
 Every resolution is recorded (:attr:`AssetResolver.assets`) with the tier that originally
 supplied the bytes; the cache keeps that tier so re-planning from a warm cache writes the same
-record. Test switch: ``HYPERDESK_TEST_LOOPBACK_ONLY=1`` (or ``loopback_only=True``) limits the
-direct tier to loopback hosts and allows plain ``http:`` for them.
+record. ``loopback_only=True`` (a test's ``FaultPlan.loopback_only``) limits the direct tier to
+loopback hosts and allows plain ``http:`` for them.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -58,14 +57,12 @@ class AssetResolver:
 
     def __init__(self, asset_dirs: list[Path], cache_dir: Path, plan_root: Path,
                  compiled_dir: Path, *, fonts_dir: Path | None = None,
-                 loopback_only: bool | None = None, npm_exe: str | None = None) -> None:
+                 loopback_only: bool = False, npm_exe: str | None = None) -> None:
         self.asset_dirs = [Path(d) for d in asset_dirs]
         self.cache_dir = Path(cache_dir).absolute()
         self.plan_root = Path(plan_root)
         self.compiled_dir = Path(compiled_dir)
         self.fonts_dir = Path(fonts_dir) if fonts_dir is not None else self.plan_root / "fonts"
-        if loopback_only is None:
-            loopback_only = os.environ.get("HYPERDESK_TEST_LOOPBACK_ONLY", "") not in ("", "0")
         self.loopback_only = loopback_only
         self.cache = AssetCache(self.cache_dir)
         client = NpmClient(exe=npm_exe, work_dir=self.cache_dir / "npm" / "tmp") \
@@ -187,7 +184,7 @@ class AssetResolver:
             host = urlsplit(url).hostname or ""
             if self.loopback_only and not is_loopback(host):
                 attempts.append({"tier": "direct",
-                                 "outcome": "skipped: HYPERDESK_TEST_LOOPBACK_ONLY allows loopback hosts only"})
+                                 "outcome": "skipped: the loopback-only test fault allows loopback hosts only"})
             else:
                 try:
                     data, ctype, _final = direct_get(url, allow_http_loopback=self.loopback_only)

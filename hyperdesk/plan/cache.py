@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.dirs import plan_cache_dir
+from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.config import RenderConfig
 from hyperdesk.plan.hashing import canonical_json, sha256_file
 from hyperdesk.models import PlanResult, WorkerEnv
@@ -64,7 +65,8 @@ def _folder_stamp(folder: Path) -> str:
 
 
 def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
-                exclude: tuple[Path, ...] = (), root: Path | None = None) -> PlanResult:
+                exclude: tuple[Path, ...] = (), root: Path | None = None,
+                faults: FaultPlan | None = None) -> PlanResult:
     """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
     project_dir, _entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
     key = source_key(project_dir, config, env, exclude)
@@ -80,4 +82,4 @@ def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv
             shutil.rmtree(target, ignore_errors=True)  # a damaged cache entry is planned again
     elif target.exists():
         shutil.rmtree(target, ignore_errors=True)
-    return plan(composition, config, target, worker_env=env, exclude=exclude)
+    return plan(composition, config, target, worker_env=env, exclude=exclude, faults=faults)

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
 from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
@@ -271,8 +272,11 @@ def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> boo
 
 
 def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
-         worker_env: WorkerEnv | None = None, exclude: tuple[Path, ...] = ()) -> PlanResult:
-    """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11)."""
+         worker_env: WorkerEnv | None = None, exclude: tuple[Path, ...] = (),
+         faults: FaultPlan | None = None) -> PlanResult:
+    """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11).
+
+    ``faults`` (tests only): ``loopback_only`` keeps the asset resolver's downloads on this machine."""
     from hyperdesk.composition.compile import compile_project
     from hyperdesk.encode.probe import probe_media
 
@@ -303,6 +307,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             fps=requested_fps,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
+            loopback_only=faults is not None and faults.loopback_only,
         )
         fps = requested_fps or _get(compiled, "fps_attr") or Fps(num=30, den=1)
         width, height = int(_get(compiled, "width")), int(_get(compiled, "height"))

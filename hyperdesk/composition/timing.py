@@ -20,8 +20,6 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z0-9_.:-]+")
 _REF_OFFSET = re.compile(r"([A-Za-z0-9_.:-]+?)\s*([+-])\s*(\d+(?:\.\d*)?|\.\d+)")
 
-MEDIA_TAGS = ("video", "audio")
-
 
 @dataclass(frozen=True)
 class StartExpr:

@@ -182,6 +182,7 @@ class StaticTiming:
         return self._resolve_ref(el, expr)
 
     def _resolve_ref(self, el: Any, expr: StartExpr) -> Resolved:
+        assert expr.ref is not None  # parse_start gives a number or a reference
         target = self.find_reference(el, expr.ref)
         if target is None:
             self._warn(

@@ -128,6 +128,6 @@ def _dangling_link_in(path: Path, stop: Path) -> Path | None:
                 return p
             return None
         parent = p.parent
-        if parent == p or parent == stop or not parent.is_relative_to(stop):
+        if parent in (p, stop) or not parent.is_relative_to(stop):
             return None
         p = parent

@@ -296,7 +296,7 @@ def _parse_family_v2(spec: str) -> GoogleFamily | None:
             continue
         style, lo, hi = "normal", 400, 400
         ok = True
-        for tag, val in zip(tag_list, vals):
+        for tag, val in zip(tag_list, vals, strict=True):
             if tag == "ital":
                 style = "italic" if val in ("1", "1.0") else "normal"
             elif tag == "wght":

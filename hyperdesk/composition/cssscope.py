@@ -9,6 +9,8 @@ import tinycss2
 from tinycss2 import ast
 from tinycss2.serializer import serialize_string_value
 
+from .css_tokens import split_commas
+
 # At-rules whose block holds style rules that are scoped recursively.
 _RECURSIVE_AT_RULES = {"media", "supports", "layer", "container", "document", "-moz-document"}
 _BOX_ALONE = {"html", "body"}
@@ -25,16 +27,6 @@ def _ws(tokens: list) -> list:
     while end > start and tokens[end - 1].type in ("whitespace", "comment"):
         end -= 1
     return tokens[start:end]
-
-
-def _split_commas(tokens: list) -> list[list]:
-    parts: list[list] = [[]]
-    for tok in tokens:
-        if tok.type == "literal" and tok.value == ",":
-            parts.append([])
-        else:
-            parts[-1].append(tok)
-    return parts
 
 
 def _parse_tokens(text: str) -> list:
@@ -155,7 +147,7 @@ def _replace_parts(tokens: list, scope: Scope) -> tuple[list, bool]:
 
 
 def _scope_prelude(prelude: list, scope: Scope) -> str:
-    parts = [scope_selector(p, scope) for p in _split_commas(list(prelude))]
+    parts = [scope_selector(p, scope) for p in split_commas(prelude)]
     return ",".join(p for p in parts if p)
 
 
@@ -298,59 +290,6 @@ def collect_css_urls(css_text: str) -> list[str]:
 
     rewrite_css_urls(css_text, grab)
     return found
-
-
-# ----------------------------------------------------------------------------- rule filters
-
-
-def extract_rules(
-    css_text: str, predicate: Callable[[object], bool]
-) -> tuple[str, list[object]]:
-    """Remove top-level rules for which predicate(rule) is true; returns (rest, removed).
-
-    Text is returned unchanged when nothing matches."""
-    rules = tinycss2.parse_stylesheet(css_text, skip_comments=False, skip_whitespace=False)
-    removed = [r for r in rules if r.type in ("at-rule", "qualified-rule") and predicate(r)]
-    if not removed:
-        return css_text, []
-    keep = [r for r in rules if not (r.type in ("at-rule", "qualified-rule") and predicate(r))]
-    return tinycss2.serialize(keep), removed
-
-
-def import_url(rule) -> str | None:
-    """The URL of an @import rule."""
-    for tok in rule.prelude:
-        if tok.type == "url":
-            return tok.value
-        if tok.type == "string":
-            return tok.value
-        if tok.type == "function" and tok.lower_name == "url":
-            args = _ws(list(tok.arguments))
-            if args and args[0].type == "string":
-                return args[0].value
-        if tok.type not in ("whitespace", "comment"):
-            break
-    return None
-
-
-def font_face_urls(rule) -> list[str]:
-    """Every url() in an @font-face rule's block."""
-    if rule.content is None:
-        return []
-    return collect_css_urls(tinycss2.serialize(rule.content))
-
-
-def wrap_declarations(declarations: str) -> str:
-    return "*{" + declarations + "}"
-
-
-def unwrap_declarations(css_text: str) -> str | None:
-    """Inverse of wrap_declarations after a stylesheet-level transform."""
-    rules = tinycss2.parse_stylesheet(css_text, skip_comments=False, skip_whitespace=True)
-    qualified = [r for r in rules if r.type == "qualified-rule"]
-    if len(qualified) != 1:
-        return None
-    return tinycss2.serialize(qualified[0].content)
 
 
 def remove_declarations(declarations: str, names: set[str]) -> str:

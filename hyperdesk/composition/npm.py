@@ -11,6 +11,7 @@ Tarballs are kept in ``<asset cache>/npm/<name>-<version>.tgz`` and unpacked onc
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -23,188 +24,43 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from collections.abc import Iterable
 
+import nodesemver
+
 from .cdn import tarball_file_name, tarball_prefix
 
 VIEW_TIMEOUT_S = 60
 PACK_TIMEOUT_S = 300
 
 # ---------------------------------------------------------------------------------------------
-# semver: enough of npm's range grammar to pick a tarball from an --asset-dir offline.
-
-_VERSION = re.compile(
-    r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
-)
+# versions and ranges, with npm's own semantics (node-semver), strict parsing as npm does
 
 
-@dataclass(frozen=True, order=False)
-class Version:
-    major: int
-    minor: int
-    patch: int
-    pre: tuple = ()
-
-    @classmethod
-    def parse(cls, text: str) -> Version | None:
-        m = _VERSION.match(text.strip())
-        if not m:
-            return None
-        pre: tuple = ()
-        if m.group(4):
-            pre = tuple(int(p) if p.isdigit() else p for p in m.group(4).split("."))
-        return cls(int(m.group(1)), int(m.group(2)), int(m.group(3)), pre)
-
-    def key(self) -> tuple:
-        # A release sorts after its prereleases; numeric identifiers sort before alphanumeric ones.
-        pre_key = (1,) if not self.pre else (0,) + tuple(
-            (0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.pre
-        )
-        return (self.major, self.minor, self.patch, pre_key)
-
-    def __lt__(self, other: Version) -> bool:
-        return self.key() < other.key()
-
-    def __str__(self) -> str:
-        s = f"{self.major}.{self.minor}.{self.patch}"
-        return s + ("-" + ".".join(str(p) for p in self.pre) if self.pre else "")
+def parse_version(text: str) -> nodesemver.SemVer | None:
+    """A published version (``1.2.3``, ``1.2.3-rc.1``), or None for anything else."""
+    return nodesemver.valid(text, False)
 
 
 def is_exact_version(spec: str) -> bool:
-    return Version.parse(spec) is not None and not spec.strip().startswith("v")
-
-
-_PARTIAL = re.compile(r"^v?(\d+|[xX*])?(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
-
-
-def _partial(text: str) -> tuple[int | None, int | None, int | None, tuple] | None:
-    m = _PARTIAL.match(text)
-    if not m:
-        return None
-
-    def num(g: str | None) -> int | None:
-        return None if g is None or g in ("x", "X", "*") else int(g)
-
-    ma, mi, pa = num(m.group(1)), num(m.group(2)), num(m.group(3))
-    if ma is None:
-        mi = pa = None
-    elif mi is None:
-        pa = None
-    pre: tuple = ()
-    if m.group(4) and pa is not None:
-        pre = tuple(int(p) if p.isdigit() else p for p in m.group(4).split("."))
-    return ma, mi, pa, pre
-
-
-def _V(a: int, b: int, c: int, pre: tuple = ()) -> Version:
-    return Version(a, b, c, pre)
-
-
-_LOWEST_PRE = (0,)  # "-0": below every prerelease of that version
-
-
-def _comparators(op: str, text: str) -> list[tuple[str, Version]] | None:
-    p = _partial(text)
-    if p is None:
-        return None
-    ma, mi, pa, pre = p
-    if ma is None:
-        return [(">=", _V(0, 0, 0))]
-    if op in ("", "="):
-        if mi is None:
-            return [(">=", _V(ma, 0, 0)), ("<", _V(ma + 1, 0, 0, _LOWEST_PRE))]
-        if pa is None:
-            return [(">=", _V(ma, mi, 0)), ("<", _V(ma, mi + 1, 0, _LOWEST_PRE))]
-        return [("=", _V(ma, mi, pa, pre))]
-    if op == "~":
-        lo = _V(ma, mi or 0, pa or 0, pre)
-        hi = _V(ma + 1, 0, 0, _LOWEST_PRE) if mi is None else _V(ma, mi + 1, 0, _LOWEST_PRE)
-        return [(">=", lo), ("<", hi)]
-    if op == "^":
-        lo = _V(ma, mi or 0, pa or 0, pre)
-        if ma > 0 or mi is None:
-            hi = _V(ma + 1, 0, 0, _LOWEST_PRE)
-        elif mi > 0 or pa is None:
-            hi = _V(0, mi + 1, 0, _LOWEST_PRE)
-        else:
-            hi = _V(0, 0, pa + 1, _LOWEST_PRE)
-        return [(">=", lo), ("<", hi)]
-    if op == ">":
-        if mi is None:
-            return [(">=", _V(ma + 1, 0, 0))]
-        if pa is None:
-            return [(">=", _V(ma, mi + 1, 0))]
-        return [(">", _V(ma, mi, pa, pre))]
-    if op == ">=":
-        return [(">=", _V(ma, mi or 0, pa or 0, pre))]
-    if op == "<":
-        return [("<", _V(ma, mi or 0, pa or 0, pre or (_LOWEST_PRE if pa is None else ())))]
-    if op == "<=":
-        if mi is None:
-            return [("<", _V(ma + 1, 0, 0, _LOWEST_PRE))]
-        if pa is None:
-            return [("<", _V(ma, mi + 1, 0, _LOWEST_PRE))]
-        return [("<=", _V(ma, mi, pa, pre))]
-    return None
-
-
-def _parse_range(spec: str) -> list[list[tuple[str, Version]]] | None:
-    sets: list[list[tuple[str, Version]]] = []
-    for alt in spec.split("||"):
-        alt = alt.strip()
-        hy = re.fullmatch(r"(\S+)\s+-\s+(\S+)", alt)
-        if hy:
-            lo = _comparators(">=", hy.group(1))
-            hi = _comparators("<=", hy.group(2))
-            if lo is None or hi is None:
-                return None
-            sets.append(lo + hi)
-            continue
-        alt = re.sub(r"(>=|<=|>|<|=|~>?|\^)\s+", r"\1", alt)
-        comps: list[tuple[str, Version]] = []
-        for part in alt.split() or ["*"]:
-            m = re.match(r"^(>=|<=|>|<|=|~>?|\^)?(.*)$", part)
-            op = (m.group(1) or "").replace("~>", "~")
-            c = _comparators(op, m.group(2))
-            if c is None:
-                return None
-            comps += c
-        sets.append(comps)
-    return sets
-
-
-def _test(v: Version, op: str, w: Version) -> bool:
-    a, b = v.key(), w.key()
-    return {"=": a == b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[op]
+    """Does ``spec`` name one version (as a tarball file name spells it, without a ``v``)?"""
+    return parse_version(spec) is not None and not spec.startswith("v")
 
 
 def satisfies(version: str, spec: str) -> bool:
-    """npm's ``semver.satisfies`` for the common range forms (tags other than latest: False)."""
-    v = Version.parse(version)
-    if v is None:
+    """npm's ``semver.satisfies``; the ``latest`` tag counts as ``*`` (any release, offline)."""
+    if parse_version(version) is None:
         return False
-    spec = spec.strip()
-    if spec in ("", "*", "x", "X", "latest"):
-        return not v.pre
-    sets = _parse_range(spec)
-    if sets is None:
-        return False
-    for comps in sets:
-        if not all(_test(v, op, w) for op, w in comps):
-            continue
-        if v.pre and not any(w.pre and (w.major, w.minor, w.patch) == (v.major, v.minor, v.patch)
-                             and w.pre != _LOWEST_PRE for _, w in comps):
-            continue  # prereleases match only a comparator on the same version
-        return True
-    return False
+    return nodesemver.satisfies(version, _range(spec), loose=False)
 
 
 def max_satisfying(versions: Iterable[str], spec: str) -> str | None:
-    best: Version | None = None
-    best_text = None
-    for text in versions:
-        v = Version.parse(text)
-        if v is not None and satisfies(text, spec) and (best is None or best < v):
-            best, best_text = v, text
-    return best_text
+    """The highest of ``versions`` that satisfies ``spec`` (versions that do not parse are left out)."""
+    valid = [v for v in versions if parse_version(v) is not None]
+    return nodesemver.max_satisfying(valid, _range(spec), loose=False)
+
+
+def _range(spec: str) -> str:
+    spec = spec.strip()
+    return "*" if spec == "latest" else spec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,13 +223,13 @@ class NpmClient:
             raise NpmError("npm view printed something that is not JSON") from None
         rows = data if isinstance(data, list) else [data]
         best: dict | None = None
-        best_v: Version | None = None
         for row in rows:
             if isinstance(row, str):
                 row = {"version": row}
-            v = Version.parse(str(row.get("version", "")))
-            if v is not None and (best_v is None or best_v < v):
-                best, best_v = row, v
+            version = str(row.get("version", ""))
+            if parse_version(version) is not None and (
+                    best is None or nodesemver.gt(version, str(best["version"]), False)):
+                best = row
         if best is None:
             raise NpmError(f"npm view: no version of {package} matches {spec}")
         return PackageVersion(package, str(best["version"]), best.get("dist.integrity"),
@@ -417,10 +273,8 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):  # the write failed already; that error is the one to see
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
@@ -553,7 +407,7 @@ def find_tarball(dirs: Iterable[Path], package: str, spec: str) -> tuple[Path, s
         for name in names:
             if name.startswith(prefix) and name.endswith(".tgz"):
                 ver = name[len(prefix):-4]
-                if Version.parse(ver) is not None:
+                if parse_version(ver) is not None:
                     found[ver] = d / name
         best = max_satisfying(found, spec)
         if best is not None:

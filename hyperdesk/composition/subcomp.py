@@ -63,9 +63,8 @@ def is_relative_url(url: str | None) -> bool:
         return False
     if _SCHEME.match(u):
         return False
-    if u.startswith(("{{", "${")):
-        return False  # a template placeholder filled by a script, not a URL
-    return True
+    # A template placeholder ("{{x}}", "${x}") is filled by a script: not a URL.
+    return not u.startswith(("{{", "${"))
 
 
 def is_remote_url(url: str | None) -> bool:
@@ -142,13 +141,14 @@ def format_srcset(candidates: list[tuple[str, str]]) -> str:
     return ", ".join(f"{u} {d}".strip() for u, d in candidates)
 
 
-def rewrite_element_urls(root: Any, fn: Callable[[str], str | None], *, skip_attr: Callable[[Any, str], bool] = None) -> None:
+def rewrite_element_urls(root: Any, fn: Callable[[str], str | None], *,
+                         skip_attr: Callable[[Any, str], bool] | None = None) -> None:
     """Apply fn to every URL-bearing attribute, srcset, style attribute and <style> text below
     root (and root itself). fn returns the new URL or None to keep it."""
     for el in iter_elements(root):
         for name in URL_ATTRS:
             value = el.get(name)
-            if value is None or (skip_attr and skip_attr(el, name)):
+            if value is None or (skip_attr is not None and skip_attr(el, name)):
                 continue
             if name == "data" and el.tag != "object":
                 continue
@@ -355,10 +355,7 @@ class Inliner:
             raise invalid(host_file, host, "data-composition-src", src,
                           f"sub-compositions are nested deeper than {MAX_DEPTH} levels")
         text = self._read(rel, host, host_file, src)
-        if is_full_document(text):
-            fdoc = parse_html(text)
-        else:
-            fdoc = parse_fragment_document(text)
+        fdoc = parse_html(text) if is_full_document(text) else parse_fragment_document(text)
         base_dir = posixpath.dirname(rel)
         rebase_tree(fdoc, base_dir)
 

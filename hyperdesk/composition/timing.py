@@ -20,8 +20,6 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z0-9_.:-]+")
 _REF_OFFSET = re.compile(r"([A-Za-z0-9_.:-]+?)\s*([+-])\s*(\d+(?:\.\d*)?|\.\d+)")
 
-MEDIA_TAGS = ("video", "audio")
-
 
 @dataclass(frozen=True)
 class StartExpr:
@@ -184,6 +182,7 @@ class StaticTiming:
         return self._resolve_ref(el, expr)
 
     def _resolve_ref(self, el: Any, expr: StartExpr) -> Resolved:
+        assert expr.ref is not None  # parse_start gives a number or a reference
         target = self.find_reference(el, expr.ref)
         if target is None:
             self._warn(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from hyperdesk.composition.cssscope import attr_selector, remove_declarations
 from hyperdesk.composition.document import HOST_FILE_ATTR, SCOPE_ATTR, invalid, iter_elements
@@ -55,7 +55,7 @@ def parse_declarations(raw: str | None, *, file: str, el: Any,
     out: list[VariableDecl] = []
     seen: set[str] = set()
     for i, entry in enumerate(data):
-        def bad(reason: str) -> HyperdeskError:
+        def bad(reason: str, i: int = i) -> HyperdeskError:
             return invalid(file, el, attribute, raw, f"declaration {i}: {reason}")
 
         if not isinstance(entry, dict):
@@ -221,7 +221,7 @@ def _own_scope_host(el: Any) -> Any | None:
     return None
 
 
-def _var_src_ok(value: Any) -> bool:
+def _var_src_ok(value: Any) -> TypeGuard[str]:
     if not isinstance(value, str) or not value.strip():
         return False
     v = value.strip()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.dirs import plan_cache_dir
+from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.config import RenderConfig
 from hyperdesk.plan.hashing import canonical_json, sha256_file
 from hyperdesk.models import PlanResult, WorkerEnv
@@ -89,11 +90,12 @@ def find_cached_plan(composition: Path | str, config: RenderConfig, *, env: Work
 
 
 def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
-                exclude: tuple[Path, ...] = (), root: Path | None = None) -> PlanResult:
+                exclude: tuple[Path, ...] = (), root: Path | None = None,
+                faults: FaultPlan | None = None) -> PlanResult:
     """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
     target = _cache_target(composition, config, env, exclude, root)
     found = _load_cached(target)
     if found is not None:
         return found
     target.parent.mkdir(parents=True, exist_ok=True)
-    return plan(composition, config, target, worker_env=env, exclude=exclude)
+    return plan(composition, config, target, worker_env=env, exclude=exclude, faults=faults)

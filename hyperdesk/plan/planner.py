@@ -21,6 +21,7 @@ from collections.abc import Callable
 from hyperdesk.composition.compile import CompiledComposition, compile_project
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
 from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
@@ -264,8 +265,11 @@ def _mix_audio(compiled: CompiledComposition, partial: Path, fps: Fps, total_fra
 
 
 def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
-         worker_env: WorkerEnv | None = None, exclude: tuple[Path, ...] = ()) -> PlanResult:
-    """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11)."""
+         worker_env: WorkerEnv | None = None, exclude: tuple[Path, ...] = (),
+         faults: FaultPlan | None = None) -> PlanResult:
+    """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11).
+
+    ``faults`` (tests only): ``loopback_only`` keeps the asset resolver's downloads on this machine."""
     from hyperdesk.encode.probe import probe_media
 
     plan_dir = Path(plan_dir).absolute()
@@ -295,6 +299,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             fps=requested_fps,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
+            loopback_only=faults is not None and faults.loopback_only,
         )
         fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
         width, height = int(compiled.width), int(compiled.height)

@@ -1,8 +1,9 @@
 """The conformance corpus: one composition folder per checklist line, rendered through the real pipeline.
 
-`corpus_render(name, **config)` plans tests/compositions/<name>/, renders every chunk (with `faults=`
-when given) and assembles, caching the result per (name, config) for the test session. It returns a
-Rendered with the output path, decoded frames (RGB or RGBA numpy arrays), the plan and chunk results.
+`corpus_render(name, **config)` plans tests/compositions/<name>/, renders every chunk and assembles,
+caching the result per (name, config, faults) for the test session (`faults=FaultPlan(...)` reaches the
+planner and every chunk). It returns a Rendered with the output path, decoded frames (RGB or RGBA numpy
+arrays), the plan and chunk results.
 """
 from __future__ import annotations
 
@@ -58,13 +59,14 @@ def corpus_render(tmp_path_factory):
 
     def render(name: str, *, project: Optional[Path] = None, faults: Optional[FaultPlan] = None,
                **config: Any) -> Rendered:
-        key = json.dumps([name, str(project), config, faults and faults.to_arg()], sort_keys=True, default=str)
+        key = json.dumps([name, str(project), config, faults.to_arg() if faults else None],
+                         sort_keys=True, default=str)
         if key in cache:
             return cache[key]
         work = root / f"{name}-{len(cache)}"
         work.mkdir()
         cfg = RenderConfig(**config)
-        planned = plan(project or CORPUS / name, cfg, work / "plan")
+        planned = plan(project or CORPUS / name, cfg, work / "plan", faults=faults)
         m = planned.manifest
         ext = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}[m.format]
         results = [render_chunk(planned.plan_dir, i, work / f"chunk{i}{ext}", faults=faults)

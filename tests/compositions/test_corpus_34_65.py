@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 import mediautil as mu
+from hyperdesk.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 
@@ -519,8 +520,7 @@ def test_57_offline_resolver_serves_cdn_url_from_npm(corpus_render, tmp_path, mo
     for tgz in shared_npm.glob("fontsource-inter-*.tgz"):
         shutil.copy2(tgz, cache / "assets" / "npm" / tgz.name)
     monkeypatch.setenv("HYPERDESK_CACHE_DIR", str(cache))
-    monkeypatch.setenv("HYPERDESK_TEST_LOOPBACK_ONLY", "1")  # the CDN is unreachable
-    r = corpus_render("57-offline-resolver")
+    r = corpus_render("57-offline-resolver", faults=FaultPlan(loopback_only=True))  # the CDN is unreachable
     table = {a["url"]: a for a in json.loads((r.plan_dir / "meta" / "assets.json").read_text())["assets"]}
     rec = table[GSAP_URL]
     assert (rec["tier"], rec["package"], rec["version"]) == ("npm", "gsap", "3.12.5")

@@ -39,8 +39,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                              "hyperdesk plan needs COMPOSITION and -o PLANDIR (or --verify PLANDIR)")
     config = config_from_args(args)
     t0 = time.monotonic()
-    kwargs = {"faults": args.faults} if args.faults else {}
-    result = plan(Path(args.composition), config, Path(args.output), **kwargs)
+    result = plan(Path(args.composition), config, Path(args.output), faults=args.faults)
     m = result.manifest
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), sort_keys=True))

@@ -9,7 +9,6 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Any
 
 from hyperdesk.capture.browser import find_browser
 from hyperdesk.capture.session import CaptureSession, PageSpec
@@ -37,8 +36,7 @@ def render_still(plan_dir: Path, frame: int, out: Path, *, faults: FaultPlan | N
     (work / "logs").mkdir()
 
     async def capture() -> bytes:
-        kwargs: dict[str, Any] = {"faults": faults} if faults is not None else {}
-        session = await CaptureSession.open(spec, work, browser=find_browser(), **kwargs)
+        session = await CaptureSession.open(spec, work, browser=find_browser(), faults=faults)
         try:
             return await session.capture(frame)
         finally:

@@ -89,14 +89,12 @@ def plan_payload(composition: str, config: RenderConfig, env: WorkerEnv, exclude
 def _serve(call: dict[str, Any], faults: FaultPlan | None) -> Any:
     op = call.get("op")
     if op == "plan":
-        kwargs: dict[str, Any] = {"faults": faults} if faults is not None else {}
         result = cached_plan(call["composition"], RenderConfig.model_validate(call["config"]),
                              env=WorkerEnv.model_validate(call["env"]),
-                             exclude=tuple(Path(p) for p in call.get("exclude", [])), **kwargs)
+                             exclude=tuple(Path(p) for p in call.get("exclude", [])), faults=faults)
         return result.model_dump(mode="json")
     if op == "still":
-        kwargs = {"faults": faults} if faults is not None else {}
-        render_still(Path(call["plan_dir"]), int(call["frame"]), Path(call["out"]), **kwargs)
+        render_still(Path(call["plan_dir"]), int(call["frame"]), Path(call["out"]), faults=faults)
         return {"out": call["out"]}
     raise HyperdeskError("INTERNAL_ERROR", f"unknown child operation {op!r}")
 

@@ -98,7 +98,7 @@ class RenderService:
     def worker_env(self) -> WorkerEnv:
         """This machine's worker environment (Chromium, ffmpeg, hyperdesk), found once."""
         if self._env is None:
-            self._env = local_worker_env(**({"faults": self.faults} if self.faults else {}))
+            self._env = local_worker_env(faults=self.faults)
         return self._env
 
     def _plan_inputs(self, request: RenderRequest) -> tuple[str, Any, tuple[Path, ...]]:
@@ -109,8 +109,7 @@ class RenderService:
         composition, config, exclude = self._plan_inputs(request)
         t0 = self._planning_started(request, job_id)
         try:
-            kwargs: dict[str, Any] = {"faults": self.faults} if self.faults else {}
-            planned = cached_plan(composition, config, env=self.worker_env(), exclude=exclude, **kwargs)
+            planned = cached_plan(composition, config, env=self.worker_env(), exclude=exclude, faults=self.faults)
         except HyperdeskError as err:
             self._planning_failed(job_id, err)
             raise

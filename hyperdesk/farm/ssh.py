@@ -158,6 +158,11 @@ def parse_node_address(text: str) -> tuple[str | None, str, int]:
     return user or None, host, port
 
 
+def default_node_name(user: str | None, host: str, port: int) -> str:
+    """The name a node gets when none is given: `user@host`, with `:port` unless it is 22."""
+    return f"{user + '@' if user else ''}{host}" + (f":{port}" if port != 22 else "")
+
+
 class _PinningClient(asyncssh.SSHClient):
     """Sees the key the server presents (every key reaches here: the trusted list holds at most the pin)."""
 

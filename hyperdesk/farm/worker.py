@@ -214,6 +214,7 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
             from hyperdesk.plan import render_chunk
 
             render = render_chunk
+        # faults= only when there are some, so renders that never see faults need not take the keyword.
         extra: dict[str, Any] = {"faults": faults} if faults is not None else {}
         result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress, **extra)
         finished.set()

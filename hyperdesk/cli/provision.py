@@ -1,7 +1,7 @@
 """`hyperdesk nodes provision user@host[:port]`: install this controller's hyperdesk on a render node.
 
 `register(nodes_subparsers)` adds `provision` to the `nodes` command (cli/nodes.py). The work is
-hyperdesk.farm.provision.
+hyperdesk.farm.provision.provisioner.
 """
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ def _say(text: str) -> None:
 def _node_from_args(args: argparse.Namespace, store) -> Any:
     """The node to provision: a registered name, or an address (updating the node registered under
     --name, else the one registered at that address, else a new one)."""
-    from hyperdesk.farm.provision import default_node_name
-    from hyperdesk.farm.ssh import parse_node_address
+    from hyperdesk.farm.ssh import default_node_name, parse_node_address
     from hyperdesk.store.models import NodeConfig
 
     by_name = store.get_node(args.address)
@@ -54,7 +53,7 @@ def _node_from_args(args: argparse.Namespace, store) -> Any:
 
 
 def cmd_nodes_provision(args: argparse.Namespace) -> int:
-    from hyperdesk.farm.provision import ProvisionOptions, provision
+    from hyperdesk.farm.provision.provisioner import ProvisionOptions, provision
     from hyperdesk.store import JobStore
 
     store = JobStore()

@@ -3,6 +3,7 @@
 Each worker runs in its own session (so its process group holds it, Chromium and ffmpeg), with a
 stdin pipe it watches: if this controller dies, the pipe closes and the worker kills its group.
 Cancel = SIGINT to the worker, a grace period, then SIGKILL to the whole group.
+A test's FaultPlan reaches the workers as `hyperdesk --faults JSON worker …`.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import DoneEvent, FailedEvent, parse_event
+from hyperdesk.faults import FaultPlan, fault_args
 from hyperdesk.models import ChunkResult
 
 GIB = 1024 ** 3
@@ -43,8 +45,9 @@ def default_local_slots(cores: int | None = None, memory_bytes: int | None = Non
     return max(1, min(cores // 2, int(memory_bytes // (1.5 * GIB))))
 
 
-def worker_command() -> list[str]:
-    return [sys.executable, "-m", "hyperdesk", "worker"]
+def worker_command(faults: FaultPlan | None = None) -> list[str]:
+    """This Python's `hyperdesk [--faults JSON] worker`, without the attempt's arguments."""
+    return [sys.executable, "-m", "hyperdesk", *fault_args(faults), "worker"]
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
@@ -56,11 +59,13 @@ class LocalExecutor(Executor):
     kind = "local"
 
     def __init__(self, slots: int | None = None, *, name: str = "local", command: list[str] | None = None,
-                 env: dict[str, str] | None = None, grace_s: float = 3.0) -> None:
+                 env: dict[str, str] | None = None, grace_s: float = 3.0, faults: FaultPlan | None = None) -> None:
+        """`command` replaces the worker program (tests run stand-ins); `faults` (tests only) goes to the
+        default command's workers."""
         self.name = name
         self.slots = slots if slots and slots > 0 else default_local_slots()
-        self.command = list(command or worker_command())
-        self.env = env  # extra environment for the workers (test hooks)
+        self.command = list(command or worker_command(faults))
+        self.env = env  # extra environment for the workers
         self.grace_s = grace_s
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
@@ -140,10 +145,8 @@ class LocalExecutor(Executor):
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGINT)
-            try:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(proc.wait(), self.grace_s)
-            except (TimeoutError, asyncio.CancelledError):
-                pass
         kill_group(proc.pid)
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -4,22 +4,24 @@ stdout carries events and nothing else: at start the real stdout is duplicated f
 stream and file descriptor 1 is pointed at stderr, so a stray print, a library warning or a child
 process (Chromium, ffmpeg) can never corrupt the stream.
 
-Test hooks (environment variables of the worker, see docs/internals.md):
-  HYPERDESK_TEST_STALL_AFTER_FRAMES=N   after N frames, stop sending events and hang
-  HYPERDESK_TEST_STALL_ONCE=PATH        ... only in the first worker that creates PATH
+A test's FaultPlan (`hyperdesk --faults JSON worker …`) can make the worker stall after some
+frames (stall_after_frames, only in the first worker that creates stall_once_path when that is
+set); the rest of the plan goes on to the chunk render.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
 
 from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
@@ -32,6 +34,7 @@ from hyperdesk.farm.protocol import (
     ProgressEvent,
     dump_event,
 )
+from hyperdesk.faults import FaultPlan
 
 EXIT_OK, EXIT_VALIDATION, EXIT_RUNTIME, EXIT_CANCELLED = 0, 2, 3, 130
 
@@ -57,7 +60,7 @@ class _EventStream:
         self._fd = fd
         self._lock = threading.Lock()
         self._on_broken = on_broken
-        self.silenced = threading.Event()  # set by the stall hook: nothing more is sent
+        self.silenced = threading.Event()  # set by a stall fault: nothing more is sent
         self.last_sent = time.monotonic()
 
     def send(self, event: Any) -> None:
@@ -131,25 +134,13 @@ def _log_tail(details: dict[str, Any]) -> list[str]:
     return lines[-LOG_TAIL_LINES:]
 
 
-def _stall_hook() -> int | None:
-    raw = os.environ.get("HYPERDESK_TEST_STALL_AFTER_FRAMES")
-    if not raw:
-        return None
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        return None
-
-
-def _stall_claimed() -> bool:
-    once = os.environ.get("HYPERDESK_TEST_STALL_ONCE")
-    if not once:
+def _stall_claimed(once_path: str | None) -> bool:
+    """Does this worker stall? Always without a once-path, else only if it creates that file first."""
+    if not once_path:
         return True
     try:
-        fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    except OSError:
+        fd = os.open(once_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError:  # FileExistsError included: another worker stalled already
         return False
     os.close(fd)
     return True
@@ -157,11 +148,12 @@ def _stall_claimed() -> bool:
 
 def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: str, *,
                watchdog: bool = False, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
-               render: Callable[..., Any] | None = None) -> int:
+               render: Callable[..., Any] | None = None, faults: FaultPlan | None = None) -> int:
     """Run chunk `index` of `plan_dir` into `out`, printing protocol events; return the exit status.
 
     `render` defaults to hyperdesk.plan.render_chunk (tests may pass another callable with the
     same signature). With `watchdog`, EOF on stdin or a broken stdout kills the process group.
+    `faults` (tests only) may stall the worker and is passed on to the render.
     """
     sys.stdout.flush()
     event_fd = os.dup(1)
@@ -184,7 +176,8 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
     finished = threading.Event()
     window: collections.deque[tuple[float, int]] = collections.deque(maxlen=12)
     last_progress = [0.0]
-    stall_after = _stall_hook()
+    stall_after = faults.stall_after_frames if faults is not None else None
+    stall_once = faults.stall_once_path if faults is not None else None
 
     def heartbeat() -> None:
         while not finished.wait(heartbeat_s):
@@ -203,9 +196,9 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
             last_progress[0] = now
             stream.send(ProgressEvent(attempt_id=attempt_id, frames_done=frames_done,
                                       frames_total=frames_total, fps=round(fps, 3)))
-        if stall_after is not None and frames_done >= stall_after and _stall_claimed():
+        if stall_after is not None and frames_done >= stall_after and _stall_claimed(stall_once):
             stream.silenced.set()
-            print(f"hyperdesk worker: test hook stalls attempt {attempt_id} after {frames_done} frames",
+            print(f"hyperdesk worker: test fault stalls attempt {attempt_id} after {frames_done} frames",
                   file=sys.stderr, flush=True)
             while True:  # hang like a wedged page would; only a kill ends this
                 time.sleep(3600)
@@ -216,8 +209,14 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
                                   pgid=os.getpgrp(), host=socket.gethostname(), hyperdesk_version=__version__))
         beat.start()
         if render is None:
-            from hyperdesk.plan import render_chunk as render
-        result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress)
+            # Lazy: hyperdesk.plan takes ~0.4 s to import, and every CLI command imports this module
+            # (for the worker's arguments) while only a worker renders.
+            from hyperdesk.plan import render_chunk
+
+            render = render_chunk
+        # faults= only when there are some, so renders that never see faults need not take the keyword.
+        extra: dict[str, Any] = {"faults": faults} if faults is not None else {}
+        result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress, **extra)
         finished.set()
         stream.send(DoneEvent(attempt_id=attempt_id, result=result))
         return EXIT_OK
@@ -227,30 +226,18 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
         return exit_status(err.code)
     except KeyboardInterrupt:
         finished.set()
-        err = HyperdeskError("CANCELLED", f"chunk {index} was cancelled")
-        stream.send(FailedEvent.from_error(attempt_id, err, []))
+        cancelled = HyperdeskError("CANCELLED", f"chunk {index} was cancelled")
+        stream.send(FailedEvent.from_error(attempt_id, cancelled, []))
         return EXIT_CANCELLED
     except Exception as exc:  # a bug is still reported as an event, never as a bare traceback
         finished.set()
-        import traceback
-
         tb = traceback.format_exc().splitlines()[-LOG_TAIL_LINES:]
         print("\n".join(tb), file=sys.stderr, flush=True)
-        err = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-        stream.send(FailedEvent.from_error(attempt_id, err, tb))
+        internal = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        stream.send(FailedEvent.from_error(attempt_id, internal, tb))
         return EXIT_RUNTIME
     finally:
         finished.set()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m hyperdesk.farm.worker PLANDIR INDEX -o OUT --attempt-id ID [--watchdog]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="hyperdesk worker")
-    add_worker_arguments(parser)
-    args = parser.parse_args(argv)
-    return worker_command(args)
 
 
 def add_worker_arguments(parser: Any) -> None:
@@ -265,23 +252,17 @@ def add_worker_arguments(parser: Any) -> None:
 
 
 def worker_command(args: Any) -> int:
+    """`hyperdesk [--faults JSON] worker …`: the top-level --faults arrives as args.faults."""
     if getattr(args, "setsid", False):
         become_group_leader()
-    return run_worker(args.plan_dir, args.index, args.output, args.attempt_id, watchdog=args.watchdog)
+    return run_worker(args.plan_dir, args.index, args.output, args.attempt_id, watchdog=args.watchdog,
+                      faults=getattr(args, "faults", None))
 
 
 def become_group_leader() -> None:
     """setsid(2): a new session and process group led by this process (no-op if it leads one)."""
-    try:
+    with contextlib.suppress(OSError):  # already a session or group leader (e.g. exec'd straight from sshd)
         os.setsid()
-    except OSError:
-        pass  # already a session or group leader (e.g. exec'd straight from sshd)
     if os.getpgrp() != os.getpid():
-        try:
+        with contextlib.suppress(OSError):
             os.setpgid(0, 0)
-        except OSError:
-            pass
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -120,7 +120,8 @@ def test_provision_render_and_provision_again(node_account, node_sshd, wheelhous
 
     # What the node runs is this checkout's wheel, owned by the node user, with the same pins.
     stamp = json.loads((venv / "hyperdesk-provision.json").read_text())
-    from hyperdesk.farm.provision import dependency_pins, wheel_content_digest
+    from hyperdesk.farm.provision.pins import dependency_pins
+    from hyperdesk.farm.provision.wheel import wheel_content_digest
 
     assert stamp["wheel_digest"] == wheel_content_digest(hyperdesk_wheel)
     assert stamp["pins"] == dependency_pins()

@@ -68,7 +68,6 @@ def cmd_render_chunk(args: argparse.Namespace) -> int:
     from hyperdesk.plan.chunk import render_chunk  # lazy: see cli/__init__.py
 
     out = Path(args.output).absolute()
-    kwargs = {"faults": args.faults} if args.faults else {}
     if args.json:
         # The event stream is the worker protocol (farm/protocol.py): the same one the farm reads.
         def render(plan_dir: Path, index: int, out_path: Path, **kw: object) -> ChunkResult:
@@ -77,7 +76,7 @@ def cmd_render_chunk(args: argparse.Namespace) -> int:
             return result
 
         attempt = args.attempt_id or f"{os.getpid()}-{secrets.token_hex(4)}"
-        return run_worker(Path(args.plan_dir), args.index, out, attempt, render=render, **kwargs)
+        return run_worker(Path(args.plan_dir), args.index, out, attempt, render=render, faults=args.faults)
     result = render_chunk(Path(args.plan_dir), args.index, out, attempt_id=args.attempt_id,
                           progress=_text_progress(args.index), faults=args.faults)
     result_path = _write_result(out, result)

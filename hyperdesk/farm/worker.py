@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperdesk import __version__
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, exit_status
 from hyperdesk.farm.protocol import (
     HEARTBEAT_INTERVAL_S,
     AcceptedEvent,
@@ -36,21 +36,8 @@ from hyperdesk.farm.protocol import (
 )
 from hyperdesk.faults import FaultPlan
 
-EXIT_OK, EXIT_VALIDATION, EXIT_RUNTIME, EXIT_CANCELLED = 0, 2, 3, 130
-
-# plan-contract 9.2: the validation steps (exit status 2); everything else is a runtime error (3).
-VALIDATION_CODES = frozenset({
-    "MISSING_PLAN_ARTIFACT", "PLAN_PROTOCOL_UNSUPPORTED", "INVALID_PLAN_METADATA", "CHUNK_INDEX_OUT_OF_RANGE",
-    "PLAN_HASH_MISMATCH", "FFMPEG_VERSION_MISMATCH", "BROWSER_VERSION_MISMATCH", "RENDERER_VERSION_MISMATCH",
-    "BROWSER_GPU_NOT_SOFTWARE", "MISSING_RUNTIME_ENV_SNAPSHOT",
-})
+EXIT_OK = 0
 LOG_TAIL_LINES = 20
-
-
-def exit_status(code: str) -> int:
-    if code == "CANCELLED":
-        return EXIT_CANCELLED
-    return EXIT_VALIDATION if code in VALIDATION_CODES else EXIT_RUNTIME
 
 
 class _EventStream:
@@ -87,7 +74,7 @@ def _kill_own_group() -> None:
             os.killpg(os.getpid(), signal.SIGKILL)
     except OSError:
         pass
-    os._exit(EXIT_CANCELLED)
+    os._exit(exit_status("CANCELLED"))
 
 
 def _start_stdin_watchdog() -> None:
@@ -214,28 +201,26 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
             from hyperdesk.plan import render_chunk
 
             render = render_chunk
-        # faults= only when there are some, so renders that never see faults need not take the keyword.
-        extra: dict[str, Any] = {"faults": faults} if faults is not None else {}
-        result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress, **extra)
+        result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress, faults=faults)
         finished.set()
         stream.send(DoneEvent(attempt_id=attempt_id, result=result))
         return EXIT_OK
     except HyperdeskError as err:
         finished.set()
         stream.send(FailedEvent.from_error(attempt_id, err, _log_tail(err.details)))
-        return exit_status(err.code)
+        return err.exit_status  # the same status as every other command (errors.CODES)
     except KeyboardInterrupt:
         finished.set()
         cancelled = HyperdeskError("CANCELLED", f"chunk {index} was cancelled")
         stream.send(FailedEvent.from_error(attempt_id, cancelled, []))
-        return EXIT_CANCELLED
+        return cancelled.exit_status
     except Exception as exc:  # a bug is still reported as an event, never as a bare traceback
         finished.set()
         tb = traceback.format_exc().splitlines()[-LOG_TAIL_LINES:]
         print("\n".join(tb), file=sys.stderr, flush=True)
         internal = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
         stream.send(FailedEvent.from_error(attempt_id, internal, tb))
-        return EXIT_RUNTIME
+        return internal.exit_status
     finally:
         finished.set()
 

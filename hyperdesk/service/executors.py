@@ -38,18 +38,12 @@ class ExecutorFactory:
         self.worker_env = worker_env
 
     def local(self, slots: int) -> LocalExecutor:
-        kwargs: dict[str, Any] = {"command": self.worker_command, "env": self.worker_env}
-        if self.faults is not None:
-            kwargs["faults"] = self.faults
-        return LocalExecutor(slots, **kwargs)
+        return LocalExecutor(slots, command=self.worker_command, env=self.worker_env, faults=self.faults)
 
     def ssh(self, node: NodeConfig, accept_fingerprint: Any = None) -> Executor:
         from hyperdesk.farm.ssh import SshExecutor  # asyncssh costs 0.3 s to import: only for SSH nodes
 
-        kwargs: dict[str, Any] = {"accept_fingerprint": accept_fingerprint}
-        if self.faults is not None:
-            kwargs["faults"] = self.faults
-        return SshExecutor(node, self.store, **kwargs)
+        return SshExecutor(node, self.store, accept_fingerprint=accept_fingerprint, faults=self.faults)
 
     def for_request(self, farm: FarmRequest) -> list[Executor]:
         executors: list[Executor] = []

@@ -453,9 +453,8 @@ class RenderService:
         """
         from hyperdesk.farm.ssh import SshExecutor  # asyncssh costs 0.3 s to import: only for SSH nodes
 
-        kwargs: dict[str, Any] = {"faults": self.faults} if self.faults else {}
         executor = SshExecutor(cfg, self.store, accept_fingerprint=accept_fingerprint,
-                               connect_timeout=connect_timeout, **kwargs)
+                               connect_timeout=connect_timeout, faults=self.faults)
         t0 = time.monotonic()
         try:
             await executor.open()

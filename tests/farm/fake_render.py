@@ -15,7 +15,7 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import ChunkResult, ChunkTimings, WorkerInfo
 
 
-def fake_render(plan_dir: Path, index: int, out: Path, *, attempt_id=None, progress=None):
+def fake_render(plan_dir: Path, index: int, out: Path, *, attempt_id=None, progress=None, faults=None):
     mode = os.environ.get("FAKE_MODE", "ok")
     if mode == "ok":
         print("stray print to stdout")

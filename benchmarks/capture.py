@@ -89,7 +89,7 @@ def measured_render(plan_dir: Path, out: Path, *, redraw_capture: bool = True):
     import resource
 
     from hyperdesk.capture.frames import FrameCapture
-    from hyperdesk.plan import render_chunk
+    from hyperdesk.plan.chunk import render_chunk
 
     init = FrameCapture.__init__
 
@@ -118,7 +118,8 @@ def measured_render(plan_dir: Path, out: Path, *, redraw_capture: bool = True):
 
 
 def main() -> None:
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=300, help="frames of the sample to render (300 = all 10 s)")

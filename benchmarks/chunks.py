@@ -38,7 +38,8 @@ PAGE = """<!doctype html>
 
 
 def render(plan_dir: str, count: int, tmp: Path) -> tuple[float, float, list]:
-    from hyperdesk.plan import assemble, render_chunk
+    from hyperdesk.plan.assemble import assemble
+    from hyperdesk.plan.chunk import render_chunk
 
     t0 = time.monotonic()
     results = [render_chunk(plan_dir, i, tmp / f"c{count}_{i}.mp4") for i in range(count)]
@@ -53,7 +54,8 @@ def render(plan_dir: str, count: int, tmp: Path) -> tuple[float, float, list]:
 
 
 def main() -> None:
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=30)

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hyperdesk.faults import FaultPlan
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
 
 GSAP_URL = "https://cdn.jsdelivr.net/npm/gsap@3.12.5/dist/gsap.min.js"
 

@@ -196,9 +196,9 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
                                   pgid=os.getpgrp(), host=socket.gethostname(), hyperdesk_version=__version__))
         beat.start()
         if render is None:
-            # Lazy: hyperdesk.plan takes ~0.4 s to import, and every CLI command imports this module
+            # Lazy: hyperdesk.plan.chunk takes ~0.4 s to import, and every CLI command imports this module
             # (for the worker's arguments) while only a worker renders.
-            from hyperdesk.plan import render_chunk
+            from hyperdesk.plan.chunk import render_chunk
 
             render = render_chunk
         result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress, faults=faults)

@@ -16,7 +16,10 @@ import pytest
 
 import mediautil as mu
 from hyperdesk.faults import FaultPlan
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
 
 CORPUS = Path(__file__).resolve().parent
 

@@ -132,7 +132,8 @@ def test_38_frame_count_rounding(corpus_render):
 def test_39_fps_forms(corpus_render, tmp_path):
     from hyperdesk.encode.probe import stream_summary
     from hyperdesk.errors import HyperdeskError
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     with pytest.raises(HyperdeskError) as info:
         plan(CORPUS / "39-fps-forms", RenderConfig(fps="29.97"), tmp_path / "plan")
@@ -154,7 +155,8 @@ PROBE_MESSAGE = "probing the composition duration"
 
 def test_40_static_duration_loads_no_probe_page(caplog, tmp_path):
     """Plan only: the line is about planning (the contrasting probe record is asserted in 41)."""
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     with caplog.at_level(logging.INFO, logger="hyperdesk.plan"):
         planned = plan(CORPUS / "40-static-duration", RenderConfig(), tmp_path / "plan")
@@ -181,7 +183,8 @@ def test_41_probed_duration_from_root_timeline(corpus_render, caplog):
 
 def test_42_zero_duration(tmp_path):
     from hyperdesk.errors import HyperdeskError
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     with pytest.raises(HyperdeskError) as info:
         plan(CORPUS / "42-zero-duration", RenderConfig(), tmp_path / "zero")
@@ -535,7 +538,8 @@ def test_57_offline_resolver_serves_cdn_url_from_npm(corpus_render, tmp_path, mo
 
 def test_58_fetch_failure_names_url_and_asset_dir(tmp_path):
     from hyperdesk.errors import HyperdeskError
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     url = "https://assets.invalid/corpus58/missing-lib.js"
     with pytest.raises(HyperdeskError) as info:
@@ -559,7 +563,7 @@ def test_59_runtime_request_blocked_and_listed(corpus_render):
 def test_60_software_gl(corpus_render, tmp_path):
     from hyperdesk.errors import HyperdeskError
     from hyperdesk.faults import FaultPlan
-    from hyperdesk.plan import render_chunk
+    from hyperdesk.plan.chunk import render_chunk
 
     r = corpus_render("60-software-gl")
     assert_colour(r, 0, 32, 18, GREEN)  # the page's own WebGL renderer string names SwiftShader
@@ -615,7 +619,9 @@ SAMPLE = CORPUS.parent.parent / "resources" / "sample"
 
 
 def test_65_beginframe_and_screenshot_capture_identical(tmp_path):
-    from hyperdesk.plan import RenderConfig, plan, render_chunk
+    from hyperdesk.plan.chunk import render_chunk
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     subprocess.run([sys.executable, str(SAMPLE.parent.parent / "scripts" / "make_sample_media.py")], check=True)
     planned = plan(SAMPLE, RenderConfig(keyframe_interval=15, chunk_frames=15), tmp_path / "plan")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from hyperdesk.faults import FaultPlan
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.plan import RenderConfig, plan, render_chunk
+from hyperdesk.plan.assemble import assemble
 
 GSAP_URL = "https://cdn.jsdelivr.net/npm/gsap@3.12.5/dist/gsap.min.js"
 

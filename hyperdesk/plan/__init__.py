@@ -1,8 +1,10 @@
 """The one pipeline: plan() -> render_chunk() -> assemble() (plan-contract.md).
 
-`from hyperdesk.plan import plan, render_chunk, assemble, load_plan, RenderConfig` works, but the
-names load on first use (PEP 562): a worker imports hyperdesk.plan.chunk for every chunk attempt and
-must not pay for the planner's compiler (lxml, tinycss2, fontTools) it never runs.
+`from hyperdesk.plan import plan, render_chunk, load_plan, RenderConfig` works, but the names load
+on first use (PEP 562): a worker imports hyperdesk.plan.chunk for every chunk attempt and must not
+pay for the planner's compiler (lxml, tinycss2, fontTools) it never runs. `assemble` comes from
+hyperdesk.plan.assemble: its module has the same name, and loading that module binds the package's
+`assemble` to the module, not the function.
 """
 from __future__ import annotations
 
@@ -13,7 +15,6 @@ _EXPORTS = {
     "plan": "hyperdesk.plan.planner",
     "render_chunk": "hyperdesk.plan.chunk",
     "render_chunk_async": "hyperdesk.plan.chunk",
-    "assemble": "hyperdesk.plan.assemble",
     "load_plan": "hyperdesk.plan.verify",
     "RenderConfig": "hyperdesk.plan.config",
 }

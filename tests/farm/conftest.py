@@ -134,7 +134,8 @@ def mp4_plan(tiny_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 def _baseline(plan_dir: Path, root: Path, fmt: str):
     """The reference: every chunk rendered one after another by render_chunk in this process."""
-    from hyperdesk.plan import assemble, render_chunk
+    from hyperdesk.plan import render_chunk
+    from hyperdesk.plan.assemble import assemble
 
     from hyperdesk.errors import HyperdeskError
 

@@ -15,7 +15,8 @@ import pytest
 import mediautil as mu
 from hyperdesk.errors import CODES, HyperdeskError
 from hyperdesk.faults import FaultPlan
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.plan import RenderConfig, plan, render_chunk
+from hyperdesk.plan.assemble import assemble
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json
 from hyperdesk.models import WorkerEnv
 from pipeline import write_project

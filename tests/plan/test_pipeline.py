@@ -11,7 +11,8 @@ import pytest
 
 import mediautil as mu
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.plan import RenderConfig, plan, render_chunk
+from hyperdesk.plan.assemble import assemble
 from hyperdesk.plan.hashing import frame_dir_hash
 from pipeline import write_project
 

@@ -64,8 +64,9 @@ def _close_on_signals(window: MainWindow) -> None:
     pump.start(250)
 
 
-def run_gui(composition: str | None = None) -> int:
-    """Open the main window (optionally with a composition) and run until it closes."""
+def run_gui(composition: str | None = None, *, signalled: list[int] | None = None) -> int:
+    """Open the main window (optionally with a composition) and run until it closes. `signalled`: the
+    close signals that came while the app was starting; the window closes as soon as it is up."""
     _ensure_display()
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
@@ -85,6 +86,8 @@ def run_gui(composition: str | None = None) -> int:
         window = create_window(composition)
         window.show()
         _close_on_signals(window)
+        if signalled:
+            QTimer.singleShot(0, window.close)
         await window.closed_event.wait()
 
     try:

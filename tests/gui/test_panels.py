@@ -180,7 +180,7 @@ def test_command_line_offers_the_gui(monkeypatch):
     from hyperdesk.cli import build_parser, main
 
     calls = []
-    monkeypatch.setattr(app, "run_gui", lambda composition=None: calls.append(composition) or 0)
+    monkeypatch.setattr(app, "run_gui", lambda composition=None, **_kw: calls.append(composition) or 0)
     args = build_parser().parse_args(["gui", "/tmp/c.html"])
     assert args.composition == "/tmp/c.html"
     assert main(["gui", "/tmp/c.html"]) == 0

@@ -9,7 +9,7 @@ Also prints the peak memory of the whole render (Python, browser, ffmpeg), the C
 the bare loop and of the render's parts, and the ceiling those put on the ratio with this machine's
 cores: a render must at least capture (the bare loop's CPU) and encode (the encoder's CPU) every
 frame, so it cannot exceed cores / (bare + encoder CPU per frame) frames/s. With --experiment it also
-renders with the history-dependent BeginFrame capture (CaptureSession.redraw_capture = False, not a
+renders with the history-dependent BeginFrame capture (FrameCapture.redraw_capture = False, not a
 valid render: see _capture_beginframe) to show what the exact capture costs.
 """
 from __future__ import annotations
@@ -88,16 +88,16 @@ def measured_render(plan_dir: Path, out: Path, *, redraw_capture: bool = True):
     """render_chunk of chunk 0 with peak memory and CPU per process name."""
     import resource
 
-    from hyperdesk.capture import session as capture_session
-    from hyperdesk.plan import render_chunk
+    from hyperdesk.capture.frames import FrameCapture
+    from hyperdesk.plan.chunk import render_chunk
 
-    init = capture_session.CaptureSession.__init__
+    init = FrameCapture.__init__
 
     def patched(self, *a, **k):
         init(self, *a, **k)
         self.redraw_capture = redraw_capture
 
-    capture_session.CaptureSession.__init__ = patched
+    FrameCapture.__init__ = patched
     try:
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         with PeakMemory() as mem:
@@ -106,7 +106,7 @@ def measured_render(plan_dir: Path, out: Path, *, redraw_capture: bool = True):
             elapsed = time.monotonic() - t0
         self1 = resource.getrusage(resource.RUSAGE_SELF)
     finally:
-        capture_session.CaptureSession.__init__ = init
+        FrameCapture.__init__ = init
     frames = result.frames_encoded
     by_name = mem.cpu_by_name()
     encoder = sum(v for k, v in by_name.items() if k.startswith("ffmpeg"))
@@ -118,7 +118,8 @@ def measured_render(plan_dir: Path, out: Path, *, redraw_capture: bool = True):
 
 
 def main() -> None:
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=300, help="frames of the sample to render (300 = all 10 s)")

@@ -38,7 +38,8 @@ PAGE = """<!doctype html>
 
 
 def render(plan_dir: str, count: int, tmp: Path) -> tuple[float, float, list]:
-    from hyperdesk.plan import assemble, render_chunk
+    from hyperdesk.plan.assemble import assemble
+    from hyperdesk.plan.chunk import render_chunk
 
     t0 = time.monotonic()
     results = [render_chunk(plan_dir, i, tmp / f"c{count}_{i}.mp4") for i in range(count)]
@@ -53,7 +54,8 @@ def render(plan_dir: str, count: int, tmp: Path) -> tuple[float, float, list]:
 
 
 def main() -> None:
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=30)
@@ -92,9 +94,9 @@ def main() -> None:
         # (sharing the fetched assets) makes the first run a real miss.
         cache = tmp / "cache"
         cache.mkdir()
-        from hyperdesk.plan.config import cache_root
+        from hyperdesk.dirs import asset_cache_dir
 
-        (cache / "assets").symlink_to(cache_root() / "assets", target_is_directory=True)
+        (cache / "assets").symlink_to(asset_cache_dir(), target_is_directory=True)
         env = dict(os.environ, HYPERDESK_CACHE_DIR=str(cache), HYPERDESK_DATA_DIR=str(tmp / "data"))
         times = []
         for run in range(2):

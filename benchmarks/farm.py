@@ -69,7 +69,8 @@ def write_project(root: Path, html: str) -> Path:
 
 
 def make_plan(project: Path, out: Path, fmt: str, keyframe: int, chunk: int) -> Path:
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     cfg = RenderConfig(format=fmt, keyframe_interval=keyframe, chunk_frames=chunk, include_audio=False)
     return Path(plan(project, cfg, out).plan_dir)

@@ -30,7 +30,7 @@ importlib.import_module("hyperdesk.gui")  # the PySide6 refcount guard, before a
 from PySide6.QtCore import QCoreApplication, QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from hyperdesk.gui import events as ev  # noqa: E402
+from hyperdesk.farm import events as fe  # noqa: E402
 from hyperdesk.gui.chunk_model import ChunkTableModel  # noqa: E402
 from hyperdesk.gui.delegates import ProgressDelegate  # noqa: E402
 from hyperdesk.gui.job_view import JobView  # noqa: E402
@@ -47,12 +47,14 @@ class UnpacedModel(ChunkTableModel):
 
 
 def make_events(chunks: int, events: int, frames: int = 240) -> tuple[list, list]:
-    starts = [ev.AttemptStarted(JOB, i, f"a{i}", 1, "local" if i % 2 else "n1") for i in range(chunks)]
+    starts = [fe.AttemptStarted(job_id=JOB, chunk_index=i, attempt_id=f"a{i}", number=1,
+                                node="local" if i % 2 else "n1", frames_total=frames) for i in range(chunks)]
     per = max(1, events // chunks)
     progress = []
     for k in range(1, per + 1):
         for i in range(chunks):
-            progress.append(ev.ChunkProgress(JOB, i, f"a{i}", frames * k // per, frames, 12.5))
+            progress.append(fe.ChunkProgress(job_id=JOB, chunk_index=i, attempt_id=f"a{i}", node="local",
+                                             frames_done=frames * k // per, frames_total=frames, fps=12.5))
     return starts, progress[:events]
 
 

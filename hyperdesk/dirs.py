@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
 
 import platformdirs
 
@@ -47,7 +46,7 @@ def env_cache_dir() -> Path:
     return cache_root() / "env"
 
 
-def pid_alive(pid: Optional[int]) -> bool:
+def pid_alive(pid: int | None) -> bool:
     """Does a process with this pid exist (on this machine)?"""
     if not pid:
         return False

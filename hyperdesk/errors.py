@@ -1,67 +1,182 @@
-"""The one hyperdesk error type: a code, a one-line message, a hint, a retryable flag, details.
+"""The one hyperdesk error type and the one table of error codes.
 
-Every failure a user can meet is one of these; the CLI prints it without a traceback.
-Codes, their default retryability and default hints come from plan-contract.md section 13.
+Every failure a user can meet is a HyperdeskError: a code, a one-line message, a hint, a retryable
+flag and details; the CLI prints it without a traceback, workers send it as data (the worker
+protocol's `failed` event), the app shows it. `CODES` says, per code, whether it is retried by
+default, the default hint, and the exit class every command exits with for it (plan-contract.md
+sections 9 and 13; departure: one exit status per code for every command, see docs/architecture.md).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-# code -> (retryable by default, default hint)
-CODES: dict[str, tuple[bool, str]] = {
-    "COMPOSITION_NOT_FOUND": (False, "Check the path: it must name an HTML file or a project folder with index.html."),
-    "INVALID_COMPOSITION": (False, "Fix the element and attribute named in the message (see the composition contract)."),
-    "INVALID_RENDER_CONFIG": (False, "Fix the render setting named in the message."),
-    "DURATION_ZERO": (False, "Set data-duration (seconds, > 0) on the composition root."),
-    "FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED": (False, "Choose mp4, mov, webm or png-sequence."),
-    "VIDEO_EXTRACTION_FAILED": (False, "Check that the video file plays and is not corrupt; the ffmpeg output is in details."),
-    "AUDIO_MIX_FAILED": (False, "Check the audio files; the ffmpeg output is in details."),
-    "PLAN_TOO_LARGE": (False, "Shorten or split the composition, use JPEG frame extraction, or raise the plan size cap."),
-    "ASSET_FETCH_FAILED": (False, "Put the file at <asset-dir>/<host>/<path> (or list it in <asset-dir>/manifest.json, or drop the npm tarball there) and pass --asset-dir, or place it in the asset cache directory."),
-    "MISSING_PLAN_ARTIFACT": (True, "The plan directory is incomplete: copy it again or re-plan."),
-    "INVALID_PLAN_METADATA": (False, "The plan metadata does not validate: re-plan the composition."),
-    "CHUNK_INDEX_OUT_OF_RANGE": (False, "Use a chunk index between 0 and chunk_count - 1 (see plan.json)."),
-    "MISSING_RUNTIME_ENV_SNAPSHOT": (False, "Re-plan the composition: the plan has no runtime env snapshot."),
-    "PAGE_SCRIPT_ERROR": (False, "Fix the script error quoted in the message; open the composition in a browser to debug it."),
-    "PLAN_PROTOCOL_UNSUPPORTED": (False, "This plan was made by another hyperdesk version: re-plan it or update this node."),
-    "FFMPEG_VERSION_MISMATCH": (False, "Install the same hyperdesk release (it pins imageio-ffmpeg) on this machine, or re-plan here."),
-    "BROWSER_VERSION_MISMATCH": (False, "Install the same Chromium version as the planning machine, or re-plan here."),
-    "RENDERER_VERSION_MISMATCH": (False, "Install the same hyperdesk version as the planning machine, or re-plan here."),
-    "BROWSER_GPU_NOT_SOFTWARE": (False, "Chromium must render with SwiftShader: use Debian's chromium-headless-shell and do not pass GPU flags."),
-    "PLAN_HASH_MISMATCH": (True, "The plan directory was changed after planning: copy it again or re-plan."),
-    "BROWSER_CRASHED": (True, "Chromium exited: check free memory, then retry; the browser log is in the work dir."),
-    "CAPTURE_TIMEOUT": (True, "A frame took longer than 30 s: check hf-seek waitUntil promises and heavy scripts, then retry."),
-    "WORKER_LOST": (True, "The worker stopped reporting: the chunk is retried elsewhere."),
-    "PAGE_NOT_READY": (True, "Register every timeline in window.__timelines (or add data-no-timeline), and make sure images, fonts and videos load."),
-    "ENCODE_FAILED": (True, "ffmpeg failed: check free disk space; the ffmpeg log is in the work dir."),
-    "OUTPUT_NOT_WRITABLE": (False, "Choose an output path in an existing, writable directory (not inside the plan directory)."),
-    "OUTPUT_HASH_MISMATCH": (True, "A chunk file changed after it was rendered: it will be fetched or rendered again."),
-    "ASSEMBLE_INPUT_MISSING": (True, "A chunk file is missing: render that chunk again."),
-    "CHUNK_RESULT_INVALID": (True, "A chunk result does not match the plan: render that chunk again."),
-    "OUTPUT_FRAME_COUNT_MISMATCH": (False, "The assembled output lost or gained frames: the work dir is kept for diagnosis; report it."),
-    "OUTPUT_DURATION_MISMATCH": (False, "The assembled output has the wrong length: the work dir is kept for diagnosis; report it."),
-    "OUTPUT_KEYFRAME_MISMATCH": (False, "The assembled output has misplaced keyframes: the work dir is kept for diagnosis; report it."),
-    "OUTPUT_DECODE_FAILED": (False, "The assembled output does not decode cleanly: the work dir is kept for diagnosis; report it."),
-    "NONDETERMINISTIC_OUTPUT": (False, "Two nodes rendered different bytes: run the admission self-test on both."),
-    "CANCELLED": (False, "The render was cancelled."),
-    "BROWSER_NOT_FOUND": (False, "Install chromium-headless-shell (Debian/Ubuntu: apt-get install chromium-headless-shell) or set HYPERDESK_BROWSER to a Chromium executable."),
-    "FFMPEG_NOT_FOUND": (False, "Reinstall hyperdesk: the pinned ffmpeg comes with the imageio-ffmpeg package."),
-    "HOST_KEY_CHANGED": (False, "The node's SSH host key changed: check the machine, then remove and re-add the node."),
-    "HOST_KEY_UNKNOWN": (False, "Confirm the node's SHA256 fingerprint with --accept-host-key FINGERPRINT."),
-    "NODE_UNREACHABLE": (True, "Check that the node is on, reachable over SSH from here, and that sshd runs; its chunks go elsewhere meanwhile."),
-    "NODE_AUTH_FAILED": (False, "Check the node's user and key: the key's public half must be in the user's authorized_keys."),
-    "NODE_INCOMPATIBLE": (False, "Install the same hyperdesk release, Chromium and pinned ffmpeg on the node (hyperdesk nodes provision), then test it again."),
-    "NODE_PROVISION_FAILED": (False, "Fix what the message names on the node, then run hyperdesk nodes provision again."),
-    "OUTPUT_EXISTS": (False, "Choose an empty or new output folder, or pass --overwrite to replace hyperdesk's own frame files in it (other files stay)."),
-    "OUTPUT_INSIDE_PROJECT": (False, "Write the output outside the project, or into its output/, renders/ or dist/ folder: hyperdesk never overwrites a composition's own files."),
-    "OUTSIDE_PROJECT_REFERENCE": (False, "Move the file into the project folder, or admit its folder explicitly with --allow-outside PATH."),
-    "BROKEN_SYMLINK": (False, "The symbolic link points to nothing: fix or remove it."),
-    "PROJECT_FILE_UNREADABLE": (False, "Make the file readable (chmod a+r), or move it out of the project folder if the composition does not use it."),
-    "DURATION_TOO_LONG": (False, "Check data-duration (it is in seconds), or raise the cap with --max-frames."),
-    "WEBGPU_NOT_SUPPORTED": (False, "hyperdesk renders with software WebGL only: remove data-requires-webgpu or provide a WebGL/canvas fallback."),
-    "JOB_LOCKED": (False, "Another hyperdesk process is running this job: wait for it or stop it first."),
-    "OUTPUT_LOCKED": (False, "Another hyperdesk job is writing this output: wait for it, or choose another output path."),
-    "INTERNAL_ERROR": (False, "This is a bug in hyperdesk: please report it with the details."),
+# Exit classes: the request or this machine's set-up must change (2); something failed while working
+# (3); the user cancelled (130).
+INPUT, RUNTIME, CANCELLED = 2, 3, 130
+
+
+class ErrorSpec(NamedTuple):
+    retryable: bool
+    hint: str
+    exit: int
+
+
+CODES: dict[str, ErrorSpec] = {
+    "COMPOSITION_NOT_FOUND": ErrorSpec(
+        False, "Check the path: it must name an HTML file or a project folder with index.html.",
+        INPUT),
+    "INVALID_COMPOSITION": ErrorSpec(
+        False, "Fix the element and attribute named in the message (see the composition contract).",
+        INPUT),
+    "INVALID_RENDER_CONFIG": ErrorSpec(False, "Fix the render setting named in the message.", INPUT),
+    "DURATION_ZERO": ErrorSpec(False, "Set data-duration (seconds, > 0) on the composition root.", INPUT),
+    "FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED": ErrorSpec(False, "Choose mp4, mov, webm or png-sequence.", INPUT),
+    "VIDEO_EXTRACTION_FAILED": ErrorSpec(
+        False, "Check that the video file plays and is not corrupt; the ffmpeg output is in details.",
+        RUNTIME),
+    "AUDIO_MIX_FAILED": ErrorSpec(False, "Check the audio files; the ffmpeg output is in details.", RUNTIME),
+    "PLAN_TOO_LARGE": ErrorSpec(
+        False, "Shorten or split the composition, use JPEG frame extraction, or raise the plan size cap.",
+        INPUT),
+    "ASSET_FETCH_FAILED": ErrorSpec(
+        False,
+        "Put the file at <asset-dir>/<host>/<path> (or list it in <asset-dir>/manifest.json, or drop the npm "
+        "tarball there) and pass --asset-dir, or place it in the asset cache directory.",
+        INPUT),
+    "MISSING_PLAN_ARTIFACT": ErrorSpec(True, "The plan directory is incomplete: copy it again or re-plan.", INPUT),
+    "INVALID_PLAN_METADATA": ErrorSpec(False, "The plan metadata does not validate: re-plan the composition.", INPUT),
+    "CHUNK_INDEX_OUT_OF_RANGE": ErrorSpec(
+        False, "Use a chunk index between 0 and chunk_count - 1 (see plan.json).",
+        INPUT),
+    "MISSING_RUNTIME_ENV_SNAPSHOT": ErrorSpec(
+        False, "Re-plan the composition: the plan has no runtime env snapshot.",
+        INPUT),
+    "PAGE_SCRIPT_ERROR": ErrorSpec(
+        False, "Fix the script error quoted in the message; open the composition in a browser to debug it.",
+        RUNTIME),
+    "PLAN_PROTOCOL_UNSUPPORTED": ErrorSpec(
+        False, "This plan was made by another hyperdesk version: re-plan it or update this node.",
+        INPUT),
+    "FFMPEG_VERSION_MISMATCH": ErrorSpec(
+        False, "Install the same hyperdesk release (it pins imageio-ffmpeg) on this machine, or re-plan here.",
+        INPUT),
+    "BROWSER_VERSION_MISMATCH": ErrorSpec(
+        False, "Install the same Chromium version as the planning machine, or re-plan here.",
+        INPUT),
+    "RENDERER_VERSION_MISMATCH": ErrorSpec(
+        False, "Install the same hyperdesk version as the planning machine, or re-plan here.",
+        INPUT),
+    "BROWSER_GPU_NOT_SOFTWARE": ErrorSpec(
+        False, "Chromium must render with SwiftShader: use Debian's chromium-headless-shell and do not pass GPU flags.",
+        INPUT),
+    "PLAN_HASH_MISMATCH": ErrorSpec(
+        True, "The plan directory was changed after planning: copy it again or re-plan.",
+        INPUT),
+    "BROWSER_CRASHED": ErrorSpec(
+        True, "Chromium exited: check free memory, then retry; the browser log is in the work dir.",
+        RUNTIME),
+    "CAPTURE_TIMEOUT": ErrorSpec(
+        True, "A frame took longer than 30 s: check hf-seek waitUntil promises and heavy scripts, then retry.",
+        RUNTIME),
+    "WORKER_LOST": ErrorSpec(True, "The worker stopped reporting: the chunk is retried elsewhere.", RUNTIME),
+    "PAGE_NOT_READY": ErrorSpec(
+        True,
+        "Register every timeline in window.__timelines (or add data-no-timeline), and make sure images, fonts"
+        " and videos load.",
+        RUNTIME),
+    "ENCODE_FAILED": ErrorSpec(
+        True, "ffmpeg failed: check free disk space; the ffmpeg log is in the work dir.",
+        RUNTIME),
+    "OUTPUT_NOT_WRITABLE": ErrorSpec(
+        False, "Choose an output path in an existing, writable directory (not inside the plan directory).",
+        INPUT),
+    "OUTPUT_HASH_MISMATCH": ErrorSpec(
+        True, "A chunk file changed after it was rendered: it will be fetched or rendered again.",
+        RUNTIME),
+    "ASSEMBLE_INPUT_MISSING": ErrorSpec(True, "A chunk file is missing: render that chunk again.", RUNTIME),
+    "CHUNK_RESULT_INVALID": ErrorSpec(
+        True, "A chunk result does not match the plan: render that chunk again.",
+        RUNTIME),
+    "OUTPUT_FRAME_COUNT_MISMATCH": ErrorSpec(
+        False, "The assembled output lost or gained frames: the work dir is kept for diagnosis; report it.",
+        RUNTIME),
+    "OUTPUT_DURATION_MISMATCH": ErrorSpec(
+        False, "The assembled output has the wrong length: the work dir is kept for diagnosis; report it.",
+        RUNTIME),
+    "OUTPUT_KEYFRAME_MISMATCH": ErrorSpec(
+        False, "The assembled output has misplaced keyframes: the work dir is kept for diagnosis; report it.",
+        RUNTIME),
+    "OUTPUT_DECODE_FAILED": ErrorSpec(
+        False, "The assembled output does not decode cleanly: the work dir is kept for diagnosis; report it.",
+        RUNTIME),
+    "NONDETERMINISTIC_OUTPUT": ErrorSpec(
+        False, "Two nodes rendered different bytes: run the admission self-test on both.",
+        RUNTIME),
+    "CANCELLED": ErrorSpec(False, "The render was cancelled.", CANCELLED),
+    "BROWSER_NOT_FOUND": ErrorSpec(
+        False,
+        "Install chromium-headless-shell (Debian/Ubuntu: apt-get install chromium-headless-shell) or set "
+        "HYPERDESK_BROWSER to a Chromium executable.",
+        INPUT),
+    "FFMPEG_NOT_FOUND": ErrorSpec(
+        False, "Reinstall hyperdesk: the pinned ffmpeg comes with the imageio-ffmpeg package.",
+        INPUT),
+    "HOST_KEY_CHANGED": ErrorSpec(
+        False, "The node's SSH host key changed: check the machine, then remove and re-add the node.",
+        INPUT),
+    "HOST_KEY_UNKNOWN": ErrorSpec(
+        False, "Confirm the node's SHA256 fingerprint with --accept-host-key FINGERPRINT.",
+        INPUT),
+    "NODE_UNREACHABLE": ErrorSpec(
+        True,
+        "Check that the node is on, reachable over SSH from here, and that sshd runs; its chunks go elsewhere"
+        " meanwhile.",
+        RUNTIME),
+    "NODE_AUTH_FAILED": ErrorSpec(
+        False, "Check the node's user and key: the key's public half must be in the user's authorized_keys.",
+        RUNTIME),
+    "NODE_INCOMPATIBLE": ErrorSpec(
+        False,
+        "Install the same hyperdesk release, Chromium and pinned ffmpeg on the node (hyperdesk nodes "
+        "provision), then test it again.",
+        RUNTIME),
+    "NODE_PROVISION_FAILED": ErrorSpec(
+        False, "Fix what the message names on the node, then run hyperdesk nodes provision again.",
+        RUNTIME),
+    "OUTPUT_EXISTS": ErrorSpec(
+        False,
+        "Choose an empty or new output folder, or pass --overwrite to replace hyperdesk's own frame files in "
+        "it (other files stay).",
+        INPUT),
+    "OUTPUT_INSIDE_PROJECT": ErrorSpec(
+        False,
+        "Write the output outside the project, or into its output/, renders/ or dist/ folder: hyperdesk never"
+        " overwrites a composition's own files.",
+        INPUT),
+    "OUTSIDE_PROJECT_REFERENCE": ErrorSpec(
+        False, "Move the file into the project folder, or admit its folder explicitly with --allow-outside PATH.",
+        INPUT),
+    "BROKEN_SYMLINK": ErrorSpec(False, "The symbolic link points to nothing: fix or remove it.", INPUT),
+    "PROJECT_FILE_UNREADABLE": ErrorSpec(
+        False,
+        "Make the file readable (chmod a+r), or move it out of the project folder if the composition does not"
+        " use it.",
+        INPUT),
+    "DURATION_TOO_LONG": ErrorSpec(
+        False, "Check data-duration (it is in seconds), or raise the cap with --max-frames.",
+        INPUT),
+    "WEBGPU_NOT_SUPPORTED": ErrorSpec(
+        False,
+        "hyperdesk renders with software WebGL only: remove data-requires-webgpu or provide a WebGL/canvas "
+        "fallback.",
+        INPUT),
+    "JOB_LOCKED": ErrorSpec(
+        False, "Another hyperdesk process is running this job: wait for it or stop it first.",
+        INPUT),
+    "OUTPUT_LOCKED": ErrorSpec(
+        False, "Another hyperdesk job is writing this output: wait for it, or choose another output path.",
+        INPUT),
+    "INTERNAL_ERROR": ErrorSpec(False, "This is a bug in hyperdesk: please report it with the details.", RUNTIME),
 }
 
 
@@ -77,7 +192,7 @@ class HyperdeskError(Exception):
         retryable: bool | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        default_retryable, default_hint = CODES.get(code, (False, ""))
+        default_retryable, default_hint, _exit = CODES.get(code, ErrorSpec(False, "", RUNTIME))
         self.code = code
         self.message = " ".join(str(message).split())  # always one line
         self.hint = hint if hint is not None else default_hint
@@ -85,17 +200,22 @@ class HyperdeskError(Exception):
         self.details = dict(details or {})
         super().__init__(f"{code}: {self.message}")
 
+    @property
+    def exit_status(self) -> int:
+        """The process exit status for this error, the same from every command."""
+        return exit_status(self.code)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
             "message": self.message,
             "hint": self.hint,
             "retryable": self.retryable,
-            "details": self.details,
+            "details": jsonable(self.details),
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HyperdeskError":
+    def from_dict(cls, data: dict[str, Any]) -> HyperdeskError:
         return cls(
             data["code"],
             data.get("message", ""),
@@ -103,3 +223,20 @@ class HyperdeskError(Exception):
             retryable=data.get("retryable"),
             details=data.get("details") or {},
         )
+
+
+def exit_status(code: str) -> int:
+    spec = CODES.get(code)
+    return spec.exit if spec is not None else RUNTIME
+
+
+def jsonable(value: Any) -> Any:
+    """Error details travel as JSON (worker events, the job store, --json): keep what is JSON,
+    stringify anything else."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return str(value)

@@ -7,7 +7,6 @@ executors add to the commands they start; a user never needs it.
 """
 from __future__ import annotations
 
-from typing import Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,17 +15,17 @@ class FaultPlan(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # What this machine reports of itself (NODE_INCOMPATIBLE / *_VERSION_MISMATCH paths).
-    ffmpeg_identity: Optional[str] = None
-    browser_version: Optional[str] = None
-    gl_renderer: Optional[str] = None  # the WebGL renderer string the software-GL assertion reads
+    ffmpeg_identity: str | None = None
+    browser_version: str | None = None
+    gl_renderer: str | None = None  # the WebGL renderer string the software-GL assertion reads
     # A shorter page-readiness limit (seconds) than the 45 s default, for tests of pages that never get ready.
-    ready_timeout_s: Optional[float] = Field(default=None, gt=0)
+    ready_timeout_s: float | None = Field(default=None, gt=0)
     # The asset resolver's direct-download tier contacts loopback hosts only (plain http allowed there).
     loopback_only: bool = False
     # A worker stops sending events after this many frames and hangs (stall detection).
-    stall_after_frames: Optional[int] = Field(default=None, ge=0)
+    stall_after_frames: int | None = Field(default=None, ge=0)
     # ... only the first worker that creates this file stalls; later attempts run normally.
-    stall_once_path: Optional[str] = None
+    stall_once_path: str | None = None
     # The controller flips one byte in each of the first N chunk downloads from SSH nodes.
     corrupt_transfers: int = Field(default=0, ge=0)
 
@@ -35,7 +34,7 @@ class FaultPlan(BaseModel):
         return self.model_dump_json(exclude_defaults=True)
 
     @classmethod
-    def from_arg(cls, text: Optional[str]) -> Optional["FaultPlan"]:
+    def from_arg(cls, text: str | None) -> FaultPlan | None:
         if not text:
             return None
         return cls.model_validate_json(text)
@@ -45,7 +44,7 @@ class FaultPlan(BaseModel):
         return self == FaultPlan()
 
 
-def fault_args(faults: Optional[FaultPlan]) -> list[str]:
+def fault_args(faults: FaultPlan | None) -> list[str]:
     """The words to put right after `hyperdesk` in a command line, or none."""
     if faults is None or faults.empty:
         return []

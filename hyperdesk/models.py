@@ -5,7 +5,7 @@ The shapes are plan-contract.md section 2 and 9.6 / 10.4, field for field.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -32,7 +32,7 @@ class Fps(_Model):
         return v
 
     @classmethod
-    def parse(cls, text: "str | int") -> "Fps":
+    def parse(cls, text: str | int) -> Fps:
         """The fps forms of composition contract 2: an integer 1-240 or num/den; decimals refused.
 
         Raises ValueError with the reason; callers turn it into their typed code.
@@ -47,7 +47,8 @@ class Fps(_Model):
                 raise ValueError(f"fps {raw!r} needs positive integers")
         else:
             if not raw.isdigit():
-                raise ValueError(f"fps {raw!r} is not an integer or num/den (decimal rates like 29.97 are written 30000/1001)")
+                raise ValueError(f"fps {raw!r} is not an integer or num/den "
+                                 "(decimal rates like 29.97 are written 30000/1001)")
             num, den = int(raw), 1
         f = Fraction(num, den)
         if not (1 <= f <= 240):
@@ -55,7 +56,7 @@ class Fps(_Model):
         return cls(num=f.numerator, den=f.denominator)
 
     @classmethod
-    def of(cls, num: int, den: int = 1) -> "Fps":
+    def of(cls, num: int, den: int = 1) -> Fps:
         f = Fraction(num, den)
         return cls(num=f.numerator, den=f.denominator)
 
@@ -87,9 +88,9 @@ class WorkerEnv(_Model):
 class PlanWarning(_Model):
     code: str
     message: str
-    element: Optional[str] = None
-    attribute: Optional[str] = None
-    url: Optional[str] = None
+    element: str | None = None
+    attribute: str | None = None
+    url: str | None = None
 
 
 class PlanManifest(_Model):
@@ -118,8 +119,8 @@ class SubCompositionInfo(_Model):
     runtime_id: str
     authored_id: str
     file: str
-    start_s: Optional[float] = None
-    duration_s: Optional[float] = None
+    start_s: float | None = None
+    duration_s: float | None = None
 
 
 class MediaCounts(_Model):
@@ -133,8 +134,8 @@ class VariableDecl(_Model):
     id: str
     type: Literal["string", "number", "color", "boolean", "enum"]
     default: Any = None
-    options: Optional[list[Any]] = None
-    label: Optional[str] = None
+    options: list[Any] | None = None
+    label: str | None = None
 
 
 class CompositionMeta(_Model):
@@ -167,8 +168,8 @@ class LockedRenderConfig(_Model):
     codec: Codec
     quality: Quality = "standard"
     preset: str
-    crf: Optional[int] = None
-    bitrate: Optional[str] = None
+    crf: int | None = None
+    bitrate: str | None = None
     vp9_cpu_used: int = 4
     pix_fmt: str
     encoder_threads: int = 4
@@ -187,7 +188,7 @@ class LockedRenderConfig(_Model):
     audio: AudioSettings = Field(default_factory=AudioSettings)
     variables: dict[str, Any] = Field(default_factory=dict)
     # Optional in the model so that MISSING_RUNTIME_ENV_SNAPSHOT can name its absence.
-    runtime_env: Optional[Any] = None
+    runtime_env: Any | None = None
     seed_random: Literal[True] = True
 
 
@@ -198,9 +199,9 @@ class ChunkSlice(_Model):
 
 
 class ChunkPolicy(_Model):
-    explicit_chunk_frames: Optional[int] = None
+    explicit_chunk_frames: int | None = None
     target_chunk_frames: int = 240
-    min_chunk_frames: Optional[int] = None
+    min_chunk_frames: int | None = None
     max_chunk_frames: int = 3600
     max_chunks: int = 64
     # Auto-sized chunks split a short composition into this many pieces. A constant, not the
@@ -226,7 +227,7 @@ class VideoSource(_Model):
     codec: str
     is_vfr: bool = False
     has_alpha: bool = False
-    color_transfer: Optional[str] = None
+    color_transfer: str | None = None
 
 
 class VideoEntry(_Model):
@@ -257,8 +258,8 @@ class FrozenAsset(_Model):
     size: int
     content_type: str
     tier: Literal["asset-dir", "direct", "npm", "fontsource"]
-    package: Optional[str] = None
-    version: Optional[str] = None
+    package: str | None = None
+    version: str | None = None
 
 
 class AssetTable(_Model):
@@ -270,7 +271,7 @@ class FontFace(_Model):
     family: str
     weight: int
     style: str
-    unicode_range: Optional[str] = None
+    unicode_range: str | None = None
     file: str
     sha256: str
     source: str
@@ -303,7 +304,7 @@ class WorkerInfo(_Model):
 class ResultWarning(_Model):
     code: str
     message: str
-    url: Optional[str] = None
+    url: str | None = None
 
 
 class ChunkResult(_Model):

@@ -29,7 +29,8 @@ mkdir -p "$stage"
 import sys
 from pathlib import Path
 
-from hyperdesk.farm.provision import build_wheel_from_source, dependency_pins
+from hyperdesk.farm.provision.pins import dependency_pins
+from hyperdesk.farm.provision.wheel import build_wheel_from_source
 
 stage = Path(sys.argv[1])
 wheel = build_wheel_from_source(Path.cwd(), stage)

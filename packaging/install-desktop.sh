@@ -11,9 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 app="${HYPERDESK_APP:-dist/hyperdesk/hyperdesk}"
 if [ -x "$app" ]; then
-  exec "$(realpath "$app")" -m hyperdesk.cli.desktop_cmd "$@"
+  exec "$(realpath "$app")" -m hyperdesk.cli.desktop "$@"
 elif [ -x .venv/bin/python ]; then
-  exec .venv/bin/python -m hyperdesk.cli.desktop_cmd "$@"
+  exec .venv/bin/python -m hyperdesk.cli.desktop "$@"
 fi
 echo "install-desktop: build the app (packaging/build-app.sh) or set up .venv (scripts/setup.sh) first" >&2
 exit 1

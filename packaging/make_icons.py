@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hyperdesk.cli.desktop_cmd import APP_ID, PNG_SIZES, render_pngs  # noqa: E402
+from hyperdesk.gui.desktop_entry import APP_ID, PNG_SIZES, render_pngs  # noqa: E402
 
 SVG = ROOT / "resources" / "icons" / f"{APP_ID}.svg"
 

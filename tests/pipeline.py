@@ -7,7 +7,11 @@ import textwrap
 from pathlib import Path
 from typing import Any, Optional
 
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.faults import FaultPlan
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
 
 GSAP_URL = "https://cdn.jsdelivr.net/npm/gsap@3.12.5/dist/gsap.min.js"
 
@@ -25,13 +29,13 @@ def write_project(root: Path, html: str, files: Optional[dict[str, str | bytes]]
     return root
 
 
-def render_pipeline(project: Path, out: Path, work: Path, **config: Any):
+def render_pipeline(project: Path, out: Path, work: Path, *, faults: FaultPlan | None = None, **config: Any):
     """plan -> every chunk in this process -> assemble; returns (plan result, chunk results, assemble result)."""
     work.mkdir(parents=True, exist_ok=True)
     cfg = RenderConfig(**config)
     planned = plan(project, cfg, work / "plan")
     ext = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}[planned.manifest.format]
-    results = [render_chunk(planned.plan_dir, i, work / f"chunk_{i:04d}{ext}")
+    results = [render_chunk(planned.plan_dir, i, work / f"chunk_{i:04d}{ext}", faults=faults)
                for i in range(planned.manifest.chunk_count)]
     assembled = assemble(planned.plan_dir, results, out)
     return planned, results, assembled

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import mediautil as mu
+from hyperdesk.faults import FaultPlan
 from pipeline import run_cli, write_project
 
 pytestmark = pytest.mark.slow
@@ -105,8 +106,8 @@ def test_page_that_never_becomes_ready(tmp_path):
     page = GOOD.replace("</body>", "<script>window.__hfD3 = [new Promise(() => {})];</script></body>")
     project = write_project(tmp_path / "p", page)
     out = tmp_path / "out.mp4"
-    env = dict(os.environ, HYPERDESK_TEST_READY_TIMEOUT_S="2")
-    proc = run_cli("render", str(project), "-o", str(out), "--local", "1", env=env)
+    faults = FaultPlan(ready_timeout_s=2).to_arg()  # a 2 s readiness limit instead of 45 s
+    proc = run_cli("--faults", faults, "render", str(project), "-o", str(out), "--local", "1")
     assert_typed_failure(proc, "PAGE_NOT_READY", out)
     assert "adapters" in proc.stderr  # names the unmet readiness condition
 

@@ -1,10 +1,8 @@
-"""Chromium capture: browser discovery, flags, the loopback server, fontconfig, capture sessions."""
-from hyperdesk.capture.browser import BrowserInfo, browser_version, find_browser
-from hyperdesk.capture.fontconfig import write_fontconfig
-from hyperdesk.capture.server import LoopbackServer
-from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
+"""Chromium capture: one browser, one composition page, frames on demand.
 
-__all__ = [
-    "BrowserInfo", "find_browser", "browser_version", "write_fontconfig", "LoopbackServer",
-    "CaptureSession", "PageSpec", "Timeouts",
-]
+``browser`` finds the Chromium executable and its version, ``flags`` and ``fontconfig`` are how it
+is started, ``server`` serves the compiled page on loopback, ``launch`` runs the browser for a
+session, ``readiness`` loads the page until it is ready, ``frames`` captures one frame, and
+``session`` (``CaptureSession``) puts them together. ``glinfo`` reads the WebGL renderer for
+``doctor``.
+"""

@@ -19,15 +19,15 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
+from collections.abc import Sequence
 
+from hyperdesk.dirs import cache_root
 from hyperdesk.errors import HyperdeskError
 
 BrowserKind = Literal["chromium-headless-shell", "chromium"]
 
 ENV_BROWSER = "HYPERDESK_BROWSER"
-ENV_CACHE_DIR = "HYPERDESK_CACHE_DIR"
-ENV_TEST_VERSION = "HYPERDESK_TEST_BROWSER_VERSION"
 
 _VERSION_CACHE_FILE = "browser-versions.json"
 _cache_lock = threading.Lock()
@@ -40,7 +40,7 @@ class BrowserInfo:
     beginframe: bool  # the binary supports HeadlessExperimental.beginFrame
 
     @classmethod
-    def from_path(cls, path: str | os.PathLike[str]) -> "BrowserInfo":
+    def from_path(cls, path: str | os.PathLike[str]) -> BrowserInfo:
         p = str(path)
         kind = browser_kind_of(p)
         return cls(path=p, kind=kind, beginframe=(kind == "chromium-headless-shell"))
@@ -138,7 +138,8 @@ def playwright_candidates(browsers_dir: str | None = None) -> tuple[list[str], l
     for dir_glob, exe in _PLAYWRIGHT_LAYOUTS:
         pattern = os.path.join(root, dir_glob, exe)
         tried.append(pattern)
-        dirs = sorted(glob.glob(os.path.join(root, dir_glob)), key=lambda d: _revision(os.path.basename(d)), reverse=True)
+        dirs = sorted(glob.glob(os.path.join(root, dir_glob)), key=lambda d: _revision(os.path.basename(d)),
+                      reverse=True)
         for d in dirs:
             cand = os.path.join(d, exe)
             if _is_executable(cand) and cand not in found:
@@ -185,15 +186,6 @@ def find_browser(
 
 
 # ---------------------------------------------------------------------------------------- version
-
-def cache_root() -> Path:
-    env = os.environ.get(ENV_CACHE_DIR)
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hyperdesk"))
-
 
 def _cache_key(path: str) -> dict:
     st = os.stat(path)
@@ -243,6 +235,7 @@ def record_browser_version(info: BrowserInfo, version: str) -> None:
 
 
 def _launch_for_version(path: str) -> str:
+    # Lazy: Playwright takes ~0.35 s to import, and a cached version never needs it.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -254,10 +247,7 @@ def _launch_for_version(path: str) -> str:
 
 
 def browser_version(info: BrowserInfo) -> str:
-    """Chromium product version, e.g. ``156.0.8078.108`` (``HYPERDESK_TEST_BROWSER_VERSION`` wins)."""
-    override = os.environ.get(ENV_TEST_VERSION)
-    if override:
-        return override
+    """Chromium product version, e.g. ``156.0.8078.108``."""
     cached = cached_browser_version(info)
     if cached:
         return cached

@@ -32,7 +32,8 @@ GENERIC_FAMILIES = [
 ]
 
 
-def fontconfig_text(fonts_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str], default_face: str = DEFAULT_FACE) -> str:
+def fontconfig_text(fonts_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str],
+                    default_face: str = DEFAULT_FACE) -> str:
     fonts = escape(os.path.abspath(fonts_dir))
     cache = escape(os.path.abspath(cache_dir))
     face = escape(default_face)
@@ -67,7 +68,8 @@ def fontconfig_text(fonts_dir: str | os.PathLike[str], cache_dir: str | os.PathL
     return "\n".join(lines)
 
 
-def write_fontconfig(work_dir: str | os.PathLike[str], fonts_dir: str | os.PathLike[str], default_face: str = DEFAULT_FACE) -> Path:
+def write_fontconfig(work_dir: str | os.PathLike[str], fonts_dir: str | os.PathLike[str],
+                     default_face: str = DEFAULT_FACE) -> Path:
     """Write ``<work>/fontconfig/fonts.conf`` (cache in ``<work>/fontconfig/cache``); return its path."""
     base = Path(work_dir) / "fontconfig"
     cache = base / "cache"

@@ -7,6 +7,7 @@ no path that resolves (symlinks included) outside its root.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import posixpath
@@ -106,7 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(msg)
 
     def _resolve(self) -> str | None:
-        srv: LoopbackServer = self.server.owner  # type: ignore[attr-defined]
+        assert isinstance(self.server, _Server)
+        srv = self.server.owner
         raw = urlsplit(self.path).path
         path = unquote(raw)
         if "\x00" in path or "\\" in path:
@@ -183,15 +185,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         except OSError:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self._error(404, body)
-            except OSError:
-                pass
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
+    owner: LoopbackServer  # the roots a request resolves against
 
     def handle_error(self, request, client_address) -> None:  # quiet
         log.debug("loopback server error for %s", client_address, exc_info=True)
@@ -211,14 +212,15 @@ class LoopbackServer:
     def port(self) -> int | None:
         return self._httpd.server_address[1] if self._httpd else None
 
-    def start(self) -> "LoopbackServer":
+    def start(self) -> LoopbackServer:
         if self._httpd is not None:
             return self
         httpd = _Server(("127.0.0.1", 0), _Handler)
-        httpd.owner = self  # type: ignore[attr-defined]
+        httpd.owner = self
         self._httpd = httpd
         self.origin = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="hyperdesk-loopback", daemon=True)
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="hyperdesk-loopback", daemon=True)
         self._thread.start()
         return self
 
@@ -232,7 +234,7 @@ class LoopbackServer:
             self._thread.join(5)
             self._thread = None
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

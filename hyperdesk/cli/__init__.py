@@ -1,83 +1,74 @@
 """hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, gui.
 
-Every failure is printed as a typed error (code, message, hint) with a non-zero exit and no traceback.
+Every failure is printed as a typed error (code, message, hint) with the exit status of its code
+(errors.CODES) and no traceback.
+
+The whole parser is built for every command, and a worker process starts for every chunk attempt:
+so the command modules import their layers (service, farm, plan, Qt) inside their handlers, not
+at their tops; those imports say `# lazy: see cli/__init__.py`.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
+import signal
 import sys
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from hyperdesk import __version__
+from hyperdesk.cli import desktop, doctor, gui, jobs, nodes, pipeline, provision, render, worker
+from hyperdesk.cli.output import emit_event, print_error
 from hyperdesk.errors import HyperdeskError
-
-# Exit statuses (plan-contract 9.1): 2 validation / input errors, 3 runtime errors, 130 cancelled.
-VALIDATION_CODES = {
-    "COMPOSITION_NOT_FOUND", "INVALID_COMPOSITION", "INVALID_RENDER_CONFIG", "DURATION_ZERO",
-    "FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED", "ASSET_FETCH_FAILED", "MISSING_PLAN_ARTIFACT", "INVALID_PLAN_METADATA",
-    "CHUNK_INDEX_OUT_OF_RANGE", "MISSING_RUNTIME_ENV_SNAPSHOT", "PLAN_PROTOCOL_UNSUPPORTED", "PLAN_HASH_MISMATCH",
-    "FFMPEG_VERSION_MISMATCH", "BROWSER_VERSION_MISMATCH", "RENDERER_VERSION_MISMATCH", "BROWSER_GPU_NOT_SOFTWARE",
-    "OUTPUT_NOT_WRITABLE", "PLAN_TOO_LARGE", "BROWSER_NOT_FOUND", "FFMPEG_NOT_FOUND", "HOST_KEY_CHANGED",
-    "HOST_KEY_UNKNOWN", "OUTPUT_EXISTS", "OUTPUT_INSIDE_PROJECT", "OUTSIDE_PROJECT_REFERENCE", "BROKEN_SYMLINK",
-    "PROJECT_FILE_UNREADABLE", "DURATION_TOO_LONG", "WEBGPU_NOT_SUPPORTED", "JOB_LOCKED", "OUTPUT_LOCKED",
-}
-
-
-def exit_status(err: HyperdeskError) -> int:
-    if err.code == "CANCELLED":
-        return 130
-    return 2 if err.code in VALIDATION_CODES else 3
-
-
-def print_error(err: HyperdeskError, stream=None) -> None:
-    stream = stream or sys.stderr
-    print(f"error {err.code}: {err.message}", file=stream)
-    if err.hint:
-        print(f"  hint: {err.hint}", file=stream)
-    work = err.details.get("work_dir")
-    if work:
-        print(f"  work dir (kept for diagnosis): {work}", file=stream)
+from hyperdesk.faults import FaultPlan
 
 
 def _terminate_as_interrupt() -> None:
     """SIGTERM (a logout, `kill`, a service manager) unwinds like Ctrl-C, so every cleanup runs:
     a plan removes its .partial dir, a render cancels its workers. (The farm's event loop installs
     its own handlers while it runs.)"""
-    import signal
 
-    def raise_interrupt(signum, frame):  # noqa: ARG001
+    def raise_interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    try:
+    with contextlib.suppress(ValueError, OSError):  # not the main thread
         signal.signal(signal.SIGTERM, raise_interrupt)
-    except (ValueError, OSError):  # not the main thread
-        pass
+
+
+def _fault_plan(text: str) -> FaultPlan:
+    try:
+        plan = FaultPlan.from_arg(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a fault plan: {exc}") from None
+    return plan or FaultPlan()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from hyperdesk.cli import desktop_cmd, doctor_cmd, farm_cmds, gui_cmd, pipeline_cmds, provision_cmd
-
-    parser = argparse.ArgumentParser(prog="hyperdesk", description="Render HTML video compositions, on one machine or many.")
+    parser = argparse.ArgumentParser(prog="hyperdesk",
+                                     description="Render HTML video compositions, on one machine or many.")
     parser.add_argument("--version", action="version", version=f"hyperdesk {__version__}")
+    # Test fault injection (hyperdesk/faults.py), passed on by executors to the commands they start.
+    parser.add_argument("--faults", type=_fault_plan, default=None, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    pipeline_cmds.register(sub)
-    doctor_cmd.register(sub)
-    farm_cmds.register(sub)
-    provision_cmd.register(sub)  # adds `provision` to the `nodes` command
-    desktop_cmd.register(sub)
-    gui_cmd.register(sub)
+    render.register(sub)
+    pipeline.register(sub)
+    doctor.register(sub)
+    worker.register(sub)
+    provision.register(nodes.register(sub))
+    jobs.register(sub)
+    desktop.register(sub)
+    gui.register(sub)
     return parser
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv:
         argv = ["gui"]  # no arguments: the desktop app
     args = parser.parse_args(argv)
-    handler: Optional[Callable[[argparse.Namespace], int]] = getattr(args, "handler", None)
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2
@@ -87,21 +78,21 @@ def main(argv: Optional[list[str]] = None) -> int:
         return int(handler(args) or 0)
     except HyperdeskError as err:
         if getattr(args, "json", False):
-            print(json.dumps({"event": "failed", **err.to_dict()}, sort_keys=True), flush=True)
+            from hyperdesk.farm.events import CommandFailed  # lazy: see the docstring
+
+            emit_event(CommandFailed.from_error(err))
         print_error(err)
-        return exit_status(err)
+        return err.exit_status
     except KeyboardInterrupt:
         print("error CANCELLED: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `hyperdesk doctor --json | head`: the reader left, nothing to report
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stays open until the process exits)
         return 0
     except Exception as exc:  # never a traceback for the user; HYPERDESK_DEBUG=1 shows it
         if os.environ.get("HYPERDESK_DEBUG"):
             raise
-        err = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-        print_error(err)
-        return 3
+        bug = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        print_error(bug)
+        return bug.exit_status

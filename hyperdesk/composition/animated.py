@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hyperdesk.composition.media import compiled_path
 from hyperdesk.composition.subcomp import split_url
@@ -84,7 +84,7 @@ def is_animated_image(path: Path) -> bool:
     return _gif_frames(data) > 1 or _apng(data) or _animated_webp(data)
 
 
-def convert_animated_images(doc: Any, compiled_dir: Path, duration_s: Optional[float]) -> int:
+def convert_animated_images(doc: Any, compiled_dir: Path, duration_s: float | None) -> int:
     """Turn every local animated <img> into `<video loop muted data-hd-from-image>` in place."""
     converted = 0
     for el in list(doc.iter("img")):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from hyperdesk.errors import HyperdeskError
 
@@ -54,7 +54,7 @@ class ProjectBoundary:
             )
         return real
 
-    def broken_reference(self, path: Path | str, *, reference: str, file: str) -> Optional[HyperdeskError]:
+    def broken_reference(self, path: Path | str, *, reference: str, file: str) -> HyperdeskError | None:
         """BROKEN_SYMLINK for a reference that names a dangling symbolic link (else None)."""
         p = Path(path)
         link = _dangling_link_in(p, self.project_dir)
@@ -115,7 +115,7 @@ def _readlink(path: Path | str) -> str:
         return ""
 
 
-def _dangling_link_in(path: Path, stop: Path) -> Optional[Path]:
+def _dangling_link_in(path: Path, stop: Path) -> Path | None:
     """The path itself, or its nearest ancestor below ``stop``, when it is a dangling symbolic
     link (else None)."""
     p = Path(os.path.normpath(path))
@@ -128,6 +128,6 @@ def _dangling_link_in(path: Path, stop: Path) -> Optional[Path]:
                 return p
             return None
         parent = p.parent
-        if parent == p or parent == stop or not parent.is_relative_to(stop):
+        if parent in (p, stop) or not parent.is_relative_to(stop):
             return None
         p = parent

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 JSDELIVR_HOSTS = frozenset({"cdn.jsdelivr.net", "fastly.jsdelivr.net", "gcore.jsdelivr.net"})
@@ -105,7 +105,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _split_package(path: str) -> Optional[tuple[str, str, str]]:
+def _split_package(path: str) -> tuple[str, str, str] | None:
     """``@s/n@1.2/dist/x.js`` -> (``@s/n``, ``1.2``, ``dist/x.js``); version "" when absent."""
     parts = path.split("/")
     if not parts or not parts[0]:
@@ -139,7 +139,7 @@ def _file_candidates(path: str, source: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def npm_target_for_url(url: str) -> Optional[NpmTarget]:
+def npm_target_for_url(url: str) -> NpmTarget | None:
     """The npm file a CDN URL names, or None when the URL is not an npm-resolvable CDN URL.
 
     Also accepts hyperdesk's own ``npm:<package>@<version>/<path>`` form (used for files of
@@ -181,7 +181,7 @@ def npm_target_for_url(url: str) -> Optional[NpmTarget]:
     return None
 
 
-def _package_target(rest: str, source: str) -> Optional[NpmTarget]:
+def _package_target(rest: str, source: str) -> NpmTarget | None:
     split = _split_package(rest)
     if split is None:
         return None
@@ -233,7 +233,7 @@ _V1_WEIGHT_WORDS = {"thin": 100, "extralight": 200, "light": 300, "regular": 400
                     "black": 900}
 
 
-def _v1_variant(token: str) -> Optional[tuple[str, int, int]]:
+def _v1_variant(token: str) -> tuple[str, int, int] | None:
     t = token.strip().lower()
     if not t:
         return None
@@ -271,7 +271,7 @@ def google_fonts_families(url: str) -> list[GoogleFamily]:
     return out
 
 
-def _parse_family_v1(spec: str) -> Optional[GoogleFamily]:
+def _parse_family_v1(spec: str) -> GoogleFamily | None:
     name, _, variants = spec.partition(":")
     name = " ".join(name.split())
     if not name:
@@ -280,7 +280,7 @@ def _parse_family_v1(spec: str) -> Optional[GoogleFamily]:
     return GoogleFamily(name, tuple(sorted(set(vs))) or (("normal", 400, 400),))
 
 
-def _parse_family_v2(spec: str) -> Optional[GoogleFamily]:
+def _parse_family_v2(spec: str) -> GoogleFamily | None:
     name, _, axes = spec.partition(":")
     name = " ".join(name.split())
     if not name:
@@ -296,7 +296,7 @@ def _parse_family_v2(spec: str) -> Optional[GoogleFamily]:
             continue
         style, lo, hi = "normal", 400, 400
         ok = True
-        for tag, val in zip(tag_list, vals):
+        for tag, val in zip(tag_list, vals, strict=True):
             if tag == "ital":
                 style = "italic" if val in ("1", "1.0") else "normal"
             elif tag == "wght":
@@ -316,7 +316,7 @@ def fontsource_package(family: str) -> str:
     return "@fontsource/" + "-".join(family.lower().split())
 
 
-def google_fonts_url(family: str, weights: Optional[list[int]] = None,
+def google_fonts_url(family: str, weights: list[int] | None = None,
                      italic: bool = False) -> str:
     """The css2 URL a page would use to request ``family`` in these weights (and italics)."""
     base = "https://fonts.googleapis.com/css2?family=" + "+".join(family.split())

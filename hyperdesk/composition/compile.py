@@ -23,10 +23,12 @@ import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence
-from urllib.parse import quote, unquote, urlsplit
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from urllib.parse import quote, unquote
 
 from hyperdesk.composition import cssscope
+from hyperdesk.composition.cdn import is_google_fonts_css
 from hyperdesk.composition.cssscope import Scope, merge_styles, rewrite_css_urls, scope_css
 from hyperdesk.composition.document import (
     DEFAULT_FPS,
@@ -47,6 +49,8 @@ from hyperdesk.composition.document import (
 )
 from hyperdesk.composition.animated import FROM_IMAGE_CSS, convert_animated_images
 from hyperdesk.composition.boundary import ProjectBoundary, link_state, real_path
+from hyperdesk.composition.font_embed import FontEmbedResult, embed_fonts
+from hyperdesk.composition.font_scan import normalize_font_css
 from hyperdesk.composition.media import (
     AudioTrack,
     CompiledVideo,
@@ -55,6 +59,7 @@ from hyperdesk.composition.media import (
     media_elements,
     normalise_media,
 )
+from hyperdesk.composition.resolver import AssetResolver
 from hyperdesk.composition.scripts import instance_script
 from hyperdesk.composition.subcomp import (
     Inliner,
@@ -77,6 +82,8 @@ from hyperdesk.composition.variables import (
     top_level_values,
     variables_stylesheet,
 )
+from hyperdesk.dirs import PROJECT_SKIP
+from hyperdesk.encode.probe import probe_media
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import (
     FontManifest,
@@ -92,11 +99,6 @@ TEXT_RENDERING_CSS = "html,body,*{text-rendering:geometricPrecision}"
 FONTS_CSS_HREF = "/__hd/fonts/fonts.css"
 EXTERNAL_DIR = "__hd/external"
 
-# Top-level project entries that never belong to a plan (plan contract 1); dot-entries are
-# skipped at every level.
-PROJECT_SKIP = frozenset(
-    {"node_modules", "output", "renders", "dist", "__pycache__", "Thumbs.db", "desktop.ini"}
-)
 
 # Elements whose `href` names a resource the page loads (a, area and base only navigate).
 _HREF_RESOURCE_TAGS = frozenset({"image", "use", "feimage", "script", "textpath", "mpath", "pattern",
@@ -115,8 +117,8 @@ class CompiledComposition:
     entry: str
     width: int
     height: int
-    fps_attr: Optional[Fps]
-    duration_s: Optional[float]
+    fps_attr: Fps | None
+    duration_s: float | None
     duration_source: str                       # "attribute" | "probe"
     root_timeline: bool
     sub_compositions: list[SubCompositionInfo] = field(default_factory=list)
@@ -135,35 +137,22 @@ class CompiledComposition:
     index_html: str = "index.html"
 
 
-# ============================================================================ integration points
+# ============================================================================ collaborators
+# The resolver and the font functions are reached through these two functions so that the
+# compiler tests can run offline with stand-ins (tests/composition/conftest.py returns None from
+# both: remote URLs then stay as they are and no font is embedded).
 
 
 def _make_resolver(asset_dirs: list[Path], cache_dir: Path, plan_root: Path, compiled_dir: Path,
-                   fonts_dir: Path) -> Any:
-    """The remote-resource resolver (contract 12.2), or None while the module is missing."""
-    try:
-        from hyperdesk.composition.assets import AssetResolver
-    except ImportError:
-        return None
-    try:
-        return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir=fonts_dir)
-    except TypeError:
-        return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir)
+                   fonts_dir: Path, *, loopback_only: bool = False) -> AssetResolver | None:
+    """The remote-resource resolver (contract 12.2)."""
+    return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir=fonts_dir,
+                         loopback_only=loopback_only)
 
 
-def _font_api() -> Optional[tuple[Callable[[str], str], Callable[..., Any]]]:
-    """(normalize_font_css, embed_fonts), or None while the module is missing."""
-    try:
-        from hyperdesk.composition.fonts import embed_fonts, normalize_font_css
-    except ImportError:
-        return None
+def _font_api() -> tuple[Callable[[str], str], Callable[..., FontEmbedResult]] | None:
+    """(normalize_font_css, embed_fonts) for step 10."""
     return normalize_font_css, embed_fonts
-
-
-def _default_prober() -> Callable[[Path], Any]:
-    from hyperdesk.encode.probe import probe_media
-
-    return probe_media
 
 
 # ============================================================================ project copy
@@ -256,7 +245,7 @@ def _unreadable(path: Path) -> bool:
 
 
 def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
-                 warnings: list[PlanWarning], boundary: Optional[ProjectBoundary] = None) -> set[str]:
+                 warnings: list[PlanWarning], boundary: ProjectBoundary | None = None) -> set[str]:
     """Plan contract 1: copy with symlinks dereferenced, skipping dot-entries everywhere, the
     top-level skip list and the excluded paths. A symbolic link that points to nothing is
     BROKEN_SYMLINK; one whose target's real path is outside the project (and outside every
@@ -290,9 +279,9 @@ def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
 
 class _Compiler:
     def __init__(self, project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
-                 variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Optional[Fps],
-                 exclude: Sequence[Path], prober: Optional[Callable[[Path], Any]],
-                 allow_outside: Sequence[Path] = ()) -> None:
+                 variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None,
+                 exclude: Sequence[Path], prober: Callable[[Path], Any] | None,
+                 allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> None:
         self.project_dir = Path(project_dir).absolute()
         # Every local file the plan reads passes this check (issue 10).
         self.boundary = ProjectBoundary(self.project_dir, [Path(p) for p in (allow_outside or ())])
@@ -302,12 +291,13 @@ class _Compiler:
         self.overrides = dict(variables or {})
         self.asset_dirs = [Path(d) for d in (asset_dirs or [])]
         self.cache_dir = Path(cache_dir)
+        self.loopback_only = loopback_only
         self.config_fps = fps
         self.exclude = tuple(exclude) + (self.compiled_dir, self.fonts_dir)
         self.prober = prober
         self.warnings: list[PlanWarning] = []
         self.copied: set[str] = set()
-        self.resolver: Any = None
+        self.resolver: AssetResolver | None = None
         self.google_font_urls: list[str] = []
         self.local_css_files: list[str] = []
         self._css_seen: set[str] = set()
@@ -416,7 +406,7 @@ class _Compiler:
         # allowed folder (--allow-outside), copied under __hd/external.
         strip_preview_runtimes(doc)  # never fetch a preview runtime only to delete it in step 7
         self.resolver = _make_resolver(self.asset_dirs, self.cache_dir, self.compiled_dir.parent,
-                                       self.compiled_dir, self.fonts_dir)
+                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only)
         if self.resolver is None:
             self.warnings.append(PlanWarning(code="ASSET_RESOLVER_UNAVAILABLE",
                                              message="remote resources were not frozen (no asset resolver)"))
@@ -427,7 +417,7 @@ class _Compiler:
             head.append(new_element("style", {"data-hd-from-image": ""}, FROM_IMAGE_CSS))
 
         # Step 6: media.
-        prober = self.prober or _default_prober()
+        prober = self.prober or probe_media
         probes = normalise_media(doc, self.compiled_dir, prober, self.entry, self.warnings)
         timing_warnings: list[PlanWarning] = []
         timing = StaticTiming(root, warn=timing_warnings)
@@ -460,8 +450,7 @@ class _Compiler:
         html = serialize(doc, doctype)
         (self.compiled_dir / "index.html").write_text(html, encoding="utf-8")
 
-        assets = sorted(list(getattr(self.resolver, "assets", []) or []), key=lambda a: a.url) \
-            if self.resolver is not None else []
+        assets = sorted(self.resolver.assets, key=lambda a: a.url) if self.resolver is not None else []
         subs = []
         for inst in inlined.instances:
             start = timing.start(inst.host)
@@ -529,7 +518,7 @@ class _Compiler:
     def _ref(self, el: Any, attr: str) -> str:
         return f"{self._file_of(el)}: {short_element(el)} {attr}"
 
-    def _freeze_remote(self, url: str, referenced_by: str, kind: str) -> Optional[str]:
+    def _freeze_remote(self, url: str, referenced_by: str, kind: str) -> str | None:
         if self.resolver is None:
             return None
         u = url.strip()
@@ -537,7 +526,7 @@ class _Compiler:
             u = "https:" + u
         return self.resolver.freeze(u, referenced_by, kind)
 
-    def _local(self, url: str, base_dir: str, referenced_by: str, file: str) -> Optional[str]:
+    def _local(self, url: str, base_dir: str, referenced_by: str, file: str) -> str | None:
         """A relative reference (to base_dir inside the project) written in the project file
         `file`: None when the compiled copy has it; else, when its real path is inside the project
         (a file the copy skips) or inside an allowed folder, its file is copied under
@@ -578,7 +567,7 @@ class _Compiler:
         self._external[key] = site
         return site
 
-    def _url(self, url: str, el: Any, attr: str, kind: str, base_dir: str = "") -> Optional[str]:
+    def _url(self, url: str, el: Any, attr: str, kind: str, base_dir: str = "") -> str | None:
         if is_remote_url(url):
             return self._freeze_remote(url, self._ref(el, attr), kind)
         if is_relative_url(url):
@@ -609,11 +598,7 @@ class _Compiler:
                     continue
                 if attr in ("href", "xlink:href") and tag not in _HREF_RESOURCE_TAGS:
                     continue
-                if attr == "poster":
-                    kind_a = "image"
-                else:
-                    kind_a = kind
-                new = self._url(value, el, attr, kind_a)
+                new = self._url(value, el, attr, "image" if attr == "poster" else kind)
                 if new is not None and new != value:
                     el.set(attr, new)
             srcset = el.get("srcset")
@@ -707,7 +692,7 @@ class _Compiler:
 
     def _css(self, text: str, referenced_by: str, base_dir: str, file: str, *,
              declarations: bool = False, project_base: str = "") -> str:
-        def local(url: str) -> Optional[str]:
+        def local(url: str) -> str | None:
             if is_relative_url(url):
                 return self._local(url, base_dir, referenced_by, file)
             return None
@@ -797,8 +782,8 @@ class _Compiler:
         self.fonts_dir.mkdir(parents=True, exist_ok=True)
         result = api[1](_document_texts(doc), css_texts, self.fonts_dir, self.resolver,
                         list(self.google_font_urls))
-        self.warnings.extend(list(getattr(result, "warnings", []) or []))
-        return list(getattr(result, "families", []) or []), getattr(result, "manifest", None) or FontManifest()
+        self.warnings.extend(result.warnings)
+        return list(result.families), result.manifest
 
 
 def _dedupe(warnings: list[PlanWarning]) -> list[PlanWarning]:
@@ -826,29 +811,16 @@ def _document_texts(doc: Any) -> list[str]:
     return ["".join(texts), " ".join(attrs)]
 
 
-def is_google_fonts_css(url: Optional[str]) -> bool:
-    if not url:
-        return False
-    u = url.strip()
-    if u.startswith("//"):
-        u = "https:" + u
-    try:
-        parts = urlsplit(u)
-    except ValueError:
-        return False
-    return (
-        parts.scheme in ("http", "https")
-        and (parts.hostname or "").lower() == "fonts.googleapis.com"
-        and parts.path.rstrip("/") in ("/css", "/css2")
-    )
-
-
 def compile_project(project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                     variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None = None,
                     exclude: Sequence[Path] = (), prober=None,
-                    allow_outside: Sequence[Path] = ()) -> CompiledComposition:
-    """Compile a project into compiled_dir (contract section 13, in order); see the module doc."""
+                    allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> CompiledComposition:
+    """Compile a project into compiled_dir (contract section 13, in order); see the module doc.
+
+    ``cache_dir`` is the user asset cache the resolver reads and fills (the caller's choice, e.g.
+    ``hyperdesk.dirs.asset_cache_dir()``); ``loopback_only`` limits the resolver's direct downloads
+    to loopback hosts (a test's ``FaultPlan.loopback_only``)."""
     compiler = _Compiler(project_dir, entry, compiled_dir, fonts_dir, variables=variables,
                          asset_dirs=asset_dirs, cache_dir=cache_dir, fps=fps, exclude=exclude,
-                         prober=prober, allow_outside=allow_outside)
+                         prober=prober, allow_outside=allow_outside, loopback_only=loopback_only)
     return compiler.run()

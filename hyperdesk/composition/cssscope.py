@@ -3,11 +3,13 @@ hoisting (step 8) and URL rewriting in stylesheets and style attributes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
+from collections.abc import Callable, Iterable
 
 import tinycss2
 from tinycss2 import ast
 from tinycss2.serializer import serialize_string_value
+
+from .css_tokens import split_commas
 
 # At-rules whose block holds style rules that are scoped recursively.
 _RECURSIVE_AT_RULES = {"media", "supports", "layer", "container", "document", "-moz-document"}
@@ -27,16 +29,6 @@ def _ws(tokens: list) -> list:
     return tokens[start:end]
 
 
-def _split_commas(tokens: list) -> list[list]:
-    parts: list[list] = [[]]
-    for tok in tokens:
-        if tok.type == "literal" and tok.value == ",":
-            parts.append([])
-        else:
-            parts[-1].append(tok)
-    return parts
-
-
 def _parse_tokens(text: str) -> list:
     return tinycss2.parse_component_value_list(text, skip_comments=True)
 
@@ -49,7 +41,7 @@ def attr_selector(name: str, value: str) -> str:
     return f"[{name}={css_string(value)}]"
 
 
-def _attr_block_match(tok, name: str, value: Optional[str] = None) -> bool:
+def _attr_block_match(tok, name: str, value: str | None = None) -> bool:
     """Is tok a `[name=value]` block (value as an ident or a string)?"""
     if tok.type != "[] block":
         return False
@@ -66,7 +58,7 @@ def _attr_block_match(tok, name: str, value: Optional[str] = None) -> bool:
     return rest[1].value == value
 
 
-def _attr_name(tok) -> Optional[str]:
+def _attr_name(tok) -> str | None:
     if tok.type != "[] block":
         return None
     inner = _ws(list(tok.content))
@@ -84,8 +76,8 @@ class Scope:
 
     authored_id: str          # the composition id as written in the file
     runtime_id: str           # `<id>` or `<id>__hfN`
-    inner_root_id: Optional[str] = None  # the inner root element's `id` attribute
-    box_selector: Optional[str] = None   # the composition's box; defaults to S:not(host marker)
+    inner_root_id: str | None = None  # the inner root element's `id` attribute
+    box_selector: str | None = None   # the composition's box; defaults to S:not(host marker)
 
     @property
     def s(self) -> str:
@@ -155,7 +147,7 @@ def _replace_parts(tokens: list, scope: Scope) -> tuple[list, bool]:
 
 
 def _scope_prelude(prelude: list, scope: Scope) -> str:
-    parts = [scope_selector(p, scope) for p in _split_commas(list(prelude))]
+    parts = [scope_selector(p, scope) for p in split_commas(prelude)]
     return ",".join(p for p in parts if p)
 
 
@@ -233,7 +225,7 @@ def _url_token(value: str, like) -> ast.URLToken:
     return ast.URLToken(like.source_line, like.source_column, value, "url(" + css_string(value) + ")")
 
 
-def _rewrite_tokens(tokens: list, fn: Callable[[str], Optional[str]], *, in_import: bool = False) -> bool:
+def _rewrite_tokens(tokens: list, fn: Callable[[str], str | None], *, in_import: bool = False) -> bool:
     changed = False
     for i, tok in enumerate(tokens):
         if tok.type == "url":
@@ -262,7 +254,7 @@ def _rewrite_tokens(tokens: list, fn: Callable[[str], Optional[str]], *, in_impo
     return changed
 
 
-def rewrite_css_urls(css_text: str, fn: Callable[[str], Optional[str]]) -> str:
+def rewrite_css_urls(css_text: str, fn: Callable[[str], str | None]) -> str:
     """Apply fn to every url() and @import string in a stylesheet or declaration list.
 
     fn returns the new URL or None to keep it. The text is returned unchanged when nothing
@@ -298,59 +290,6 @@ def collect_css_urls(css_text: str) -> list[str]:
 
     rewrite_css_urls(css_text, grab)
     return found
-
-
-# ----------------------------------------------------------------------------- rule filters
-
-
-def extract_rules(
-    css_text: str, predicate: Callable[[object], bool]
-) -> tuple[str, list[object]]:
-    """Remove top-level rules for which predicate(rule) is true; returns (rest, removed).
-
-    Text is returned unchanged when nothing matches."""
-    rules = tinycss2.parse_stylesheet(css_text, skip_comments=False, skip_whitespace=False)
-    removed = [r for r in rules if r.type in ("at-rule", "qualified-rule") and predicate(r)]
-    if not removed:
-        return css_text, []
-    keep = [r for r in rules if not (r.type in ("at-rule", "qualified-rule") and predicate(r))]
-    return tinycss2.serialize(keep), removed
-
-
-def import_url(rule) -> Optional[str]:
-    """The URL of an @import rule."""
-    for tok in rule.prelude:
-        if tok.type == "url":
-            return tok.value
-        if tok.type == "string":
-            return tok.value
-        if tok.type == "function" and tok.lower_name == "url":
-            args = _ws(list(tok.arguments))
-            if args and args[0].type == "string":
-                return args[0].value
-        if tok.type not in ("whitespace", "comment"):
-            break
-    return None
-
-
-def font_face_urls(rule) -> list[str]:
-    """Every url() in an @font-face rule's block."""
-    if rule.content is None:
-        return []
-    return collect_css_urls(tinycss2.serialize(rule.content))
-
-
-def wrap_declarations(declarations: str) -> str:
-    return "*{" + declarations + "}"
-
-
-def unwrap_declarations(css_text: str) -> Optional[str]:
-    """Inverse of wrap_declarations after a stylesheet-level transform."""
-    rules = tinycss2.parse_stylesheet(css_text, skip_comments=False, skip_whitespace=True)
-    qualified = [r for r in rules if r.type == "qualified-rule"]
-    if len(qualified) != 1:
-        return None
-    return tinycss2.serialize(qualified[0].content)
 
 
 def remove_declarations(declarations: str, names: set[str]) -> str:

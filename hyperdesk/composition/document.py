@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
+from collections.abc import Iterator
 
 import lxml.etree as etree
 import lxml.html
@@ -77,7 +78,7 @@ def short_element(el: Any) -> str:
     return f"<{label}>"
 
 
-def invalid(file: str, el: Any, attribute: Optional[str], value: Any, reason: str) -> HyperdeskError:
+def invalid(file: str, el: Any, attribute: str | None, value: Any, reason: str) -> HyperdeskError:
     where = f"{file}: {short_element(el)}"
     if attribute:
         where += f" {attribute}"
@@ -186,7 +187,7 @@ def body_of(doc: Any) -> Any:
     return doc.find("body")
 
 
-def load_entry(text: str) -> tuple[Any, bool, Optional[str]]:
+def load_entry(text: str) -> tuple[Any, bool, str | None]:
     """(document, was_fragment, doctype to write) for the entry file text (step 1).
 
     A full document keeps its own doctype (or its absence: quirks mode is the author's choice);
@@ -209,7 +210,7 @@ def iter_elements(root: Any) -> Iterator[Any]:
 # ----------------------------------------------------------------------------- root
 
 
-def find_root(doc: Any) -> Optional[Any]:
+def find_root(doc: Any) -> Any | None:
     """Contract 1.4."""
     body = body_of(doc)
     scope = body if body is not None else doc
@@ -236,7 +237,7 @@ def _has_comp_ancestor(el: Any) -> bool:
 # ----------------------------------------------------------------------------- values
 
 
-def parse_decimal(value: Optional[str]) -> Optional[float]:
+def parse_decimal(value: str | None) -> float | None:
     """A decimal number (optional sign, digits, fraction, exponent) or None when it is not one."""
     if value is None:
         return None
@@ -247,7 +248,7 @@ def parse_decimal(value: Optional[str]) -> Optional[float]:
     return number if math.isfinite(number) else None
 
 
-def parse_int(value: Optional[str]) -> Optional[int]:
+def parse_int(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
@@ -270,7 +271,7 @@ def parse_fps(value: Any, *, source: str = "config", file: str = "", el: Any = N
     INVALID_COMPOSITION naming data-fps.
     """
     reason = None
-    fps: Optional[Fps] = None
+    fps: Fps | None = None
     if isinstance(value, Fps):
         num, den = value.num, value.den
         fps = _fps_checked(num, den)
@@ -313,7 +314,7 @@ def parse_fps(value: Any, *, source: str = "config", file: str = "", el: Any = N
     )
 
 
-def _fps_checked(num: int, den: int) -> Optional[Fps]:
+def _fps_checked(num: int, den: int) -> Fps | None:
     if num <= 0 or den <= 0:
         return None
     f = Fraction(num, den)
@@ -327,8 +328,8 @@ class RootFacts:
     composition_id: str
     width: int
     height: int
-    duration_s: Optional[float]
-    fps_attr: Optional[Fps]
+    duration_s: float | None
+    fps_attr: Fps | None
     no_timeline: bool
 
 
@@ -340,7 +341,7 @@ def read_root_attributes(root: Any, file: str) -> RootFacts:
     check_webgpu_requirement(root, file)
     width = _size_attr(root, "data-width", DEFAULT_WIDTH, file)
     height = _size_attr(root, "data-height", DEFAULT_HEIGHT, file)
-    duration: Optional[float] = None
+    duration: float | None = None
     for name in ("data-duration", "data-composition-duration"):
         raw = root.get(name)
         if raw is None or not raw.strip():
@@ -404,12 +405,12 @@ def _size_attr(root: Any, name: str, default: int, file: str) -> int:
 # ----------------------------------------------------------------------------- serialising
 
 
-def serialize(doc: Any, doctype: Optional[str] = "<!DOCTYPE html>") -> str:
+def serialize(doc: Any, doctype: str | None = "<!DOCTYPE html>") -> str:
     text = etree.tostring(doc, method="html", encoding="unicode")
     return (doctype + "\n" + text if doctype else text) + "\n"
 
 
-def new_element(tag: str, attrib: Optional[dict[str, str]] = None, text: Optional[str] = None) -> Any:
+def new_element(tag: str, attrib: dict[str, str] | None = None, text: str | None = None) -> Any:
     el = lxml.html.Element(tag)
     for k, v in (attrib or {}).items():
         el.set(k, v)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import posixpath
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import unquote
 
 from hyperdesk.composition.document import (
@@ -33,12 +34,12 @@ class CompiledVideo:
     media_id: str
     src: str                      # relative to compiled/
     start_s: float
-    end_s: Optional[float]
+    end_s: float | None
     media_start_s: float
     playback_rate: float
     loop: bool
     has_audio: bool
-    source_duration_s: Optional[float] = None
+    source_duration_s: float | None = None
     width: int = 0
     height: int = 0
     start_certain: bool = True
@@ -52,7 +53,7 @@ class AudioTrack:
     media_id: str
     src: str                      # relative to compiled/
     start_s: float
-    end_s: Optional[float]
+    end_s: float | None
     media_start_s: float
     playback_rate: float
     volume: float
@@ -75,7 +76,7 @@ def media_elements(doc: Any) -> list[Any]:
     return [el for el in iter_elements(doc) if el.tag in ("video", "audio") and not _is_inert(el)]
 
 
-def media_source(el: Any) -> Optional[str]:
+def media_source(el: Any) -> str | None:
     """The element's src, else its first <source src>."""
     src = el.get("src")
     if src and src.strip():
@@ -88,7 +89,7 @@ def media_source(el: Any) -> Optional[str]:
     return None
 
 
-def compiled_path(src: str, compiled_dir: Path) -> Optional[str]:
+def compiled_path(src: str, compiled_dir: Path) -> str | None:
     """The file a media URL names inside compiled/ (posix, relative), or None for a URL that is
     not a file of the compiled tree (data:, blob:, remote)."""
     if is_remote_url(src) or src.lower().startswith(("data:", "blob:")):
@@ -186,7 +187,7 @@ def normalise_media(doc: Any, compiled_dir: Path, prober: Callable[[Path], Any],
     return probes
 
 
-def _natural_length(el: Any, probe: Any) -> Optional[float]:
+def _natural_length(el: Any, probe: Any) -> float | None:
     duration = getattr(probe, "duration_s", None)
     if duration is None:
         return None
@@ -240,7 +241,7 @@ def _hidden(el: Any) -> bool:
 
 
 def build_media_lists(doc: Any, timing: StaticTiming, probes: dict[Any, Any],
-                      duration_s: Optional[float]) -> tuple[list[CompiledVideo], list[AudioTrack]]:
+                      duration_s: float | None) -> tuple[list[CompiledVideo], list[AudioTrack]]:
     """The videos (every <video> with a local source) and audio tracks (11.2) with windows."""
     videos: list[CompiledVideo] = []
     tracks: list[AudioTrack] = []

@@ -11,6 +11,7 @@ Tarballs are kept in ``<asset cache>/npm/<name>-<version>.tgz`` and unpacked onc
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -21,7 +22,9 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Optional
+from collections.abc import Iterable
+
+import nodesemver
 
 from .cdn import tarball_file_name, tarball_prefix
 
@@ -29,190 +32,43 @@ VIEW_TIMEOUT_S = 60
 PACK_TIMEOUT_S = 300
 
 # ---------------------------------------------------------------------------------------------
-# semver: enough of npm's range grammar to pick a tarball from an --asset-dir offline.
-
-_VERSION = re.compile(
-    r"^v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$"
-)
+# versions and ranges, with npm's own semantics (node-semver), strict parsing as npm does
 
 
-@dataclass(frozen=True, order=False)
-class Version:
-    major: int
-    minor: int
-    patch: int
-    pre: tuple = ()
-
-    @classmethod
-    def parse(cls, text: str) -> Optional["Version"]:
-        m = _VERSION.match(text.strip())
-        if not m:
-            return None
-        pre: tuple = ()
-        if m.group(4):
-            pre = tuple(int(p) if p.isdigit() else p for p in m.group(4).split("."))
-        return cls(int(m.group(1)), int(m.group(2)), int(m.group(3)), pre)
-
-    def key(self) -> tuple:
-        # A release sorts after its prereleases; numeric identifiers sort before alphanumeric ones.
-        pre_key = (1,) if not self.pre else (0,) + tuple(
-            (0, p, "") if isinstance(p, int) else (1, 0, p) for p in self.pre
-        )
-        return (self.major, self.minor, self.patch, pre_key)
-
-    def __lt__(self, other: "Version") -> bool:
-        return self.key() < other.key()
-
-    def __str__(self) -> str:
-        s = f"{self.major}.{self.minor}.{self.patch}"
-        return s + ("-" + ".".join(str(p) for p in self.pre) if self.pre else "")
+def parse_version(text: str) -> nodesemver.SemVer | None:
+    """A published version (``1.2.3``, ``1.2.3-rc.1``), or None for anything else."""
+    return nodesemver.valid(text, False)
 
 
 def is_exact_version(spec: str) -> bool:
-    return Version.parse(spec) is not None and not spec.strip().startswith("v")
-
-
-_PARTIAL = re.compile(r"^v?(\d+|[xX*])?(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$")
-
-
-def _partial(text: str) -> Optional[tuple[Optional[int], Optional[int], Optional[int], tuple]]:
-    m = _PARTIAL.match(text)
-    if not m:
-        return None
-
-    def num(g: Optional[str]) -> Optional[int]:
-        return None if g is None or g in ("x", "X", "*") else int(g)
-
-    ma, mi, pa = num(m.group(1)), num(m.group(2)), num(m.group(3))
-    if ma is None:
-        mi = pa = None
-    elif mi is None:
-        pa = None
-    pre: tuple = ()
-    if m.group(4) and pa is not None:
-        pre = tuple(int(p) if p.isdigit() else p for p in m.group(4).split("."))
-    return ma, mi, pa, pre
-
-
-def _V(a: int, b: int, c: int, pre: tuple = ()) -> Version:
-    return Version(a, b, c, pre)
-
-
-_LOWEST_PRE = (0,)  # "-0": below every prerelease of that version
-
-
-def _comparators(op: str, text: str) -> Optional[list[tuple[str, Version]]]:
-    p = _partial(text)
-    if p is None:
-        return None
-    ma, mi, pa, pre = p
-    if ma is None:
-        return [(">=", _V(0, 0, 0))]
-    if op in ("", "="):
-        if mi is None:
-            return [(">=", _V(ma, 0, 0)), ("<", _V(ma + 1, 0, 0, _LOWEST_PRE))]
-        if pa is None:
-            return [(">=", _V(ma, mi, 0)), ("<", _V(ma, mi + 1, 0, _LOWEST_PRE))]
-        return [("=", _V(ma, mi, pa, pre))]
-    if op == "~":
-        lo = _V(ma, mi or 0, pa or 0, pre)
-        hi = _V(ma + 1, 0, 0, _LOWEST_PRE) if mi is None else _V(ma, mi + 1, 0, _LOWEST_PRE)
-        return [(">=", lo), ("<", hi)]
-    if op == "^":
-        lo = _V(ma, mi or 0, pa or 0, pre)
-        if ma > 0 or mi is None:
-            hi = _V(ma + 1, 0, 0, _LOWEST_PRE)
-        elif mi > 0 or pa is None:
-            hi = _V(0, mi + 1, 0, _LOWEST_PRE)
-        else:
-            hi = _V(0, 0, pa + 1, _LOWEST_PRE)
-        return [(">=", lo), ("<", hi)]
-    if op == ">":
-        if mi is None:
-            return [(">=", _V(ma + 1, 0, 0))]
-        if pa is None:
-            return [(">=", _V(ma, mi + 1, 0))]
-        return [(">", _V(ma, mi, pa, pre))]
-    if op == ">=":
-        return [(">=", _V(ma, mi or 0, pa or 0, pre))]
-    if op == "<":
-        return [("<", _V(ma, mi or 0, pa or 0, pre or (_LOWEST_PRE if pa is None else ())))]
-    if op == "<=":
-        if mi is None:
-            return [("<", _V(ma + 1, 0, 0, _LOWEST_PRE))]
-        if pa is None:
-            return [("<", _V(ma, mi + 1, 0, _LOWEST_PRE))]
-        return [("<=", _V(ma, mi, pa, pre))]
-    return None
-
-
-def _parse_range(spec: str) -> Optional[list[list[tuple[str, Version]]]]:
-    sets: list[list[tuple[str, Version]]] = []
-    for alt in spec.split("||"):
-        alt = alt.strip()
-        hy = re.fullmatch(r"(\S+)\s+-\s+(\S+)", alt)
-        if hy:
-            lo = _comparators(">=", hy.group(1))
-            hi = _comparators("<=", hy.group(2))
-            if lo is None or hi is None:
-                return None
-            sets.append(lo + hi)
-            continue
-        alt = re.sub(r"(>=|<=|>|<|=|~>?|\^)\s+", r"\1", alt)
-        comps: list[tuple[str, Version]] = []
-        for part in alt.split() or ["*"]:
-            m = re.match(r"^(>=|<=|>|<|=|~>?|\^)?(.*)$", part)
-            op = (m.group(1) or "").replace("~>", "~")
-            c = _comparators(op, m.group(2))
-            if c is None:
-                return None
-            comps += c
-        sets.append(comps)
-    return sets
-
-
-def _test(v: Version, op: str, w: Version) -> bool:
-    a, b = v.key(), w.key()
-    return {"=": a == b, ">": a > b, ">=": a >= b, "<": a < b, "<=": a <= b}[op]
+    """Does ``spec`` name one version (as a tarball file name spells it, without a ``v``)?"""
+    return parse_version(spec) is not None and not spec.startswith("v")
 
 
 def satisfies(version: str, spec: str) -> bool:
-    """npm's ``semver.satisfies`` for the common range forms (tags other than latest: False)."""
-    v = Version.parse(version)
-    if v is None:
+    """npm's ``semver.satisfies``; the ``latest`` tag counts as ``*`` (any release, offline)."""
+    if parse_version(version) is None:
         return False
+    return nodesemver.satisfies(version, _range(spec), loose=False)
+
+
+def max_satisfying(versions: Iterable[str], spec: str) -> str | None:
+    """The highest of ``versions`` that satisfies ``spec`` (versions that do not parse are left out)."""
+    valid = [v for v in versions if parse_version(v) is not None]
+    return nodesemver.max_satisfying(valid, _range(spec), loose=False)
+
+
+def _range(spec: str) -> str:
     spec = spec.strip()
-    if spec in ("", "*", "x", "X", "latest"):
-        return not v.pre
-    sets = _parse_range(spec)
-    if sets is None:
-        return False
-    for comps in sets:
-        if not all(_test(v, op, w) for op, w in comps):
-            continue
-        if v.pre and not any(w.pre and (w.major, w.minor, w.patch) == (v.major, v.minor, v.patch)
-                             and w.pre != _LOWEST_PRE for _, w in comps):
-            continue  # prereleases match only a comparator on the same version
-        return True
-    return False
-
-
-def max_satisfying(versions: Iterable[str], spec: str) -> Optional[str]:
-    best: Optional[Version] = None
-    best_text = None
-    for text in versions:
-        v = Version.parse(text)
-        if v is not None and satisfies(text, spec) and (best is None or best < v):
-            best, best_text = v, text
-    return best_text
+    return "*" if spec == "latest" else spec
 
 
 # ---------------------------------------------------------------------------------------------
 # integrity
 
 
-def integrity_matches(data_or_path: bytes | Path, integrity: Optional[str],
-                      shasum: Optional[str] = None) -> bool:
+def integrity_matches(data_or_path: bytes | Path, integrity: str | None,
+                      shasum: str | None = None) -> bool:
     """True when the bytes match an SRI string (any listed sha512/sha384/sha256/sha1), else the
     sha1 ``shasum``. False when neither is given."""
     def digest(algo: str) -> bytes:
@@ -271,7 +127,7 @@ class NpmError(Exception):
 _TRANSIENT_CODES = {"ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNRESET", "EAI_AGAIN", "EPIPE"}
 
 
-def find_npm() -> Optional[str]:
+def find_npm() -> str | None:
     """The npm executable: ``HYPERDESK_NPM`` when set (empty/``none`` disables the npm tier),
     else ``npm`` on PATH."""
     env = os.environ.get("HYPERDESK_NPM")
@@ -289,14 +145,14 @@ def find_npm() -> Optional[str]:
 class PackageVersion:
     package: str
     version: str
-    integrity: Optional[str]
-    shasum: Optional[str]
+    integrity: str | None
+    shasum: str | None
 
 
 class NpmClient:
     """``npm view`` and ``npm pack`` through the user's own client."""
 
-    def __init__(self, exe: Optional[str] = None, work_dir: Optional[Path] = None) -> None:
+    def __init__(self, exe: str | None = None, work_dir: Path | None = None) -> None:
         self.exe = exe if exe is not None else find_npm()
         self.work_dir = work_dir
 
@@ -366,14 +222,14 @@ class NpmClient:
         except ValueError:
             raise NpmError("npm view printed something that is not JSON") from None
         rows = data if isinstance(data, list) else [data]
-        best: Optional[dict] = None
-        best_v: Optional[Version] = None
+        best: dict | None = None
         for row in rows:
             if isinstance(row, str):
                 row = {"version": row}
-            v = Version.parse(str(row.get("version", "")))
-            if v is not None and (best_v is None or best_v < v):
-                best, best_v = row, v
+            version = str(row.get("version", ""))
+            if parse_version(version) is not None and (
+                    best is None or nodesemver.gt(version, str(best["version"]), False)):
+                best = row
         if best is None:
             raise NpmError(f"npm view: no version of {package} matches {spec}")
         return PackageVersion(package, str(best["version"]), best.get("dist.integrity"),
@@ -401,7 +257,7 @@ class NpmClient:
 # verified tarballs in the asset cache
 
 
-def _safe_member_path(name: str) -> Optional[str]:
+def _safe_member_path(name: str) -> str | None:
     parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".")]
     if len(parts) < 2 or any(p == ".." for p in parts) or parts[0].startswith("/"):
         return None
@@ -417,17 +273,15 @@ def atomic_write(path: Path, data: bytes) -> None:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):  # the write failed already; that error is the one to see
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
 class PackageStore:
     """npm tarballs in ``<cache_dir>/npm``: fetched with ``npm pack``, verified, unpacked once."""
 
-    def __init__(self, cache_dir: Path, client: Optional[NpmClient] = None) -> None:
+    def __init__(self, cache_dir: Path, client: NpmClient | None = None) -> None:
         self.root = Path(cache_dir).absolute() / "npm"
         self.client = client if client is not None else NpmClient(work_dir=self.root / "tmp")
         if self.client.work_dir is None:
@@ -440,18 +294,18 @@ class PackageStore:
         st = os.stat(path)
         return (str(path), st.st_size, st.st_mtime_ns)
 
-    def _matches(self, path: Path, integrity: Optional[str], shasum: Optional[str]) -> bool:
+    def _matches(self, path: Path, integrity: str | None, shasum: str | None) -> bool:
         key = self._stat_key(path) + (integrity, shasum)
         if key not in self._verified:
             self._verified[key] = integrity_matches(path, integrity, shasum)
         return self._verified[key]
 
-    def cached_tarball(self, package: str, version: str) -> Optional[Path]:
+    def cached_tarball(self, package: str, version: str) -> Path | None:
         p = self.root / tarball_file_name(package, version)
         return p if p.is_file() else None
 
-    def fetch(self, package: str, version: str, integrity: Optional[str],
-              shasum: Optional[str] = None) -> Path:
+    def fetch(self, package: str, version: str, integrity: str | None,
+              shasum: str | None = None) -> Path:
         """The verified tarball of ``package@version`` (exact) in the cache, packing it if needed."""
         cached = self.cached_tarball(package, version)
         if cached is not None and self._matches(cached, integrity, shasum):
@@ -532,7 +386,7 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def find_tarball(dirs: Iterable[Path], package: str, spec: str) -> Optional[tuple[Path, str]]:
+def find_tarball(dirs: Iterable[Path], package: str, spec: str) -> tuple[Path, str] | None:
     """A tarball for ``package`` matching ``spec`` in any of ``dirs``, named as ``npm pack`` names
     it. An exact version must match exactly; a range or ``latest`` takes the highest version
     present. Returns (path, version)."""
@@ -553,7 +407,7 @@ def find_tarball(dirs: Iterable[Path], package: str, spec: str) -> Optional[tupl
         for name in names:
             if name.startswith(prefix) and name.endswith(".tgz"):
                 ver = name[len(prefix):-4]
-                if Version.parse(ver) is not None:
+                if parse_version(ver) is not None:
                     found[ver] = d / name
         best = max_satisfying(found, spec)
         if best is not None:

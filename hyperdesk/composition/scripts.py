@@ -22,7 +22,8 @@ from typing import Any
 def _js_string(value: Any) -> str:
     """A JSON literal safe inside a <script> element."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    return (text.replace("</", "<\\/").replace("<!--", "<\\!--")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def instance_script(*, scope: str, authored_id: str, runtime_id: str, source: str,

@@ -14,7 +14,8 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote, unquote
 
 import lxml.html
@@ -53,7 +54,7 @@ PREVIEW_RUNTIME_FILES = ("hyperframe.runtime.iife.js", "hyperframe-runtime.modul
 # ----------------------------------------------------------------------------- URLs
 
 
-def is_relative_url(url: Optional[str]) -> bool:
+def is_relative_url(url: str | None) -> bool:
     """A reference resolved against the document's location (no scheme, not //, not /, not #)."""
     if url is None:
         return False
@@ -62,12 +63,11 @@ def is_relative_url(url: Optional[str]) -> bool:
         return False
     if _SCHEME.match(u):
         return False
-    if u.startswith(("{{", "${")):
-        return False  # a template placeholder filled by a script, not a URL
-    return True
+    # A template placeholder ("{{x}}", "${x}") is filled by a script: not a URL.
+    return not u.startswith(("{{", "${"))
 
 
-def is_remote_url(url: Optional[str]) -> bool:
+def is_remote_url(url: str | None) -> bool:
     if url is None:
         return False
     u = url.strip().lower()
@@ -141,13 +141,14 @@ def format_srcset(candidates: list[tuple[str, str]]) -> str:
     return ", ".join(f"{u} {d}".strip() for u, d in candidates)
 
 
-def rewrite_element_urls(root: Any, fn: Callable[[str], Optional[str]], *, skip_attr: Callable[[Any, str], bool] = None) -> None:
+def rewrite_element_urls(root: Any, fn: Callable[[str], str | None], *,
+                         skip_attr: Callable[[Any, str], bool] | None = None) -> None:
     """Apply fn to every URL-bearing attribute, srcset, style attribute and <style> text below
     root (and root itself). fn returns the new URL or None to keep it."""
     for el in iter_elements(root):
         for name in URL_ATTRS:
             value = el.get(name)
-            if value is None or (skip_attr and skip_attr(el, name)):
+            if value is None or (skip_attr is not None and skip_attr(el, name)):
                 continue
             if name == "data" and el.tag != "object":
                 continue
@@ -254,13 +255,13 @@ class Instance:
     authored_id: str                # the inner root's data-composition-id
     runtime_id: str
     depth: int
-    parent: Optional["Instance"]
-    inner_root_id: Optional[str]    # the inner root's id attribute
+    parent: Instance | None
+    inner_root_id: str | None    # the inner root's id attribute
     host_as_authored: Any = None    # detached copies with the authored attributes, for messages
     box_as_authored: Any = None
     styles: list[StyleSource] = field(default_factory=list)
     inline_scripts: list[str] = field(default_factory=list)
-    html_variables: Optional[str] = None   # data-composition-variables of the file's <html>
+    html_variables: str | None = None   # data-composition-variables of the file's <html>
 
 
 @dataclass
@@ -273,8 +274,8 @@ class InlineResult:
 
 class Inliner:
     def __init__(self, project_dir: Path, entry: str, warnings: list[PlanWarning],
-                 check_content: Optional[Callable[[list, str], None]] = None,
-                 boundary: Optional[ProjectBoundary] = None) -> None:
+                 check_content: Callable[[list, str], None] | None = None,
+                 boundary: ProjectBoundary | None = None) -> None:
         self.project_dir = project_dir
         # Sub-composition files and their stylesheets are read only inside the project (or an
         # allowed folder): OUTSIDE_PROJECT_REFERENCE otherwise (issue 10).
@@ -343,7 +344,7 @@ class Inliner:
         return InlineResult(self.instances, self.head_links, self.external_scripts,
                             self.external_script_files)
 
-    def _inline_one(self, host: Any, depth: int, chain: tuple[str, ...], parent: Optional[Instance],
+    def _inline_one(self, host: Any, depth: int, chain: tuple[str, ...], parent: Instance | None,
                     host_file: str) -> Instance:
         src = host.get("data-composition-src") or ""
         rel = self._resolve_src(host, src, host_file)
@@ -354,10 +355,7 @@ class Inliner:
             raise invalid(host_file, host, "data-composition-src", src,
                           f"sub-compositions are nested deeper than {MAX_DEPTH} levels")
         text = self._read(rel, host, host_file, src)
-        if is_full_document(text):
-            fdoc = parse_html(text)
-        else:
-            fdoc = parse_fragment_document(text)
+        fdoc = parse_html(text) if is_full_document(text) else parse_fragment_document(text)
         base_dir = posixpath.dirname(rel)
         rebase_tree(fdoc, base_dir)
 

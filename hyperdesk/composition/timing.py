@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from hyperdesk.composition.document import HOST_FILE_ATTR, iter_elements, parse_decimal, short_element
 from hyperdesk.models import PlanWarning
@@ -20,15 +20,13 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z0-9_.:-]+")
 _REF_OFFSET = re.compile(r"([A-Za-z0-9_.:-]+?)\s*([+-])\s*(\d+(?:\.\d*)?|\.\d+)")
 
-MEDIA_TAGS = ("video", "audio")
-
 
 @dataclass(frozen=True)
 class StartExpr:
     """A parsed data-start: an absolute number, or a reference to a clip's end plus an offset."""
 
-    number: Optional[float] = None
-    ref: Optional[str] = None
+    number: float | None = None
+    ref: str | None = None
     offset: float = 0.0
 
 
@@ -45,7 +43,7 @@ class StartSyntaxError(ValueError):
     pass
 
 
-def parse_start(value: Optional[str]) -> Optional[StartExpr]:
+def parse_start(value: str | None) -> StartExpr | None:
     """None for a missing or empty value; raises StartSyntaxError for anything unparsable."""
     if value is None:
         return None
@@ -94,7 +92,7 @@ def playback_rate_of(el: Any) -> float:
 
 @dataclass
 class Resolved:
-    value: Optional[float]
+    value: float | None
     certain: bool = True
 
 
@@ -105,7 +103,7 @@ class StaticTiming:
     the same one the runtime picks.
     """
 
-    def __init__(self, root: Any, *, warn: Optional[list[PlanWarning]] = None) -> None:
+    def __init__(self, root: Any, *, warn: list[PlanWarning] | None = None) -> None:
         self.root = root
         self.warnings = warn if warn is not None else []
         doc_root = root.getroottree().getroot()
@@ -130,7 +128,7 @@ class StaticTiming:
 
     # ------------------------------------------------------------------ bases
 
-    def _comp_ancestor(self, el: Any) -> Optional[Any]:
+    def _comp_ancestor(self, el: Any) -> Any | None:
         parent = el.getparent()
         while parent is not None:
             if isinstance(parent.tag, str) and parent.get("data-composition-id") is not None:
@@ -184,6 +182,7 @@ class StaticTiming:
         return self._resolve_ref(el, expr)
 
     def _resolve_ref(self, el: Any, expr: StartExpr) -> Resolved:
+        assert expr.ref is not None  # parse_start gives a number or a reference
         target = self.find_reference(el, expr.ref)
         if target is None:
             self._warn(
@@ -208,7 +207,7 @@ class StaticTiming:
             value += t_dur.value
         return Resolved(max(0.0, value), t_start.certain and t_dur.certain)
 
-    def find_reference(self, el: Any, name: str) -> Optional[Any]:
+    def find_reference(self, el: Any, name: str) -> Any | None:
         """The element with that id, searched in the nearest enclosing composition first and
         outwards (so a repeated mount finds its own clip), then the document; else the element
         with that data-composition-id. Mirrors the runtime's lookup."""

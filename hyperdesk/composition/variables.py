@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, Optional
+from typing import Any, TypeGuard
 
 from hyperdesk.composition.cssscope import attr_selector, remove_declarations
 from hyperdesk.composition.document import HOST_FILE_ATTR, SCOPE_ATTR, invalid, iter_elements
@@ -22,7 +22,7 @@ _VAR_SRC_TAGS = ("img", "video", "audio", "source")
 # ----------------------------------------------------------------------------- declarations
 
 
-def _type_ok(decl_type: str, value: Any, options: Optional[list] = None) -> bool:
+def _type_ok(decl_type: str, value: Any, options: list | None = None) -> bool:
     if decl_type in ("string", "color"):
         return isinstance(value, str)
     if decl_type == "number":
@@ -41,7 +41,7 @@ def _same(a: Any, b: Any) -> bool:
     )
 
 
-def parse_declarations(raw: Optional[str], *, file: str, el: Any,
+def parse_declarations(raw: str | None, *, file: str, el: Any,
                        attribute: str = "data-composition-variables") -> list[VariableDecl]:
     """A data-composition-variables attribute; malformed JSON or a bad entry -> INVALID_COMPOSITION."""
     if raw is None or not raw.strip():
@@ -55,7 +55,7 @@ def parse_declarations(raw: Optional[str], *, file: str, el: Any,
     out: list[VariableDecl] = []
     seen: set[str] = set()
     for i, entry in enumerate(data):
-        def bad(reason: str) -> HyperdeskError:
+        def bad(reason: str, i: int = i) -> HyperdeskError:
             return invalid(file, el, attribute, raw, f"declaration {i}: {reason}")
 
         if not isinstance(entry, dict):
@@ -177,7 +177,7 @@ def js_number(value: float) -> str:
     return text
 
 
-def text_value(value: Any) -> Optional[str]:
+def text_value(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -189,7 +189,7 @@ def text_value(value: Any) -> Optional[str]:
     return None
 
 
-def css_value(value: Any) -> Optional[str]:
+def css_value(value: Any) -> str | None:
     """A scalar as a custom-property value: `; { } < >` and line breaks removed."""
     text = text_value(value)
     if text is None:
@@ -212,7 +212,7 @@ def custom_properties(values: dict[str, Any]) -> list[tuple[str, str]]:
 # ----------------------------------------------------------------------------- bindings
 
 
-def _own_scope_host(el: Any) -> Optional[Any]:
+def _own_scope_host(el: Any) -> Any | None:
     parent = el.getparent()
     while parent is not None:
         if isinstance(parent.tag, str) and parent.get(HOST_FILE_ATTR) is not None:
@@ -221,7 +221,7 @@ def _own_scope_host(el: Any) -> Optional[Any]:
     return None
 
 
-def _var_src_ok(value: Any) -> bool:
+def _var_src_ok(value: Any) -> TypeGuard[str]:
     if not isinstance(value, str) or not value.strip():
         return False
     v = value.strip()

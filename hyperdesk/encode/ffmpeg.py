@@ -12,31 +12,22 @@ import os
 import subprocess
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
+from hyperdesk.dirs import env_cache_dir
 from hyperdesk.errors import HyperdeskError
 
-IDENTITY_ENV = "HYPERDESK_TEST_FFMPEG_IDENTITY"
-CACHE_ENV = "HYPERDESK_CACHE_DIR"
 STDERR_TAIL_CHARS = 4000
 
 _lock = threading.Lock()
 _identity_memo: dict[tuple[str, int, int], str] = {}
 
 
-def cache_root() -> Path:
-    """The user cache root: HYPERDESK_CACHE_DIR, else platformdirs' user cache dir."""
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hyperdesk"))
-
-
 def ffmpeg_exe() -> str:
     """Absolute path of the pinned ffmpeg (the imageio-ffmpeg binary)."""
     try:
+        # Lazy: a missing imageio-ffmpeg is then a typed FFMPEG_NOT_FOUND, not an ImportError at startup.
         import imageio_ffmpeg
 
         exe = imageio_ffmpeg.get_ffmpeg_exe()
@@ -70,7 +61,8 @@ def _version_word(exe: str) -> str:
         raise HyperdeskError(
             "FFMPEG_NOT_FOUND",
             "the pinned ffmpeg did not report a version",
-            details={"path": exe, "returncode": proc.returncode, "stdout": proc.stdout[:400].decode("utf-8", "replace")},
+            details={"path": exe, "returncode": proc.returncode,
+                     "stdout": proc.stdout[:400].decode("utf-8", "replace")},
         )
     return words[2]
 
@@ -83,19 +75,16 @@ def compute_ffmpeg_identity(exe: str) -> str:
 def ffmpeg_identity(exe: str | None = None) -> str:
     """Plan contract 5: e.g. `n9.0.2-17-g2a571b6068-20260930+sha256:<64 hex>`.
 
-    HYPERDESK_TEST_FFMPEG_IDENTITY replaces the result (test hook). Otherwise the value is cached in
-    memory and in `<cache root>/env/ffmpeg-identity.json`, keyed by path, size and mtime.
+    The value is cached in memory and in `<cache root>/env/ffmpeg-identity.json`, keyed by path,
+    size and mtime.
     """
-    override = os.environ.get(IDENTITY_ENV)
-    if override:
-        return override
     exe = exe or ffmpeg_exe()
     st = os.stat(exe)
     key = (exe, st.st_size, st.st_mtime_ns)
     with _lock:
         if key in _identity_memo:
             return _identity_memo[key]
-        cache_file = cache_root() / "env" / "ffmpeg-identity.json"
+        cache_file = env_cache_dir() / "ffmpeg-identity.json"
         entries: list[dict[str, Any]] = []
         try:
             data = json.loads(cache_file.read_text("utf-8"))

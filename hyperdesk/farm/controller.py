@@ -12,7 +12,8 @@ controller is the only writer of the job's rows in the store, and writes every s
 so `resume_job()` in a new process continues a job whose controller died: chunks whose output still
 hashes to the recorded sha256 are kept, everything else is rendered again.
 
-No Qt here: the GUI runs this on its qasync loop and listens to `events()`.
+Only the render service (hyperdesk/service) builds controllers; the command line and the app listen to
+the service. No Qt here: the app runs the service on its qasync loop.
 """
 from __future__ import annotations
 
@@ -25,15 +26,21 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any
+from collections.abc import AsyncIterator, Callable
 
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.dirs import data_root
+from hyperdesk.errors import HyperdeskError, jsonable
 from hyperdesk.farm import events as ev
 from hyperdesk.farm.executor import AttemptSpec, Executor, NodeLost, Notice, output_digest, remove_output
 from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
 from hyperdesk.farm.scheduler import Policy, Scheduler
-from hyperdesk.plan.models import AssembleResult, ChunkResult
+from hyperdesk.models import AssembleResult, ChunkResult, WorkerEnv
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.verify import load_plan
 from hyperdesk.store.db import JobStore
+from hyperdesk.store.locks import lock_job, lock_output
 from hyperdesk.store.models import AttemptRecord, JobRecord
 
 EXT = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
@@ -54,8 +61,8 @@ class FarmSettings:
 class JobOutcome:
     job_id: str
     state: str  # done | failed | cancelled
-    error: Optional[HyperdeskError] = None
-    result: Optional[AssembleResult] = None
+    error: HyperdeskError | None = None
+    result: AssembleResult | None = None
 
 
 @dataclass
@@ -67,10 +74,10 @@ class _Attempt:
     spec: AttemptSpec
     started: float
     last_event: float
-    task: Optional[asyncio.Task] = None
+    task: asyncio.Task | None = None
     frames_done: int = 0
     frames_total: int = 0
-    kill_error: Optional[HyperdeskError] = None
+    kill_error: HyperdeskError | None = None
     probing: bool = False
     log_budget_t: float = 0.0
 
@@ -78,39 +85,20 @@ class _Attempt:
 @dataclass
 class _NodeRun:
     executor: Executor
-    setup_task: Optional[asyncio.Task] = None
+    setup_task: asyncio.Task | None = None
     next_reconnect: float = 0.0
     plan_ready: bool = False
 
 
 def describe_executor(executor: Executor) -> dict[str, Any]:
-    """What the store keeps so that `jobs resume` can build the same executors again."""
-    from hyperdesk.farm.local import LocalExecutor
-    from hyperdesk.farm.ssh import SshExecutor
-
-    if isinstance(executor, LocalExecutor):
-        return {"kind": "local", "name": executor.name, "slots": executor.slots, "env": executor.env or {}}
-    if isinstance(executor, SshExecutor):
-        return {"kind": "ssh", "node": executor.node.model_dump(mode="json")}
+    """What the store keeps so that a resume can build the same executors again."""
+    if executor.kind == "local":
+        return {"kind": "local", "name": executor.name, "slots": executor.slots,
+                "env": getattr(executor, "env", None) or {}}
+    node = getattr(executor, "node", None)
+    if executor.kind == "ssh" and node is not None:
+        return {"kind": "ssh", "node": node.model_dump(mode="json")}
     return {"kind": executor.kind, "name": executor.name}
-
-
-def executors_from_spec(spec: dict[str, Any], store: JobStore) -> list[Executor]:
-    from hyperdesk.farm.local import LocalExecutor
-    from hyperdesk.farm.ssh import SshExecutor
-    from hyperdesk.store.models import NodeConfig
-
-    out: list[Executor] = []
-    for item in spec.get("executors", []):
-        if item.get("kind") == "local":
-            out.append(LocalExecutor(item.get("slots"), name=item.get("name", "local"), env=item.get("env") or None))
-        elif item.get("kind") == "ssh":
-            node = NodeConfig.model_validate(item["node"])
-            registered = store.get_node(node.name)
-            if registered is not None:  # the registered node may have changed (slots, key)
-                node = NodeConfig.model_validate(registered.model_dump())
-            out.append(SshExecutor(node, store))
-    return out
 
 
 def new_job_id() -> str:
@@ -118,8 +106,8 @@ def new_job_id() -> str:
 
 
 class FarmController:
-    def __init__(self, executors: list[Executor], *, store: Optional[JobStore] = None,
-                 settings: Optional[FarmSettings] = None, data_dir: Optional[Path] = None) -> None:
+    def __init__(self, executors: list[Executor], *, store: JobStore | None = None,
+                 settings: FarmSettings | None = None, data_dir: Path | None = None) -> None:
         names = [e.name for e in executors]
         if len(set(names)) != len(names):
             raise HyperdeskError("INVALID_RENDER_CONFIG", f"two nodes share a name: {names}")
@@ -127,13 +115,11 @@ class FarmController:
         self.store = store or JobStore()
         self.settings = settings or FarmSettings()
         if data_dir is None:
-            from hyperdesk.plan.config import data_root
-
             data_dir = data_root()
         self.data_dir = Path(data_dir)
-        self.job_id: Optional[str] = None
-        self.job: Optional[JobRecord] = None
-        self.sched: Optional[Scheduler] = None
+        self.job_id: str | None = None
+        self.job: JobRecord | None = None
+        self.sched: Scheduler | None = None
         self._nodes: dict[str, _NodeRun] = {n: _NodeRun(e) for n, e in self.executors.items()}
         self._attempts: dict[str, _Attempt] = {}
         self._results: dict[int, ChunkResult] = {}
@@ -143,12 +129,12 @@ class FarmController:
         self._listeners: list[Callable[[ev.FarmEvent], None]] = []
         self._wake = asyncio.Event()
         self._locks: list[Any] = []  # the job's and the output's (store/locks.py), held until aclose()
-        self._main: Optional[asyncio.Task] = None
+        self._main: asyncio.Task | None = None
         self._cancelling = False
-        self._job_error: Optional[HyperdeskError] = None
-        self._outcome: Optional[JobOutcome] = None
+        self._job_error: HyperdeskError | None = None
+        self._outcome: JobOutcome | None = None
         self._aux: set[asyncio.Task] = set()
-        self._worker_env = None
+        self._worker_env: WorkerEnv | None = None
         self._t0 = time.monotonic()
         self._assemble_retries = 0
         self.bytes_uploaded = 0
@@ -177,15 +163,12 @@ class FarmController:
         """A synchronous listener, called in the loop for every event (CLI output, tests)."""
         self._listeners.append(callback)
 
-    async def start(self, plan_dir: Path | str, out: Path | str, *, job_id: Optional[str] = None,
-                    spec_extra: Optional[dict[str, Any]] = None, paused: bool = False) -> str:
+    async def start(self, plan_dir: Path | str, out: Path | str, *, job_id: str | None = None,
+                    spec_extra: dict[str, Any] | None = None, paused: bool = False) -> str:
         """Create the job and start it; returns the job id. Failures arrive as events / in wait().
 
         With `paused`, nodes connect, preflight and receive the plan, but no chunk starts until resume().
         """
-        from hyperdesk.plan.paths import check_output
-        from hyperdesk.plan.verify import load_plan
-
         plan_dir = Path(plan_dir).absolute()
         out = Path(out).absolute()
         job_id = job_id or new_job_id()
@@ -210,8 +193,6 @@ class FarmController:
 
     def _take_locks(self, job_id: str, out: Path, job_lock: Any = None) -> None:
         """Hold the job and its output (JOB_LOCKED / OUTPUT_LOCKED when another controller has them)."""
-        from hyperdesk.store.locks import lock_job, lock_output
-
         taken = [job_lock] if job_lock is not None else []
         try:
             if job_lock is None:
@@ -251,7 +232,8 @@ class FarmController:
                 try:
                     result = ChunkResult.model_validate(rec.result)
                     path = Path(result.output_path)
-                    ok = path.exists() and await asyncio.to_thread(output_digest, path, result.output_kind) == result.sha256
+                    ok = path.exists() and (await asyncio.to_thread(output_digest, path, result.output_kind)
+                                            == result.sha256)
                 except Exception:
                     ok = False
                 if ok:
@@ -290,16 +272,23 @@ class FarmController:
         if self._main is not None:
             await asyncio.shield(self._main)
 
-    async def retry_chunk(self, index: int) -> None:
-        """Render chunk `index` again (a failed one, a done one, or a running one: that attempt is superseded)."""
+    async def retry_chunk(self, index: int, *, avoid_node: str | None = None) -> None:
+        """Render chunk `index` again (a failed one, a done one, or a running one: that attempt is superseded).
+
+        With `avoid_node`, every other usable node is preferred for it (the node counts as having failed it).
+        """
         if self.sched is None or index not in self.sched.chunks:
             raise HyperdeskError("CHUNK_INDEX_OUT_OF_RANGE", f"no chunk {index} in this job")
         for attempt_id in self.sched.retry_chunk(index):
             await self._kill(attempt_id, HyperdeskError("CANCELLED", "superseded by a manual retry"))
+        if avoid_node:
+            self.sched.avoid_node(index, avoid_node)
         previous = self._results.pop(index, None)
         if previous is not None:
             self._replaced[index] = (previous, previous.worker.host)
         self.store.set_chunk(self._jid(), index, "pending", None)
+        self._emit(ev.ChunkQueued(job_id=self._jid(), chunk_index=index,
+                                  reason=f"manual retry{f', avoiding {avoid_node}' if avoid_node else ''}"))
         if self._finished():
             # The job had ended (failed): run it again from here.
             self._job_error = None
@@ -307,6 +296,32 @@ class FarmController:
             self._store_job(state="running", error=None)
             self._begin(self._run(resumed=True, kept=sorted(self._results)))
         self._wake.set()
+
+    def failed_chunks(self) -> list[int]:
+        """Chunks that failed for good in this job (no automatic retry follows)."""
+        if self.sched is None:
+            return []
+        return sorted(i for i, c in self.sched.chunks.items() if c.state == "failed")
+
+    @property
+    def running(self) -> bool:
+        """The job is live here: started or resumed, and not ended."""
+        return self._main is not None and not self._finished()
+
+    async def detach(self) -> None:
+        """Stop as a crash would: kill every attempt, close the nodes, release the locks; the job record
+        keeps its state (running, with this process's pid), so it is resumable once this process is gone."""
+        main = self._main
+        if main is not None and not main.done():
+            main.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(main), 15)
+        for task in list(self._aux):
+            task.cancel()
+        for executor in self.executors.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(executor.close(), 10)
+        self.release_locks()
 
     async def wait(self) -> JobOutcome:
         while True:
@@ -332,19 +347,6 @@ class FarmController:
                 await executor.close()
         self.release_locks()
 
-    def snapshot(self) -> dict[str, Any]:
-        """Current chunk and node states (for a GUI opening mid-job)."""
-        s = self.sched
-        return {
-            "job_id": self.job_id,
-            "chunks": {i: c.state for i, c in s.chunks.items()} if s else {},
-            "nodes": {n.name: {"state": n.state, "reason": n.reason, "running": len(n.running)}
-                      for n in s.nodes.values()} if s else {},
-            "attempts": {a.id: {"chunk": a.chunk_index, "node": a.node, "frames_done": a.frames_done,
-                                "frames_total": a.frames_total, "silent_s": time.monotonic() - a.last_event}
-                         for a in self._attempts.values()},
-        }
-
     # ---- job records ------------------------------------------------------------------------
 
     def _jid(self) -> str:
@@ -352,7 +354,7 @@ class FarmController:
         return self.job_id
 
     def _new_job_record(self, job_id: str, plan_dir: Path, out: Path, plan_hash: str, fmt: str,
-                        chunks: list[tuple[int, int, int]], spec_extra: Optional[dict[str, Any]]) -> None:
+                        chunks: list[tuple[int, int, int]], spec_extra: dict[str, Any] | None) -> None:
         now = time.time()
         work = self.data_dir / "jobs" / job_id
         (work / "chunks").mkdir(parents=True, exist_ok=True)
@@ -382,37 +384,34 @@ class FarmController:
         for q in list(self._subscribers):
             q.put_nowait(event)
         for cb in list(self._listeners):
-            try:
+            with contextlib.suppress(Exception):  # a listener's bug must not stop the job
                 cb(event)
-            except Exception:  # a listener's bug must not stop the job
-                pass
 
     def _end_streams(self) -> None:
         for q in list(self._subscribers):
             q.put_nowait(None)
 
-    def _node_event(self, name: str, *, code: Optional[str] = None, details: Optional[dict[str, Any]] = None) -> None:
+    def _node_event(self, name: str, *, code: str | None = None, details: dict[str, Any] | None = None) -> None:
         assert self.sched is not None
         node = self.sched.nodes[name]
-        self._emit(ev.NodeStateChanged(job_id=self._jid(), node=name, kind=self.executors[name].kind,
-                                       state=node.state, slots=node.slots, reason=node.reason, code=code,
-                                       details=details or {}))
+        executor = self.executors[name]
+        self._emit(ev.NodeStateChanged(job_id=self._jid(), node=name, kind=executor.kind, state=node.state,
+                                       slots=node.slots, address=getattr(executor, "address", ""),
+                                       reason=node.reason, code=code, details=details or {}))
 
     # ---- the job ----------------------------------------------------------------------------
 
     async def _fail_now(self, err: HyperdeskError) -> None:
         self._finish_failed(err)
 
-    def _finish_failed(self, err: HyperdeskError) -> None:
+    def _finish_failed(self, err: HyperdeskError, stage: str = "running") -> None:
         self._store_job(state="failed", error=err.to_dict(), controller_pid=None)
-        self._emit(ev.JobFailed(job_id=self._jid(), code=err.code, message=err.message, hint=err.hint,
-                                details=_jsonable(err.details)))
+        # The outcome first: a listener of the final event already sees the job ended.
         self._outcome = JobOutcome(self._jid(), "failed", error=err)
+        self._emit(ev.JobFailed.from_error(self._jid(), err, stage))
         self._end_streams()
 
     async def _run(self, *, resumed: bool, kept: list[int]) -> None:
-        from hyperdesk.plan.verify import load_plan
-
         assert self.sched is not None and self.job is not None
         sched = self.sched
         job = self.job
@@ -424,11 +423,14 @@ class FarmController:
             except HyperdeskError as err:
                 self._finish_failed(err)
                 return
-            self._loaded = loaded
             self._worker_env = loaded.manifest.worker_env
+            m = loaded.manifest
             self._emit(ev.JobStarted(job_id=job.id, plan_hash=job.plan_hash, plan_dir=job.plan_dir, output=job.output,
-                                     chunk_count=job.chunk_count, total_frames=loaded.manifest.total_frames,
-                                     nodes=list(self.executors), resumed=resumed, kept_chunks=kept))
+                                     chunk_count=job.chunk_count, total_frames=m.total_frames,
+                                     nodes=list(self.executors), resumed=resumed, kept_chunks=kept,
+                                     chunks=[(c.index, c.start_frame, c.end_frame) for c in loaded.chunks.chunks],
+                                     fps=m.fps.num / m.fps.den, format=job.format, work_dir=job.work_dir,
+                                     composition=str((job.spec or {}).get("composition", ""))))
             for name, executor in self.executors.items():
                 node = sched.add_node(name, executor.slots)
                 run = self._nodes[name]
@@ -440,10 +442,10 @@ class FarmController:
             await self._stop_all(HyperdeskError("CANCELLED", "the controller stopped"))
             raise
         except Exception as exc:  # a bug in the controller still ends the job with a typed error
-            err = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-            await self._stop_all(err)
+            bug = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            await self._stop_all(bug)
             if not self._finished():
-                self._finish_failed(err)
+                self._finish_failed(bug)
 
     async def _loop(self) -> None:
         sched = self.sched
@@ -453,9 +455,9 @@ class FarmController:
             if self._cancelling:
                 await self._stop_all(HyperdeskError("CANCELLED", "the job was cancelled"))
                 self._store_job(state="cancelled", controller_pid=None)
-                self._emit(ev.JobCancelled(job_id=self._jid()))
                 self._outcome = JobOutcome(self._jid(), "cancelled",
                                            error=HyperdeskError("CANCELLED", "the job was cancelled"))
+                self._emit(ev.JobCancelled(job_id=self._jid()))
                 self._end_streams()
                 return
             if self._job_error is not None:
@@ -513,7 +515,7 @@ class FarmController:
                 sched.set_node(name, "incompatible", report.reason,
                                HyperdeskError("NODE_INCOMPATIBLE", f"node {name} is incompatible: {report.reason}",
                                               hint="Install the same hyperdesk, Chromium and ffmpeg on the node."))
-                self._node_event(name, code="NODE_INCOMPATIBLE", details={"report": _jsonable(report.report)})
+                self._node_event(name, code="NODE_INCOMPATIBLE", details={"report": jsonable(report.report)})
                 return
             transfer = await executor.prepare_plan(Path(self.job.plan_dir), self.job.plan_hash, force=force_plan,
                                                    job_id=self.job.id)
@@ -535,10 +537,9 @@ class FarmController:
                 self._node_offline(name, err.message)
             else:
                 sched.set_node(name, "refused", err.message, err)
-                self._node_event(name, code=err.code, details=_jsonable(err.details))
+                self._node_event(name, code=err.code, details=jsonable(err.details))
         except Exception as exc:
-            err = HyperdeskError("NODE_UNREACHABLE", f"node {name}: {type(exc).__name__}: {exc}")
-            self._node_offline(name, err.message)
+            self._node_offline(name, f"node {name}: {type(exc).__name__}: {exc}")
         finally:
             self._wake.set()
 
@@ -552,7 +553,8 @@ class FarmController:
         node.reason = reason
         delays = self.settings.reconnect_delays_s
         used = len(delays) - node.reconnects_left
-        self._nodes[name].next_reconnect = time.monotonic() + delays[min(max(used, 0), len(delays) - 1)] if delays else 0
+        self._nodes[name].next_reconnect = (time.monotonic() + delays[min(max(used, 0), len(delays) - 1)]
+                                            if delays else 0)
         if was != "offline":
             self._node_event(name, code="WORKER_LOST")
         # Every attempt still running there is lost with it.
@@ -611,6 +613,9 @@ class FarmController:
                                             frames_total=event.frames_total, fps=event.fps))
             elif isinstance(event, HeartbeatEvent):
                 attempt.frames_done = max(attempt.frames_done, event.frames_done)
+                self._emit(ev.AttemptHeartbeat(job_id=self._jid(), chunk_index=attempt.chunk_index,
+                                               attempt_id=attempt.id, node=attempt.node,
+                                               frames_done=attempt.frames_done))
             elif isinstance(event, Notice):
                 self._emit(ev.AttemptNotice(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
                                             node=attempt.node, code=event.code, message=event.message))
@@ -622,8 +627,8 @@ class FarmController:
                 self._emit(ev.AttemptLog(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
                                          node=attempt.node, line=line[:500]))
 
-        result: Optional[ChunkResult] = None
-        err: Optional[HyperdeskError] = None
+        result: ChunkResult | None = None
+        err: HyperdeskError | None = None
         try:
             result = await executor.run(attempt.spec, on_event, on_log)
         except asyncio.CancelledError:
@@ -694,7 +699,8 @@ class FarmController:
                                     node=attempt.node, code=err.code, message=err.message, hint=err.hint,
                                     retryable=err.retryable, action=decision.action,
                                     retry_in_s=round(decision.retry_in_s, 3),
-                                    node_blocklisted=decision.node_blocklisted, log_tail=tail))
+                                    node_blocklisted=decision.node_blocklisted, log_tail=tail,
+                                    details=jsonable({k: v for k, v in err.details.items() if k != "log_tail"})))
         if decision.action == "node_incompatible":
             if self.executors[attempt.node].kind == "ssh":
                 self.store.set_node_preflight(attempt.node, None, err.message)
@@ -703,16 +709,13 @@ class FarmController:
             self._node_offline(attempt.node, err.message)
         elif decision.action == "retransfer":
             self._spawn(self._retransfer(attempt.node))
-        elif decision.action in ("fail_job", "chunk_failed"):
-            if self._job_error is None:
-                self._job_error = decision.job_error or err
+        elif decision.action in ("fail_job", "chunk_failed") and self._job_error is None:
+            self._job_error = decision.job_error or err
         if decision.node_blocklisted:
             self._node_event(attempt.node, code=err.code)
 
     async def _retransfer(self, name: str) -> None:
         """PLAN_HASH_MISMATCH on a node: our copy intact -> send it again; tampered -> fail the job."""
-        from hyperdesk.plan.verify import load_plan
-
         assert self.job is not None and self.sched is not None
         try:
             await asyncio.to_thread(load_plan, Path(self.job.plan_dir))
@@ -788,8 +791,6 @@ class FarmController:
 
     async def _assemble(self) -> bool:
         """True when the job ended (done or failed); False when chunks were requeued."""
-        from hyperdesk.plan.assemble import assemble
-
         assert self.sched is not None and self.job is not None
         job = self.job
         # Nothing unverified is stitched: a chunk whose file changed is rendered again.
@@ -800,12 +801,14 @@ class FarmController:
             if result is not None:
                 path = Path(result.output_path)
                 with contextlib.suppress(Exception):
-                    ok = path.exists() and await asyncio.to_thread(output_digest, path, result.output_kind) == result.sha256
+                    ok = path.exists() and (await asyncio.to_thread(output_digest, path, result.output_kind)
+                                            == result.sha256)
             if not ok:
                 bad.append(index)
         if bad:
             if self._assemble_retries >= 2:
-                self._finish_failed(HyperdeskError("OUTPUT_HASH_MISMATCH", f"chunks {bad} keep changing after rendering",
+                self._finish_failed(HyperdeskError("OUTPUT_HASH_MISMATCH",
+                                                   f"chunks {bad} keep changing after rendering",
                                                    details={"chunks": bad}))
                 return True
             self._assemble_retries += 1
@@ -813,6 +816,8 @@ class FarmController:
                 self._results.pop(index, None)
                 self.sched.requeue(index)
                 self.store.set_chunk(job.id, index, "pending", None)
+                self._emit(ev.ChunkQueued(job_id=job.id, chunk_index=index,
+                                          reason="its file no longer matches its sha256"))
             return False
         self._store_job(state="assembling")
         self._emit(ev.AssembleStarted(job_id=job.id))
@@ -825,7 +830,7 @@ class FarmController:
             except HyperdeskError as err:
                 if err.code == "ENCODE_FAILED" and attempt_left:
                     continue
-                self._finish_failed(err)
+                self._finish_failed(err, stage="assembling")
                 return True
         self._store_job(state="done", result=assembled.model_dump(mode="json"), error=None, controller_pid=None)
         if not self.settings.keep_chunks:
@@ -837,15 +842,10 @@ class FarmController:
         for executor in self.executors.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(executor.clean_job(job.id), 30)
+        self._outcome = JobOutcome(job.id, "done", result=assembled)
         self._emit(ev.JobDone(job_id=job.id, output=assembled.output_path, sha256=assembled.sha256,
                               frames=assembled.frames, seconds=round(time.monotonic() - self._t0, 3),
                               result=assembled.model_dump(mode="json")))
-        self._outcome = JobOutcome(job.id, "done", result=assembled)
         self._end_streams()
         return True
 
-
-def _jsonable(value: Any) -> Any:
-    from hyperdesk.farm.protocol import _jsonable as j
-
-    return j(value)

@@ -3,6 +3,7 @@
 Each worker runs in its own session (so its process group holds it, Chromium and ffmpeg), with a
 stdin pipe it watches: if this controller dies, the pipe closes and the worker kills its group.
 Cancel = SIGINT to the worker, a grace period, then SIGKILL to the whole group.
+A test's FaultPlan reaches the workers as `hyperdesk --faults JSON worker …`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm.executor import (
@@ -25,14 +25,15 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import DoneEvent, FailedEvent, parse_event
-from hyperdesk.plan.models import ChunkResult
+from hyperdesk.faults import FaultPlan, fault_args
+from hyperdesk.models import ChunkResult
 
 GIB = 1024 ** 3
 STDERR_TAIL = 40
 _LINE_LIMIT = 64 * 1024 * 1024  # a DoneEvent lists every frame's sha256: long chunks make long lines
 
 
-def default_local_slots(cores: Optional[int] = None, memory_bytes: Optional[int] = None) -> int:
+def default_local_slots(cores: int | None = None, memory_bytes: int | None = None) -> int:
     """About 2 cores and 1.5 GiB per worker (plan-contract 12), at least 1."""
     if cores is None:
         cores = os.cpu_count() or 1
@@ -44,8 +45,9 @@ def default_local_slots(cores: Optional[int] = None, memory_bytes: Optional[int]
     return max(1, min(cores // 2, int(memory_bytes // (1.5 * GIB))))
 
 
-def worker_command() -> list[str]:
-    return [sys.executable, "-m", "hyperdesk", "worker"]
+def worker_command(faults: FaultPlan | None = None) -> list[str]:
+    """This Python's `hyperdesk [--faults JSON] worker`, without the attempt's arguments."""
+    return [sys.executable, "-m", "hyperdesk", *fault_args(faults), "worker"]
 
 
 def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
@@ -56,16 +58,18 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
 class LocalExecutor(Executor):
     kind = "local"
 
-    def __init__(self, slots: Optional[int] = None, *, name: str = "local", command: Optional[list[str]] = None,
-                 env: Optional[dict[str, str]] = None, grace_s: float = 3.0) -> None:
+    def __init__(self, slots: int | None = None, *, name: str = "local", command: list[str] | None = None,
+                 env: dict[str, str] | None = None, grace_s: float = 3.0, faults: FaultPlan | None = None) -> None:
+        """`command` replaces the worker program (tests run stand-ins); `faults` (tests only) goes to the
+        default command's workers."""
         self.name = name
         self.slots = slots if slots and slots > 0 else default_local_slots()
-        self.command = list(command or worker_command())
-        self.env = env  # extra environment for the workers (test hooks)
+        self.command = list(command or worker_command(faults))
+        self.env = env  # extra environment for the workers
         self.grace_s = grace_s
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
-    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: Optional[LogCallback] = None) -> ChunkResult:
+    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
         out = spec.local_out
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_output(out)
@@ -141,10 +145,8 @@ class LocalExecutor(Executor):
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGINT)
-            try:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(proc.wait(), self.grace_s)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                pass
         kill_group(proc.pid)
         if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -23,14 +23,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hyperdesk.dirs import cache_root
 from hyperdesk.plan.hashing import sha256_file
 
 _HEX = set("0123456789abcdef")
 
 
 def _roots() -> dict[str, Path]:
-    from hyperdesk.plan.config import cache_root
-
     root = cache_root().expanduser().absolute()
     return {"cache_root": root, "blob_dir": root / "blobs", "staging_dir": root / "blobs" / ".staging",
             "plans_dir": root / "farm-plans", "outputs_dir": root / "farm-out"}

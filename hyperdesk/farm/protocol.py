@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import ChunkResult
+from hyperdesk.errors import HyperdeskError, jsonable
+from hyperdesk.models import ChunkResult
 
 PROTOCOL_VERSION = 1
 HEARTBEAT_INTERVAL_S = 1.0  # the contract promises <= 2 s; 1 s leaves room for a busy machine
@@ -71,13 +71,13 @@ class FailedEvent(_Event):
                               retryable=self.retryable, details=details)
 
     @classmethod
-    def from_error(cls, attempt_id: str, err: HyperdeskError, log_tail: list[str]) -> "FailedEvent":
+    def from_error(cls, attempt_id: str, err: HyperdeskError, log_tail: list[str]) -> FailedEvent:
         return cls(attempt_id=attempt_id, code=err.code, message=err.message, hint=err.hint,
-                   retryable=err.retryable, details=_jsonable(err.details), log_tail=log_tail)
+                   retryable=err.retryable, details=jsonable(err.details), log_tail=log_tail)
 
 
 WorkerEvent = Annotated[
-    Union[AcceptedEvent, HeartbeatEvent, ProgressEvent, DoneEvent, FailedEvent],
+    AcceptedEvent | HeartbeatEvent | ProgressEvent | DoneEvent | FailedEvent,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(WorkerEvent)
@@ -99,7 +99,8 @@ def parse_event(line: str | bytes) -> WorkerEvent:
                              details={"line": text[:2000]}) from None
     if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
         got = data.get("v") if isinstance(data, dict) else None
-        raise HyperdeskError("WORKER_LOST", f"the worker speaks protocol version {got!r}, this controller {PROTOCOL_VERSION}",
+        raise HyperdeskError("WORKER_LOST",
+                             f"the worker speaks protocol version {got!r}, this controller {PROTOCOL_VERSION}",
                              retryable=False, details={"line": text[:2000]})
     try:
         return _ADAPTER.validate_python(data)
@@ -107,15 +108,3 @@ def parse_event(line: str | bytes) -> WorkerEvent:
         raise HyperdeskError("WORKER_LOST", f"the worker sent an invalid event: {exc.errors()[0].get('msg')}",
                              details={"line": text[:2000]}) from None
 
-
-def _jsonable(value: Any) -> Any:
-    """Error details go over the wire: keep them JSON, stringify anything else."""
-    try:
-        json.dumps(value)
-        return value
-    except (TypeError, ValueError):
-        if isinstance(value, dict):
-            return {str(k): _jsonable(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [_jsonable(v) for v in value]
-        return str(value)

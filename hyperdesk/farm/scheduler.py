@@ -18,7 +18,7 @@ Flamenco's failure rules):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 from hyperdesk.errors import HyperdeskError
 
@@ -62,8 +62,8 @@ class ChunkSlot:
     attempts: list[str] = field(default_factory=list)
     running: set[str] = field(default_factory=set)
     retransfers: int = 0
-    last_error: Optional[HyperdeskError] = None
-    same_node_ok: Optional[str] = None  # a node allowed to retry it once more (ENCODE_FAILED)
+    last_error: HyperdeskError | None = None
+    same_node_ok: str | None = None  # a node allowed to retry it once more (ENCODE_FAILED)
 
     @property
     def frames(self) -> int:
@@ -75,8 +75,8 @@ class NodeSlot:
     name: str
     slots: int
     state: NodeState = "connecting"
-    reason: Optional[str] = None
-    error: Optional[HyperdeskError] = None
+    reason: str | None = None
+    error: HyperdeskError | None = None
     failures: int = 0
     running: set[str] = field(default_factory=set)
     reconnects_left: int = 3
@@ -106,12 +106,12 @@ class Decision:
     action: Action
     retry_in_s: float = 0.0
     node_blocklisted: bool = False
-    job_error: Optional[HyperdeskError] = None
+    job_error: HyperdeskError | None = None
     message: str = ""
 
 
 class Scheduler:
-    def __init__(self, chunks: list[tuple[int, int, int]], policy: Optional[Policy] = None) -> None:
+    def __init__(self, chunks: list[tuple[int, int, int]], policy: Policy | None = None) -> None:
         self.policy = policy or Policy()
         self.chunks: dict[int, ChunkSlot] = {i: ChunkSlot(i, s, e) for i, s, e in chunks}
         self.nodes: dict[str, NodeSlot] = {}
@@ -126,8 +126,8 @@ class Scheduler:
             node = self.nodes[name] = NodeSlot(name, slots)
         return node
 
-    def set_node(self, name: str, state: NodeState, reason: Optional[str] = None,
-                 error: Optional[HyperdeskError] = None) -> NodeSlot:
+    def set_node(self, name: str, state: NodeState, reason: str | None = None,
+                 error: HyperdeskError | None = None) -> NodeSlot:
         node = self.nodes[name]
         node.state = state
         node.reason = reason
@@ -191,7 +191,7 @@ class Scheduler:
                 del free[name]
         return out
 
-    def next_wakeup(self, now: float) -> Optional[float]:
+    def next_wakeup(self, now: float) -> float | None:
         """When the earliest backed-off chunk becomes ready (None if nothing waits on time)."""
         times = [c.not_before for c in self.pending() if c.not_before > now]
         return min(times) if times else None
@@ -262,7 +262,8 @@ class Scheduler:
         if code in RETRANSFER_CODES:
             if chunk.retransfers >= 1:
                 chunk.state = "failed"
-                return Decision("fail_job", job_error=err, message="the plan failed verification again after a re-transfer")
+                return Decision("fail_job", job_error=err,
+                                message="the plan failed verification again after a re-transfer")
             chunk.retransfers += 1
             chunk.state = "pending"
             return Decision("retransfer", message="re-verify the plan and transfer it again")
@@ -311,3 +312,9 @@ class Scheduler:
                 node.reason = None
                 node.failures = 0
         return to_stop
+
+    def avoid_node(self, index: int, node: str) -> None:
+        """Prefer every other node for this chunk: the distinct-node rule treats `node` as having failed it;
+        it gets the chunk again only when no other usable node is left."""
+        chunk = self.chunks[index]
+        chunk.failed_nodes[node] = chunk.failed_nodes.get(node, 0) + 1

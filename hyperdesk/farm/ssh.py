@@ -12,8 +12,9 @@
   channel closes, for whatever reason, it kills its group, so no Chromium or ffmpeg is orphaned.
 * The chunk is downloaded and its sha256 checked (re-fetched once, then OUTPUT_HASH_MISMATCH).
 
-Test hook (controller side): HYPERDESK_TEST_CORRUPT_TRANSFER=N flips one byte of each of the first N
-chunk downloads of this process, after the transfer and before the hash check.
+A test's FaultPlan splits in two: `corrupt_transfers` acts here, on the controller (one byte of each
+of this executor's first N chunk downloads is flipped after the transfer, before the hash check); the
+rest reaches the node as `hyperdesk --faults JSON` on its doctor and worker commands.
 """
 from __future__ import annotations
 
@@ -26,10 +27,9 @@ import os
 import re
 import secrets
 import shlex
-import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import asyncssh
 
@@ -47,7 +47,9 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import AcceptedEvent, DoneEvent, FailedEvent, parse_event
-from hyperdesk.plan.models import ChunkResult, WorkerEnv
+from hyperdesk.faults import FaultPlan, fault_args
+from hyperdesk.models import ChunkResult, WorkerEnv
+from hyperdesk.plan.hashing import sha256_file
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.models import NodeConfig
 
@@ -55,34 +57,8 @@ STDERR_TAIL = 40
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UPLOAD_PARALLEL = 8
 
-# ---- test hook: corrupt the first N downloads of this process --------------------------------
-
-_corrupt_lock = threading.Lock()
-_corrupt_left: Optional[int] = None
-
-
-def _take_corruption() -> bool:
-    global _corrupt_left
-    with _corrupt_lock:
-        if _corrupt_left is None:
-            try:
-                _corrupt_left = max(0, int(os.environ.get("HYPERDESK_TEST_CORRUPT_TRANSFER", "0") or 0))
-            except ValueError:
-                _corrupt_left = 0
-        if _corrupt_left > 0:
-            _corrupt_left -= 1
-            return True
-        return False
-
-
-def reset_corruption_hook() -> None:
-    """Tests: re-read HYPERDESK_TEST_CORRUPT_TRANSFER at the next download."""
-    global _corrupt_left
-    with _corrupt_lock:
-        _corrupt_left = None
-
-
 def _corrupt(path: Path) -> None:
+    """Flip one byte of a downloaded chunk (of its first file for a frame directory): a test fault."""
     target = path
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file())
@@ -98,8 +74,8 @@ def _corrupt(path: Path) -> None:
 # ---- commands and host keys ------------------------------------------------------------------
 
 
-def remote_command(node: NodeConfig, *args: Any) -> str:
-    """The shell command line for `<remote hyperdesk> args...`, every word shell-quoted."""
+def remote_command(node: NodeConfig, *args: Any, faults: FaultPlan | None = None) -> str:
+    """The shell command line for `<remote hyperdesk> [--faults JSON] args...`, every word shell-quoted."""
     words: list[str] = []
     if node.remote_env:
         words.append("env")
@@ -109,6 +85,7 @@ def remote_command(node: NodeConfig, *args: Any) -> str:
                                      details={"node": node.name, "name": key})
             words.append(f"{key}={value}")
     words.extend(node.remote_command)
+    words.extend(fault_args(faults))
     words.extend(str(a) for a in args)
     return " ".join(shlex.quote(w) for w in words)
 
@@ -120,7 +97,7 @@ def normalise_fingerprint(text: str) -> str:
     return "SHA256:" + text.rstrip("=")
 
 
-def check_port(value: object, text: Optional[str] = None) -> int:
+def check_port(value: object, text: str | None = None) -> int:
     """An SSH port: an integer 1-65535, else INVALID_RENDER_CONFIG naming what was given."""
     shown = text if text is not None else str(value)
     try:
@@ -134,7 +111,7 @@ def check_port(value: object, text: Optional[str] = None) -> int:
     return port
 
 
-def parse_node_address(text: str) -> tuple[Optional[str], str, int]:
+def parse_node_address(text: str) -> tuple[str | None, str, int]:
     """`user@host[:port]` (or `[v6addr]:port`) -> (user, host, port)."""
     user = None
     rest = text.strip()
@@ -158,6 +135,11 @@ def parse_node_address(text: str) -> tuple[Optional[str], str, int]:
     return user or None, host, port
 
 
+def default_node_name(user: str | None, host: str, port: int) -> str:
+    """The name a node gets when none is given: `user@host`, with `:port` unless it is 22."""
+    return f"{user + '@' if user else ''}{host}" + (f":{port}" if port != 22 else "")
+
+
 class _PinningClient(asyncssh.SSHClient):
     """Sees the key the server presents (every key reaches here: the trusted list holds at most the pin)."""
 
@@ -169,12 +151,12 @@ class _PinningClient(asyncssh.SSHClient):
         self._seen["key"] = key
         return False
 
-    def connection_lost(self, exc: Optional[Exception]) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._lost.set()
 
 
-async def connect_node(node: NodeConfig, store: JobStore, *, accept_fingerprint: Any = None,
-                       timeout: float = 15.0, keepalive_s: float = 5.0) -> tuple[asyncssh.SSHClientConnection, asyncio.Event]:
+async def connect_node(node: NodeConfig, store: JobStore, *, accept_fingerprint: Any = None, timeout: float = 15.0,
+                       keepalive_s: float = 5.0) -> tuple[asyncssh.SSHClientConnection, asyncio.Event]:
     """Connect with the pinned host key; pin a confirmed unknown key; refuse everything else."""
     pin = store.host_key(node.host, node.port)
     seen: dict[str, Any] = {}
@@ -199,7 +181,8 @@ async def connect_node(node: NodeConfig, store: JobStore, *, accept_fingerprint:
         if pin is not None:
             raise HyperdeskError(
                 "HOST_KEY_CHANGED",
-                f"the SSH host key of node {node.name} ({where}) changed: pinned {pin.fingerprint}, presented {presented}",
+                f"the SSH host key of node {node.name} ({where}) changed: pinned {pin.fingerprint}, "
+                f"presented {presented}",
                 details={"node": node.name, "host": node.host, "port": node.port, "pinned": pin.fingerprint,
                          "presented": presented}) from None
         confirmed = [accept_fingerprint] if isinstance(accept_fingerprint, str) else list(accept_fingerprint or [])
@@ -216,16 +199,18 @@ async def connect_node(node: NodeConfig, store: JobStore, *, accept_fingerprint:
             details={"node": node.name, "host": node.host, "port": node.port, "fingerprint": presented}) from None
     except asyncssh.PermissionDenied as exc:
         raise HyperdeskError("NODE_AUTH_FAILED", f"node {node.name} ({where}) refused the login: {exc.reason}",
-                             hint="Check the node's user and key (ssh-copy-id), then test it with hyperdesk nodes test.",
+                             hint="Check the node's user and key (ssh-copy-id), then test it with "
+                                  "hyperdesk nodes test.",
                              retryable=False, details={"node": node.name}) from None
-    except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
-        raise HyperdeskError("NODE_UNREACHABLE", f"cannot reach node {node.name} ({where}): {exc or type(exc).__name__}",
+    except (TimeoutError, OSError, asyncssh.Error) as exc:
+        raise HyperdeskError("NODE_UNREACHABLE",
+                             f"cannot reach node {node.name} ({where}): {exc or type(exc).__name__}",
                              hint="Check that the machine is on, sshd runs and the address and port are right.",
                              retryable=True, details={"node": node.name}) from None
     return conn, lost
 
 
-def compare_env(report: dict[str, Any], want: WorkerEnv) -> Optional[str]:
+def compare_env(report: dict[str, Any], want: WorkerEnv) -> str | None:
     """The reason a node cannot render a plan, or None."""
     theirs = report.get("worker_env") or {}
     reasons = []
@@ -243,7 +228,8 @@ class SshExecutor(Executor):
     kind = "ssh"
 
     def __init__(self, node: NodeConfig, store: JobStore, *, accept_fingerprint: Any = None,
-                 connect_timeout: float = 15.0, keepalive_s: float = 5.0, cancel_grace_s: float = 3.0) -> None:
+                 connect_timeout: float = 15.0, keepalive_s: float = 5.0, cancel_grace_s: float = 3.0,
+                 faults: FaultPlan | None = None) -> None:
         self.node = node
         self.name = node.name
         self.slots = node.slots
@@ -252,15 +238,18 @@ class SshExecutor(Executor):
         self.connect_timeout = connect_timeout
         self.keepalive_s = keepalive_s
         self.cancel_grace_s = cancel_grace_s
-        self._conn: Optional[asyncssh.SSHClientConnection] = None
-        self._lost: Optional[asyncio.Event] = None
-        self._sftp: Optional[asyncssh.SFTPClient] = None
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lost: asyncio.Event | None = None
+        self._sftp: asyncssh.SFTPClient | None = None
         self._sftp_lock = asyncio.Lock()
         self._plans: dict[str, dict[str, Any]] = {}  # plan_hash -> node paths from node-sync
         self._manifests: dict[str, dict[str, Any]] = {}
         self._running: dict[str, dict[str, Any]] = {}  # attempt_id -> {"proc", "pgid"}
         self.bytes_uploaded = 0
         self.bytes_downloaded = 0
+        # Test faults: the controller-side part is counted down here, the rest goes to the node's commands.
+        self._corruptions_left = faults.corrupt_transfers if faults is not None else 0
+        self.node_faults = faults.model_copy(update={"corrupt_transfers": 0}) if faults is not None else None
 
     # ---- connection -------------------------------------------------------------------------
 
@@ -301,13 +290,14 @@ class SshExecutor(Executor):
                     raise NodeLost(f"node {self.name}: cannot open SFTP: {exc}", node=self.name) from None
             return self._sftp
 
-    async def _run_json(self, *args: Any, stdin: Optional[dict[str, Any]] = None, timeout: float = 300.0) -> dict[str, Any]:
+    async def _run_json(self, *args: Any, stdin: dict[str, Any] | None = None, timeout: float = 300.0,
+                        faults: FaultPlan | None = None) -> dict[str, Any]:
         conn = self._require()
-        cmd = remote_command(self.node, *args)
+        cmd = remote_command(self.node, *args, faults=faults)
         try:
             res = await asyncio.wait_for(conn.run(cmd, input=json.dumps(stdin) if stdin is not None else None,
                                                   check=False), timeout)
-        except (asyncssh.Error, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, asyncssh.Error, OSError) as exc:
             raise NodeLost(f"node {self.name}: {' '.join(map(str, args[:2]))} failed: {exc or type(exc).__name__}",
                            node=self.name) from None
         out = str(res.stdout or "").strip()
@@ -340,7 +330,7 @@ class SshExecutor(Executor):
 
     async def preflight(self, worker_env: WorkerEnv) -> PreflightReport:
         try:
-            report = await self._run_json("doctor", "--json", "--no-gl", timeout=180)
+            report = await self._run_json("doctor", "--json", "--no-gl", timeout=180, faults=self.node_faults)
         except HyperdeskError as err:
             if err.code == "WORKER_LOST":
                 raise
@@ -418,7 +408,7 @@ class SshExecutor(Executor):
 
     # ---- attempts ---------------------------------------------------------------------------
 
-    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: Optional[LogCallback] = None) -> ChunkResult:
+    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
         conn = self._require()
         paths = self._plans.get(spec.plan_hash)
         if paths is None:
@@ -427,7 +417,7 @@ class SshExecutor(Executor):
         suffix = "".join(spec.local_out.suffixes) if spec.output_kind == "file" else ""
         remote_out = f"{paths['out_dir']}/{spec.attempt_id}{suffix}"
         cmd = remote_command(self.node, "worker", paths["plan_dir"], spec.chunk_index, "-o", remote_out,
-                             "--attempt-id", spec.attempt_id, "--watchdog", "--setsid")
+                             "--attempt-id", spec.attempt_id, "--watchdog", "--setsid", faults=self.node_faults)
         try:
             proc = await conn.create_process(cmd, encoding="utf-8", errors="replace")
         except (asyncssh.Error, OSError) as exc:
@@ -470,7 +460,7 @@ class SshExecutor(Executor):
             except asyncio.CancelledError:
                 await self._stop(spec.attempt_id, entry)
                 raise
-            except (asyncssh.Error, OSError, asyncio.TimeoutError):
+            except (TimeoutError, asyncssh.Error, OSError):
                 pass
             if problems:
                 await self._stop(spec.attempt_id, entry, graceful=False)
@@ -501,7 +491,7 @@ class SshExecutor(Executor):
         sftp = await self._sftp_client()
         local = spec.local_out
         local.parent.mkdir(parents=True, exist_ok=True)
-        last: Optional[HyperdeskError] = None
+        last: HyperdeskError | None = None
         try:
             for fetch in (1, 2):
                 remove_output(local)
@@ -515,7 +505,8 @@ class SshExecutor(Executor):
                                          f"cannot fetch chunk {spec.chunk_index} from {self.name}: {exc}",
                                          details={"node": self.name, "path": result.output_path}) from None
                 self.bytes_downloaded += result.size_bytes
-                if _take_corruption():
+                if self._corruptions_left > 0:
+                    self._corruptions_left -= 1
                     await asyncio.to_thread(_corrupt, local)
                 try:
                     await verify_output(local, result.output_kind, result.sha256)
@@ -554,7 +545,7 @@ class SshExecutor(Executor):
             proc.close()  # channel closed -> stdin EOF -> the worker's watchdog kills its group
         await self._kill_group(entry.get("pgid"))
 
-    async def _kill_group(self, pgid: Optional[int]) -> None:
+    async def _kill_group(self, pgid: int | None) -> None:
         if pgid and self.connected:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._require().run(f"kill -KILL -- -{int(pgid)}", check=False), 10)
@@ -583,7 +574,7 @@ class SshExecutor(Executor):
                 await self._run_json("node-sync", "clean", stdin={"job_id": job_id}, timeout=60)
 
     async def close(self) -> None:
-        for attempt_id, entry in list(self._running.items()):
+        for entry in list(self._running.values()):
             with contextlib.suppress(Exception):
                 entry["proc"].close()
             await self._kill_group(entry.get("pgid"))
@@ -592,8 +583,6 @@ class SshExecutor(Executor):
 
 def plan_manifest(plan_dir: Path) -> dict[str, Any]:
     """Every file of a planDir (plan.json included) with its sha256 and size, and every directory."""
-    from hyperdesk.plan.hashing import sha256_file
-
     files: dict[str, str] = {}
     sizes: dict[str, int] = {}
     dirs: list[str] = []

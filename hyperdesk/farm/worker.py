@@ -4,24 +4,27 @@ stdout carries events and nothing else: at start the real stdout is duplicated f
 stream and file descriptor 1 is pointed at stderr, so a stray print, a library warning or a child
 process (Chromium, ffmpeg) can never corrupt the stream.
 
-Test hooks (environment variables of the worker, see docs/internals.md):
-  HYPERDESK_TEST_STALL_AFTER_FRAMES=N   after N frames, stop sending events and hang
-  HYPERDESK_TEST_STALL_ONCE=PATH        ... only in the first worker that creates PATH
+A test's FaultPlan (`hyperdesk --faults JSON worker …`) can make the worker stall after some
+frames (stall_after_frames, only in the first worker that creates stall_once_path when that is
+set); the rest of the plan goes on to the chunk render.
 """
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import signal
 import socket
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from hyperdesk import __version__
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, exit_status
 from hyperdesk.farm.protocol import (
     HEARTBEAT_INTERVAL_S,
     AcceptedEvent,
@@ -31,22 +34,10 @@ from hyperdesk.farm.protocol import (
     ProgressEvent,
     dump_event,
 )
+from hyperdesk.faults import FaultPlan
 
-EXIT_OK, EXIT_VALIDATION, EXIT_RUNTIME, EXIT_CANCELLED = 0, 2, 3, 130
-
-# plan-contract 9.2: the validation steps (exit status 2); everything else is a runtime error (3).
-VALIDATION_CODES = frozenset({
-    "MISSING_PLAN_ARTIFACT", "PLAN_PROTOCOL_UNSUPPORTED", "INVALID_PLAN_METADATA", "CHUNK_INDEX_OUT_OF_RANGE",
-    "PLAN_HASH_MISMATCH", "FFMPEG_VERSION_MISMATCH", "BROWSER_VERSION_MISMATCH", "RENDERER_VERSION_MISMATCH",
-    "BROWSER_GPU_NOT_SOFTWARE", "MISSING_RUNTIME_ENV_SNAPSHOT",
-})
+EXIT_OK = 0
 LOG_TAIL_LINES = 20
-
-
-def exit_status(code: str) -> int:
-    if code == "CANCELLED":
-        return EXIT_CANCELLED
-    return EXIT_VALIDATION if code in VALIDATION_CODES else EXIT_RUNTIME
 
 
 class _EventStream:
@@ -56,7 +47,7 @@ class _EventStream:
         self._fd = fd
         self._lock = threading.Lock()
         self._on_broken = on_broken
-        self.silenced = threading.Event()  # set by the stall hook: nothing more is sent
+        self.silenced = threading.Event()  # set by a stall fault: nothing more is sent
         self.last_sent = time.monotonic()
 
     def send(self, event: Any) -> None:
@@ -83,7 +74,7 @@ def _kill_own_group() -> None:
             os.killpg(os.getpid(), signal.SIGKILL)
     except OSError:
         pass
-    os._exit(EXIT_CANCELLED)
+    os._exit(exit_status("CANCELLED"))
 
 
 def _start_stdin_watchdog() -> None:
@@ -130,25 +121,13 @@ def _log_tail(details: dict[str, Any]) -> list[str]:
     return lines[-LOG_TAIL_LINES:]
 
 
-def _stall_hook() -> Optional[int]:
-    raw = os.environ.get("HYPERDESK_TEST_STALL_AFTER_FRAMES")
-    if not raw:
-        return None
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        return None
-
-
-def _stall_claimed() -> bool:
-    once = os.environ.get("HYPERDESK_TEST_STALL_ONCE")
-    if not once:
+def _stall_claimed(once_path: str | None) -> bool:
+    """Does this worker stall? Always without a once-path, else only if it creates that file first."""
+    if not once_path:
         return True
     try:
-        fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except FileExistsError:
-        return False
-    except OSError:
+        fd = os.open(once_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except OSError:  # FileExistsError included: another worker stalled already
         return False
     os.close(fd)
     return True
@@ -156,11 +135,12 @@ def _stall_claimed() -> bool:
 
 def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: str, *,
                watchdog: bool = False, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
-               render: Optional[Callable[..., Any]] = None) -> int:
+               render: Callable[..., Any] | None = None, faults: FaultPlan | None = None) -> int:
     """Run chunk `index` of `plan_dir` into `out`, printing protocol events; return the exit status.
 
     `render` defaults to hyperdesk.plan.render_chunk (tests may pass another callable with the
     same signature). With `watchdog`, EOF on stdin or a broken stdout kills the process group.
+    `faults` (tests only) may stall the worker and is passed on to the render.
     """
     sys.stdout.flush()
     event_fd = os.dup(1)
@@ -183,7 +163,8 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
     finished = threading.Event()
     window: collections.deque[tuple[float, int]] = collections.deque(maxlen=12)
     last_progress = [0.0]
-    stall_after = _stall_hook()
+    stall_after = faults.stall_after_frames if faults is not None else None
+    stall_once = faults.stall_once_path if faults is not None else None
 
     def heartbeat() -> None:
         while not finished.wait(heartbeat_s):
@@ -202,9 +183,9 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
             last_progress[0] = now
             stream.send(ProgressEvent(attempt_id=attempt_id, frames_done=frames_done,
                                       frames_total=frames_total, fps=round(fps, 3)))
-        if stall_after is not None and frames_done >= stall_after and _stall_claimed():
+        if stall_after is not None and frames_done >= stall_after and _stall_claimed(stall_once):
             stream.silenced.set()
-            print(f"hyperdesk worker: test hook stalls attempt {attempt_id} after {frames_done} frames",
+            print(f"hyperdesk worker: test fault stalls attempt {attempt_id} after {frames_done} frames",
                   file=sys.stderr, flush=True)
             while True:  # hang like a wedged page would; only a kill ends this
                 time.sleep(3600)
@@ -215,41 +196,33 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
                                   pgid=os.getpgrp(), host=socket.gethostname(), hyperdesk_version=__version__))
         beat.start()
         if render is None:
-            from hyperdesk.plan import render_chunk as render
-        result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress)
+            # Lazy: hyperdesk.plan.chunk takes ~0.4 s to import, and every CLI command imports this module
+            # (for the worker's arguments) while only a worker renders.
+            from hyperdesk.plan.chunk import render_chunk
+
+            render = render_chunk
+        result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress, faults=faults)
         finished.set()
         stream.send(DoneEvent(attempt_id=attempt_id, result=result))
         return EXIT_OK
     except HyperdeskError as err:
         finished.set()
         stream.send(FailedEvent.from_error(attempt_id, err, _log_tail(err.details)))
-        return exit_status(err.code)
+        return err.exit_status  # the same status as every other command (errors.CODES)
     except KeyboardInterrupt:
         finished.set()
-        err = HyperdeskError("CANCELLED", f"chunk {index} was cancelled")
-        stream.send(FailedEvent.from_error(attempt_id, err, []))
-        return EXIT_CANCELLED
+        cancelled = HyperdeskError("CANCELLED", f"chunk {index} was cancelled")
+        stream.send(FailedEvent.from_error(attempt_id, cancelled, []))
+        return cancelled.exit_status
     except Exception as exc:  # a bug is still reported as an event, never as a bare traceback
         finished.set()
-        import traceback
-
         tb = traceback.format_exc().splitlines()[-LOG_TAIL_LINES:]
         print("\n".join(tb), file=sys.stderr, flush=True)
-        err = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-        stream.send(FailedEvent.from_error(attempt_id, err, tb))
-        return EXIT_RUNTIME
+        internal = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        stream.send(FailedEvent.from_error(attempt_id, internal, tb))
+        return internal.exit_status
     finally:
         finished.set()
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """`python -m hyperdesk.farm.worker PLANDIR INDEX -o OUT --attempt-id ID [--watchdog]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="hyperdesk worker")
-    add_worker_arguments(parser)
-    args = parser.parse_args(argv)
-    return worker_command(args)
 
 
 def add_worker_arguments(parser: Any) -> None:
@@ -264,23 +237,17 @@ def add_worker_arguments(parser: Any) -> None:
 
 
 def worker_command(args: Any) -> int:
+    """`hyperdesk [--faults JSON] worker …`: the top-level --faults arrives as args.faults."""
     if getattr(args, "setsid", False):
         become_group_leader()
-    return run_worker(args.plan_dir, args.index, args.output, args.attempt_id, watchdog=args.watchdog)
+    return run_worker(args.plan_dir, args.index, args.output, args.attempt_id, watchdog=args.watchdog,
+                      faults=getattr(args, "faults", None))
 
 
 def become_group_leader() -> None:
     """setsid(2): a new session and process group led by this process (no-op if it leads one)."""
-    try:
+    with contextlib.suppress(OSError):  # already a session or group leader (e.g. exec'd straight from sshd)
         os.setsid()
-    except OSError:
-        pass  # already a session or group leader (e.g. exec'd straight from sshd)
     if os.getpgrp() != os.getpid():
-        try:
+        with contextlib.suppress(OSError):
             os.setpgid(0, 0)
-        except OSError:
-            pass
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

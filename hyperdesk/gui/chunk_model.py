@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import collections
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt,
+                            QTimer, Signal)
 from PySide6.QtGui import QFontDatabase
 
-from hyperdesk.gui import events as ev
+from hyperdesk.errors import CODES
+from hyperdesk.farm import events as fe
+from hyperdesk.store.models import AttemptRecord, ChunkRecord, JobRecord
 from hyperdesk.gui.theme import fmt_duration, state_color
 
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -37,12 +42,13 @@ FontRole = Qt.ItemDataRole.FontRole
 # data() is called thousands of times per repaint: compare plain ints, answer unknown roles first.
 _DISPLAY, _TOOLTIP, _FOREGROUND, _ALIGN, _FONT = (int(r.value) for r in (DisplayRole, ToolTipRole, ForegroundRole,
                                                                           TextAlignmentRole, FontRole))
-_SORT, _PROGRESS, _ROW, _COPY, _CELL = (int(getattr(r, "value", r)) for r in (SORT_ROLE, PROGRESS_ROLE, ROW_ROLE, COPY_ROLE,
-                                                                CELL_ROLE))
+_SORT, _PROGRESS, _ROW, _COPY, _CELL = (int(getattr(r, "value", r))
+                                         for r in (SORT_ROLE, PROGRESS_ROLE, ROW_ROLE, COPY_ROLE, CELL_ROLE))
 _SERVED = frozenset({_DISPLAY, _TOOLTIP, _FOREGROUND, _ALIGN, _FONT, _SORT, _PROGRESS, _ROW, _COPY, _CELL})
 _LEFT = int((Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter).value)
 
 _RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
+_ROOT = QModelIndex()  # the invalid index: the default parent of rowCount() and columnCount()
 
 
 @dataclass
@@ -51,10 +57,10 @@ class AttemptInfo:
     number: int
     node: str
     started_at: float
-    ended_at: Optional[float] = None
+    ended_at: float | None = None
     outcome: str = "running"  # running, done, failed, superseded, lost
-    code: Optional[str] = None
-    message: Optional[str] = None
+    code: str | None = None
+    message: str | None = None
     frames_done: int = 0
 
 
@@ -66,18 +72,17 @@ class ChunkRow:
     state: str = "waiting"  # waiting, running, done, failed (retrying = waiting after a failure)
     node: str = ""
     attempt: int = 0
-    attempt_id: Optional[str] = None
+    attempt_id: str | None = None
     frames_done: int = 0
     frames_total: int = 0
     fps: float = 0.0
-    started_at: Optional[float] = None
-    finished_at: Optional[float] = None
-    last_event_at: Optional[float] = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    last_event_at: float | None = None
     last_line: str = ""
     sha256: str = ""
     output_path: str = ""
-    result: Optional[dict[str, Any]] = None
-    error: Optional[dict[str, Any]] = None
+    error: dict[str, Any] | None = None
     retrying: bool = False
     attempts: list[AttemptInfo] = field(default_factory=list)
     log: collections.deque = field(default_factory=lambda: collections.deque(maxlen=LOG_TAIL_LINES))
@@ -96,24 +101,24 @@ class ChunkRow:
         total = self.frames_total or self.frames
         return min(1.0, self.frames_done / total) if total else 0.0
 
-    def elapsed(self, now: float) -> Optional[float]:
+    def elapsed(self, now: float) -> float | None:
         if self.started_at is None:
             return None
         end = self.finished_at if self.finished_at is not None else now
         return max(0.0, end - self.started_at)
 
-    def eta(self) -> Optional[float]:
+    def eta(self) -> float | None:
         if self.state != "running" or self.fps <= 0:
             return None
         total = self.frames_total or self.frames
         return max(0.0, (total - self.frames_done) / self.fps)
 
-    def since_event(self, now: float) -> Optional[float]:
+    def since_event(self, now: float) -> float | None:
         if self.last_event_at is None or self.state not in ("running",):
             return None
         return max(0.0, now - self.last_event_at)
 
-    def attempt_by_id(self, attempt_id: str) -> Optional[AttemptInfo]:
+    def attempt_by_id(self, attempt_id: str) -> AttemptInfo | None:
         for a in reversed(self.attempts):
             if a.attempt_id == attempt_id:
                 return a
@@ -127,12 +132,12 @@ class Column:
     width: int
     display: Callable[[ChunkRow, float], Any]
     sort_key: Callable[[ChunkRow, float], Any]
-    tooltip: Optional[Callable[[ChunkRow, float], Optional[str]]] = None
-    align: Optional[int] = None
+    tooltip: Callable[[ChunkRow, float], str | None] | None = None
+    align: int | None = None
     timed: bool = False  # changes with the clock while the chunk runs
 
 
-def _none_last(value: Optional[float]) -> float:
+def _none_last(value: float | None) -> float:
     return float("inf") if value is None else value
 
 
@@ -144,7 +149,7 @@ def _frames_text(r: ChunkRow, _now: float) -> str:
     return f"{r.start}–{r.end - 1}"
 
 
-def _error_tip(r: ChunkRow, _now: float) -> Optional[str]:
+def _error_tip(r: ChunkRow, _now: float) -> str | None:
     if not r.error:
         return None
     tip = f"{r.error.get('code')}: {r.error.get('message', '')}"
@@ -192,16 +197,27 @@ def column_index(column_id: str) -> int:
     return COLUMN_IDS.index(column_id)
 
 
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """The contiguous runs (first, last) of sorted row numbers: one dataChanged per run."""
+    runs: list[tuple[int, int]] = []
+    for n in rows:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
 class ChunkTableModel(QAbstractTableModel):
     """Rows of the open job's chunks; `apply(event)` is cheap, repaints are paced by a timer."""
 
     summaryChanged = Signal(dict)  # counts by state (done, running, waiting, failed) + frames
     rowsFlushed = Signal(list)  # chunk indices whose rows changed in this flush
 
-    def __init__(self, parent: Optional[QObject] = None, *, flush_ms: int = FLUSH_MS,
-                 clock: Callable[[], float] = ev.now) -> None:
+    def __init__(self, parent: QObject | None = None, *, flush_ms: int = FLUSH_MS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
-        self.job_id: Optional[str] = None
+        self.job_id: str | None = None
         self.rows: list[ChunkRow] = []
         self._n = 0
         self._display: dict[int, list[str]] = {}
@@ -226,10 +242,10 @@ class ChunkTableModel(QAbstractTableModel):
 
     # ---- structure ----------------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else self._n
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else _NCOLS
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = DisplayRole) -> Any:
@@ -238,7 +254,7 @@ class ChunkTableModel(QAbstractTableModel):
                 return COLUMNS[section].title
             if role == ToolTipRole:
                 col = COLUMNS[section]
-                return col.tooltip(ChunkRow(0, 0, 1), 0.0) if col.id == "since" else None
+                return col.tooltip(ChunkRow(0, 0, 1), 0.0) if col.id == "since" and col.tooltip else None
         elif orientation == Qt.Orientation.Vertical and role == DisplayRole:
             return section
         return None
@@ -300,7 +316,7 @@ class ChunkTableModel(QAbstractTableModel):
 
     # ---- job ----------------------------------------------------------------------------------
 
-    def reset_job(self, job_id: Optional[str], chunks: list[tuple[int, int, int]]) -> None:
+    def reset_job(self, job_id: str | None, chunks: list[tuple[int, int, int]]) -> None:
         self.beginResetModel()
         self.job_id = job_id
         self.rows = [ChunkRow(i, s, e) for i, s, e in chunks]
@@ -314,7 +330,7 @@ class ChunkTableModel(QAbstractTableModel):
         if self.rows and not self._clock_timer.isActive():
             self._clock_timer.start()
 
-    def row_for_chunk(self, index: int) -> Optional[ChunkRow]:
+    def row_for_chunk(self, index: int) -> ChunkRow | None:
         n = self._row_of.get(index)
         return None if n is None else self.rows[n]
 
@@ -359,8 +375,8 @@ class ChunkTableModel(QAbstractTableModel):
             r.state = state
 
     def apply(self, event: Any) -> None:
-        """Fold one farm event into the rows (no signal here; see `flush`)."""
-        index = getattr(event, "index", None)
+        """Fold one event (hyperdesk.farm.events) into the rows (no signal here; see `flush`)."""
+        index = getattr(event, "chunk_index", None)
         if index is None or getattr(event, "job_id", None) != self.job_id:
             return
         n = self._row_of.get(index)
@@ -368,8 +384,8 @@ class ChunkTableModel(QAbstractTableModel):
             return
         r = self.rows[n]
         self.events_applied += 1
-        at = event.at
-        if isinstance(event, ev.ChunkProgress):
+        at = self._clock()
+        if isinstance(event, fe.ChunkProgress):
             if event.attempt_id != r.attempt_id:
                 a = r.attempt_by_id(event.attempt_id)
                 if a is not None:
@@ -379,16 +395,22 @@ class ChunkTableModel(QAbstractTableModel):
             r.frames_total = event.frames_total
             r.fps = event.fps
             r.last_event_at = at
-        elif isinstance(event, ev.ChunkHeartbeat):
+        elif isinstance(event, fe.AttemptHeartbeat):
             if event.attempt_id != r.attempt_id:
                 return
             r.last_event_at = at
-        elif isinstance(event, ev.ChunkLog):
-            r.log.append(event.line)
+        elif isinstance(event, (fe.AttemptLog, fe.AttemptAccepted, fe.AttemptNotice)):
+            if isinstance(event, fe.AttemptLog):
+                line = event.line
+            elif isinstance(event, fe.AttemptAccepted):
+                line = f"worker pid {event.pid} on {event.host}"
+            else:
+                line = f"{event.code}: {event.message}"
+            r.log.append(line)
             if event.attempt_id == r.attempt_id:
-                r.last_line = event.line
+                r.last_line = line
                 r.last_event_at = at
-        elif isinstance(event, ev.AttemptStarted):
+        elif isinstance(event, fe.AttemptStarted):
             for a in r.attempts:
                 if a.outcome == "running" and a.attempt_id != event.attempt_id:
                     a.outcome, a.ended_at = "superseded", at
@@ -399,7 +421,7 @@ class ChunkTableModel(QAbstractTableModel):
             r.started_at, r.finished_at, r.last_event_at = at, None, at
             r.retrying = False
             r.log.append(f"--- attempt {event.number} ({event.attempt_id}) on {event.node}")
-        elif isinstance(event, ev.ChunkDone):
+        elif isinstance(event, fe.ChunkDone):
             a = r.attempt_by_id(event.attempt_id)
             if a is not None:
                 a.outcome, a.ended_at = "done", at
@@ -409,49 +431,63 @@ class ChunkTableModel(QAbstractTableModel):
             r.attempt_id = event.attempt_id
             if a is not None:
                 r.attempt, r.node = a.number, a.node
-            r.sha256, r.output_path, r.result = event.sha256, event.output_path, event.result
+            r.sha256, r.output_path = event.sha256, event.output_path
             r.frames_done = r.frames_total = r.frames
             r.fps = 0.0
             r.finished_at = at
             r.last_event_at = at
             r.error = None
             r.retrying = False
-        elif isinstance(event, ev.ChunkFailed):
-            a = r.attempt_by_id(event.attempt_id)
-            if a is not None:
-                a.outcome, a.ended_at, a.code, a.message = "failed", at, event.code, event.message
-            for line in event.log_tail:
-                r.log.append(line)
-            if r.state == "done":
-                return  # a duplicate attempt failed after another one succeeded
-            r.error = {"code": event.code, "message": event.message, "hint": event.hint,
-                       "retryable": event.retryable, "node": event.node, "attempt_id": event.attempt_id,
-                       "log_tail": list(event.log_tail), "details": dict(event.details or {})}
-            r.finished_at = at
-            r.fps = 0.0
-            if event.final:
-                self._set_state(r, "failed")
-                r.retrying = False
+        elif isinstance(event, fe.AttemptFailed):
+            if event.action == "ignored":
+                return
+            if event.action == "cancelled":  # superseded by a retry or stopped with the job: it waits again
+                self._queued(r, at, event.message, event.attempt_id)
             else:
-                self._set_state(r, "waiting")
-                r.retrying = True
-            if event.log_tail:
-                r.last_line = event.log_tail[-1]
-        elif isinstance(event, ev.ChunkQueued):
-            a = r.attempt_by_id(event.attempt_id or r.attempt_id or "")
-            if a is not None and a.outcome == "running":
-                a.outcome, a.ended_at = "cancelled", at
-            if r.state == "running":
-                r.finished_at = at
-            self._set_state(r, "waiting")
-            r.retrying = r.error is not None
-            r.frames_done, r.fps = 0, 0.0
-            r.sha256, r.result = "", None
-            if event.reason:
-                r.log.append(f"--- queued: {event.reason}")
+                self._failed(r, at, event)
+        elif isinstance(event, fe.ChunkQueued):
+            self._queued(r, at, event.reason, r.attempt_id or "")
         else:
             return
         self._mark(n)
+
+    def _failed(self, r: ChunkRow, at: float, event: fe.AttemptFailed) -> None:
+        a = r.attempt_by_id(event.attempt_id)
+        if a is not None:
+            a.outcome, a.ended_at, a.code, a.message = "failed", at, event.code, event.message
+        for line in event.log_tail:
+            r.log.append(line)
+        if r.state == "done":
+            return  # a duplicate attempt failed after another one succeeded
+        r.error = {"code": event.code, "message": event.message, "hint": event.hint,
+                   "retryable": event.retryable, "node": event.node, "attempt_id": event.attempt_id,
+                   "log_tail": list(event.log_tail),
+                   "details": {"action": event.action, **event.details,
+                               **({"retry_in_s": event.retry_in_s} if event.retry_in_s else {}),
+                               **({"node_blocklisted": True} if event.node_blocklisted else {})}}
+        r.finished_at = at
+        r.fps = 0.0
+        if event.final:
+            self._set_state(r, "failed")
+            r.retrying = False
+        else:
+            self._set_state(r, "waiting")
+            r.retrying = True
+        if event.log_tail:
+            r.last_line = event.log_tail[-1]
+
+    def _queued(self, r: ChunkRow, at: float, reason: str, attempt_id: str) -> None:
+        a = r.attempt_by_id(attempt_id or r.attempt_id or "")
+        if a is not None and a.outcome == "running":
+            a.outcome, a.ended_at = "cancelled", at
+        if r.state == "running":
+            r.finished_at = at
+        self._set_state(r, "waiting")
+        r.retrying = r.error is not None
+        r.frames_done, r.fps = 0, 0.0
+        r.sha256 = ""
+        if reason:
+            r.log.append(f"--- queued: {reason}")
 
     def apply_many(self, events: list[Any]) -> None:
         for e in events:
@@ -494,15 +530,9 @@ class ChunkTableModel(QAbstractTableModel):
         dirty = sorted(self._dirty)
         self._dirty.clear()
         last_col = len(COLUMNS) - 1
-        start = prev = dirty[0]
-        for n in dirty[1:] + [None]:  # type: ignore[list-item]
-            if n is not None and n == prev + 1:
-                prev = n
-                continue
-            self.dataChanged.emit(self.index(start, 0), self.index(prev, last_col))
+        for start, end in _runs(dirty):
+            self.dataChanged.emit(self.index(start, 0), self.index(end, last_col))
             self.data_changed_count += 1
-            if n is not None:
-                start = prev = n
         self.flush_count += 1
         self._emit_summary()
         self.rowsFlushed.emit([self.rows[n].index for n in dirty])
@@ -520,16 +550,10 @@ class ChunkTableModel(QAbstractTableModel):
             return
         for n in running:
             self._display.pop(n, None)
-        start = prev = running[0]
-        for n in running[1:] + [None]:  # type: ignore[list-item]
-            if n is not None and n == prev + 1:
-                prev = n
-                continue
+        for start, end in _runs(running):
             for c in TIMED_COLUMNS:
-                self.dataChanged.emit(self.index(start, c), self.index(prev, c))
+                self.dataChanged.emit(self.index(start, c), self.index(end, c))
                 self.data_changed_count += 1
-            if n is not None:
-                start = prev = n
         self._emit_summary()
 
     def stop_timers(self) -> None:
@@ -540,13 +564,13 @@ class ChunkTableModel(QAbstractTableModel):
 class ChunkSortProxy(QSortFilterProxyModel):
     """Sorts on each column's sort key (numbers as numbers) and filters by state."""
 
-    def __init__(self, parent: Optional[QObject] = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.setSortRole(SORT_ROLE)
         self.setDynamicSortFilter(False)  # re-sorting on every flush would make rows jump under the user
-        self._states: Optional[set[str]] = None
+        self._states: set[str] | None = None
 
-    def set_state_filter(self, states: Optional[set[str]]) -> None:
+    def set_state_filter(self, states: set[str] | None) -> None:
         self.beginFilterChange()
         self._states = states
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
@@ -565,3 +589,64 @@ class ChunkSortProxy(QSortFilterProxyModel):
             return a < b
         except TypeError:
             return str(a) < str(b)
+
+
+EXTENSIONS = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
+
+
+def attempt_work_dir(job: JobRecord, attempt_id: str, node: str) -> str | None:
+    """Where a local attempt kept its work dir (plan contract 9.5: `<out>.work.<attempt id>`)."""
+    if node != "local":
+        return None
+    out = Path(job.work_dir) / "chunks" / f"{attempt_id}{EXTENSIONS.get(job.format, '')}"
+    return str(out.parent / f"{out.name}.work.{attempt_id}")
+
+
+def rows_from_records(job: JobRecord, chunks: list[ChunkRecord], attempts: list[AttemptRecord], *,
+                      live: bool, clock: Callable[[], float] = time.monotonic) -> list[ChunkRow]:
+    """Chunk rows of a stored job: state, node, attempts with outcomes, sha256, last error, log tail."""
+    by_chunk: dict[int, list[AttemptRecord]] = {}
+    for a in attempts:
+        by_chunk.setdefault(a.chunk_index, []).append(a)
+    rows = []
+    t0 = time.time()
+    mono = clock()
+    for c in chunks:
+        state = {"pending": "waiting"}.get(c.state, c.state)
+        if state == "running" and not live:
+            state = "waiting"  # its controller is gone: the attempt did not survive
+        row = ChunkRow(c.index, c.start_frame, c.end_frame, state=state)
+        tries = sorted(by_chunk.get(c.index, []), key=lambda a: a.number)
+        for a in tries:
+            started = mono - (t0 - a.started_at)
+            ended = None if a.ended_at is None else mono - (t0 - a.ended_at)
+            row.attempts.append(AttemptInfo(a.id, a.number, a.node, started, ended, a.state, a.error_code,
+                                            a.error_message))
+            if a.log_tail:
+                row.log.append(f"--- attempt {a.number} ({a.id}) on {a.node}: {a.state}")
+                row.log.extend(a.log_tail)
+        if tries:
+            last = tries[-1]
+            row.attempt, row.attempt_id, row.node = last.number, last.id, last.node
+            row.started_at = row.attempts[-1].started_at
+            row.finished_at = row.attempts[-1].ended_at
+            failed = next((a for a in reversed(tries) if a.error_code and a.state not in ("cancelled",)), None)
+            if failed is not None and failed.error_code and c.state != "done":
+                spec = CODES.get(failed.error_code)
+                hint = spec.hint if spec else ""
+                if job.error and job.error.get("code") == failed.error_code:
+                    hint = job.error.get("hint") or hint
+                work = attempt_work_dir(job, failed.id, failed.node)
+                row.error = {"code": failed.error_code, "message": failed.error_message or "", "hint": hint,
+                             "retryable": spec.retryable if spec else False, "node": failed.node,
+                             "attempt_id": failed.id, "log_tail": list(failed.log_tail),
+                             "details": {"work_dir": work} if work else {}}
+                row.retrying = state == "waiting"
+            if row.log:
+                row.last_line = row.log[-1]
+        if c.state == "done" and c.result:
+            row.sha256 = str(c.result.get("sha256", ""))
+            row.output_path = str(c.result.get("output_path", ""))
+            row.frames_done = row.frames_total = row.frames
+        rows.append(row)
+    return rows

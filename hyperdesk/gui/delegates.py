@@ -5,10 +5,10 @@ Both paint with QPainter in a few calls (no child widgets per row), which is wha
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip, QWidget
 
 from hyperdesk.gui.chunk_model import CELL_ROLE, PROGRESS_ROLE
@@ -27,13 +27,12 @@ class CellDelegate(QStyledItemDelegate):
 
     paint_count = 0
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from PySide6.QtGui import QFontDatabase
-
         self.mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         CellDelegate.paint_count += 1
         cell = index.data(CELL_ROLE)
         if cell is None:
@@ -71,7 +70,8 @@ class ProgressDelegate(QStyledItemDelegate):
 
     paint_count = 0  # class-wide, for benchmarks
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         ProgressDelegate.paint_count += 1
         data = index.data(PROGRESS_ROLE)
         if not data:
@@ -100,7 +100,7 @@ class ProgressDelegate(QStyledItemDelegate):
 class JobProgressBar(QWidget):
     """The whole job in one bar: done | running | waiting | failed segments (CueGUI's job bar)."""
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.counts: dict[str, int] = {}
         self.total = 0

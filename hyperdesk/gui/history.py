@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
+                               QVBoxLayout, QWidget)
 
+from hyperdesk.dirs import pid_alive
 from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 
@@ -39,11 +43,6 @@ COLUMNS = ["Job", "Started", "State", "Chunks", "Took", "Composition", "Output",
 
 def controller_alive(job: Any, live_here: set[str]) -> bool:
     """Is some controller still running this job (in this process, or another one on this host)?"""
-    import os
-    import socket
-
-    from hyperdesk.store import pid_alive
-
     if job.state not in ("running", "paused", "assembling") or not job.controller_pid:
         return False
     if job.controller_pid == os.getpid():
@@ -53,7 +52,7 @@ def controller_alive(job: Any, live_here: set[str]) -> bool:
     return pid_alive(job.controller_pid)
 
 
-def history_rows(store: Any, limit: int = 200, live_here: Optional[set[str]] = None) -> list[HistoryRow]:
+def history_rows(store: Any, limit: int = 200, live_here: set[str] | None = None) -> list[HistoryRow]:
     rows = []
     for job in store.list_jobs(limit):
         chunks = store.chunks(job.id)
@@ -69,7 +68,7 @@ def history_rows(store: Any, limit: int = 200, live_here: Optional[set[str]] = N
 class HistoryModel(RowsTableModel):
     columns = COLUMNS
 
-    def __init__(self, parent: Optional[QObject] = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[HistoryRow] = []
         self.own: set[str] = set()  # jobs this window runs
@@ -113,7 +112,7 @@ class HistoryPanel(QWidget):
     resumeRequested = Signal(str)
     refreshRequested = Signal()
 
-    def __init__(self, model: HistoryModel, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, model: HistoryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.proxy = QSortFilterProxyModel(self)
@@ -152,7 +151,7 @@ class HistoryPanel(QWidget):
         model.modelReset.connect(self._selection)
         self._selection()
 
-    def selected(self) -> Optional[HistoryRow]:
+    def selected(self) -> HistoryRow | None:
         idx = self.table.currentIndex()
         return idx.data(Qt.ItemDataRole.UserRole) if idx.isValid() else None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFontDatabase, QGuiApplication, QPixmap
@@ -35,7 +35,7 @@ from hyperdesk.gui.theme import fmt_duration, state_color
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def last_captured_frame(work_dir: Optional[str]) -> Optional[Path]:
+def last_captured_frame(work_dir: str | None) -> Path | None:
     """The newest image under `<work dir>/captured` (plan contract 9.5), when it is on this machine."""
     if not work_dir:
         return None
@@ -47,7 +47,7 @@ def last_captured_frame(work_dir: Optional[str]) -> Optional[Path]:
     return max(files, key=lambda p: p.name) if files else None  # frame_000123.jpg: the name orders them
 
 
-def diagnostics_text(row: ChunkRow, job_id: Optional[str]) -> str:
+def diagnostics_text(row: ChunkRow, job_id: str | None) -> str:
     """What a user pastes into a bug report or a chat: plain text, complete."""
     lines = ["hyperdesk chunk diagnostics", f"job: {job_id or '-'}",
              f"chunk: {row.index} (frames {row.start}-{row.end - 1}), state {row.display_state}"]
@@ -74,10 +74,10 @@ class FailureInspector(QWidget):
     retryRequested = Signal(int)  # chunk index
     retryElsewhereRequested = Signal(int, str)  # chunk index, node to avoid
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.row: Optional[ChunkRow] = None
-        self.job_id: Optional[str] = None
+        self.row: ChunkRow | None = None
+        self.job_id: str | None = None
         mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
         self.heading = QLabel("Select a chunk to inspect it")
@@ -93,7 +93,8 @@ class FailureInspector(QWidget):
         self.hint.setWordWrap(True)
         self.hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hint.setFrameShape(QFrame.Shape.StyledPanel)
-        self.hint.setStyleSheet("QLabel#errorHint { background: rgba(224,142,11,0.12); padding: 6px; border-radius: 3px; }")
+        self.hint.setStyleSheet("QLabel#errorHint { background: rgba(224,142,11,0.12); padding: 6px; "
+                                "border-radius: 3px; }")
         self.retryable = QLabel("")
         self.node = QLabel("")
         self.sha = QLabel("")
@@ -135,7 +136,7 @@ class FailureInspector(QWidget):
         self.frame.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.frame.setMinimumSize(QSize(160, 90))
         self.frame.setObjectName("lastFrame")
-        self.frame_path: Optional[Path] = None
+        self.frame_path: Path | None = None
 
         self.retry_button = QPushButton("Retry")
         self.retry_button.setToolTip("Render this chunk again (its failures are forgotten)")
@@ -186,7 +187,7 @@ class FailureInspector(QWidget):
 
     # ---- content --------------------------------------------------------------------------------
 
-    def show_row(self, row: Optional[ChunkRow], job_id: Optional[str] = None) -> None:
+    def show_row(self, row: ChunkRow | None, job_id: str | None = None) -> None:
         self.row = row
         if job_id is not None:
             self.job_id = job_id
@@ -252,7 +253,7 @@ class FailureInspector(QWidget):
                                                    .get(a.outcome, "waiting")))
                 self.attempts.setItem(n, c, item)
 
-    def _set_frame(self, path: Optional[Path]) -> None:
+    def _set_frame(self, path: Path | None) -> None:
         self.frame_path = path
         if path is None:
             self.frame.setPixmap(QPixmap())
@@ -288,7 +289,7 @@ class FailureInspector(QWidget):
             QGuiApplication.clipboard().setText(diagnostics_text(self.row, self.job_id))
 
 
-def _path_or_none(value: Any) -> Optional[Path]:
+def _path_or_none(value: Any) -> Path | None:
     if not value:
         return None
     p = Path(str(value))

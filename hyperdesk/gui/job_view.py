@@ -7,7 +7,7 @@ whole sha256 is one keystroke away even though the column shows 12 characters.
 from __future__ import annotations
 
 import time
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -41,7 +41,7 @@ FILTERS = [("All", None), ("Running", {"running"}), ("Failed", {"failed", "retry
 
 
 class ChunkTableView(QTableView):
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -71,7 +71,7 @@ class JobView(QWidget):
 
     selectionChanged = Signal(object)  # the current ChunkRow or None
 
-    def __init__(self, model: ChunkTableModel, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, model: ChunkTableModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.proxy = ChunkSortProxy(self)
@@ -99,7 +99,7 @@ class JobView(QWidget):
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.table.customContextMenuRequested.connect(self._context_menu)
-        self.row_actions: list[Optional[QAction]] = []  # set by the main window (None = separator)
+        self.row_actions: list[QAction | None] = []  # set by the main window (None = separator)
 
         self.copy_action = QAction("Copy", self)
         self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
@@ -155,18 +155,19 @@ class JobView(QWidget):
 
     # ---- selection ------------------------------------------------------------------------------
 
-    def current_row(self) -> Optional[ChunkRow]:
+    def current_row(self) -> ChunkRow | None:
         idx = self.table.currentIndex()
         return idx.data(ROW_ROLE) if idx.isValid() else None
 
     def selected_rows(self) -> list[ChunkRow]:
-        rows = []
+        rows: list[ChunkRow] = []
         for idx in self.table.selectionModel().selectedRows():
             r = idx.data(ROW_ROLE)
             if r is not None:
                 rows.append(r)
-        if not rows and self.current_row() is not None:
-            rows.append(self.current_row())  # type: ignore[arg-type]
+        current = self.current_row()
+        if not rows and current is not None:
+            rows.append(current)
         return sorted(rows, key=lambda r: r.index)
 
     def select_chunk(self, index: int) -> bool:

@@ -6,11 +6,13 @@ key's SHA256 fingerprint in a dialog and only "Trust and pin" stores it.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hyperdesk.gui import events as ev
+from hyperdesk.farm import events as fe
 from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 from hyperdesk.store.models import NodeConfig
@@ -45,11 +47,11 @@ class NodeRow:
     slots: int = 1
     state: str = "unknown"  # online, busy, offline, incompatible, blocklisted, testing, unknown
     busy_slots: int = 0
-    last_heartbeat: Optional[float] = None
-    reason: Optional[str] = None
-    preflight: Optional[dict[str, Any]] = None
-    fingerprint: Optional[str] = None
-    config: Optional[NodeConfig] = None
+    last_heartbeat: float | None = None
+    reason: str | None = None
+    preflight: dict[str, Any] | None = None
+    fingerprint: str | None = None
+    config: NodeConfig | None = None
     running: set[str] = field(default_factory=set)
 
     @property
@@ -59,7 +61,7 @@ class NodeRow:
         return self.state
 
 
-def preflight_summary(report: Optional[dict[str, Any]], reason: Optional[str]) -> str:
+def preflight_summary(report: dict[str, Any] | None, reason: str | None) -> str:
     if report is None and reason is None:
         return "not tested"
     parts = []
@@ -78,6 +80,9 @@ def preflight_summary(report: Optional[dict[str, Any]], reason: Optional[str]) -
     return " · ".join(parts)
 
 
+# The controller's node states, as the panel shows them.
+NODE_STATES = {"closed": "offline"}
+
 NODE_COLUMNS = ["Node", "Address", "Slots", "State", "Last heartbeat", "Preflight"]
 
 
@@ -85,7 +90,7 @@ class NodesModel(RowsTableModel):
     columns = NODE_COLUMNS
     enabledChanged = Signal(str, bool)  # an SSH node was switched on or off for new renders
 
-    def __init__(self, parent: Optional[QObject] = None, clock: Callable[[], float] = ev.now) -> None:
+    def __init__(self, parent: QObject | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
         self.rows: list[NodeRow] = []
         self.disabled: set[str] = set()
@@ -134,7 +139,8 @@ class NodesModel(RowsTableModel):
             f |= Qt.ItemFlag.ItemIsUserCheckable
         return f
 
-    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any,
+                role: int = Qt.ItemDataRole.EditRole) -> bool:
         if role != Qt.ItemDataRole.CheckStateRole or index.column() != 0:
             return False
         r = self.rows[index.row()]
@@ -144,7 +150,7 @@ class NodesModel(RowsTableModel):
         self.enabledChanged.emit(r.name, on)
         return True
 
-    def row_named(self, name: str) -> Optional[NodeRow]:
+    def row_named(self, name: str) -> NodeRow | None:
         for r in self.rows:
             if r.name == name:
                 return r
@@ -183,48 +189,56 @@ class NodesModel(RowsTableModel):
         self.rows = rows
         self.endResetModel()
 
+    def set_node_state(self, name: str, state: str, *, address: str = "", slots: int = 0,
+                       reason: str | None = None, preflight: dict[str, Any] | None = None,
+                       heartbeat: bool = False) -> None:
+        """A node's state as a job or a node test found it."""
+        row = self.row_named(name)
+        if row is None:
+            self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows))
+            row = NodeRow(name, kind="local" if name == "local" else "ssh")
+            self.rows.append(row)
+            self.endInsertRows()
+        row.state = state
+        if address:
+            row.address = address
+        if slots:
+            row.slots = slots
+        if state in ("incompatible", "blocklisted", "offline", "refused"):
+            row.reason = reason
+        elif state == "online" and row.kind == "local":
+            row.reason = None
+        if preflight is not None:
+            row.preflight = preflight
+        if heartbeat:
+            row.last_heartbeat = self._clock()
+        self._changed(row)
+
     def apply(self, event: Any) -> None:
-        if isinstance(event, ev.NodeUpdate):
-            row = self.row_named(event.name)
-            if row is None:
-                self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows))
-                row = NodeRow(event.name, kind="local" if event.name == "local" else "ssh")
-                self.rows.append(row)
-                self.endInsertRows()
-            row.state = event.state
-            if event.address:
-                row.address = event.address
-            if event.slots:
-                row.slots = event.slots
-            row.reason = event.reason if event.state in ("incompatible", "blocklisted", "offline") else row.reason
-            if event.state == "online":
-                row.reason = None if row.kind == "local" else row.reason
-            if event.preflight is not None:
-                row.preflight = event.preflight
-            if event.last_heartbeat is not None:
-                row.last_heartbeat = event.last_heartbeat
-            self._changed(row)
-        elif isinstance(event, ev.AttemptStarted):
+        """Fold one event (hyperdesk.farm.events) into the node rows."""
+        if isinstance(event, fe.NodeStateChanged):
+            rec_reason = event.reason
+            if event.code and rec_reason and event.code != "WORKER_LOST":
+                rec_reason = f"{event.code}: {rec_reason}"
+            self.set_node_state(event.node, NODE_STATES.get(event.state, event.state), address=event.address,
+                                slots=event.slots, reason=rec_reason, preflight=(event.details or {}).get("report"))
+        elif isinstance(event, fe.AttemptStarted):
             row = self.row_named(event.node)
             if row is not None:
                 row.running.add(event.attempt_id)
-                row.last_heartbeat = event.at
+                row.last_heartbeat = self._clock()
                 self._changed(row)
-        elif isinstance(event, (ev.ChunkProgress, ev.ChunkHeartbeat, ev.ChunkLog)):
-            node = getattr(event, "node", None)
-            if node:
-                row = self.row_named(node)
-                if row is not None:
-                    row.last_heartbeat = event.at
-        elif isinstance(event, (ev.ChunkDone, ev.ChunkFailed, ev.ChunkQueued)):
+        elif isinstance(event, (fe.ChunkProgress, fe.AttemptHeartbeat, fe.AttemptLog)):
+            self.note_heartbeat(event.node, self._clock())
+        elif isinstance(event, (fe.ChunkDone, fe.AttemptFailed)):
             for row in self.rows:
-                if event.attempt_id and event.attempt_id in row.running:
+                if event.attempt_id in row.running:
                     row.running.discard(event.attempt_id)
-                    row.last_heartbeat = event.at
+                    row.last_heartbeat = self._clock()
                     self._changed(row)
-        elif isinstance(event, ev.JobStateChanged) and event.state in ("done", "failed", "cancelled", "paused"):
+        elif isinstance(event, (fe.JobDone, fe.JobFailed, fe.JobCancelled)):
             for row in self.rows:
-                if row.running and event.state != "paused":
+                if row.running:
                     row.running.clear()
                     self._changed(row)
 
@@ -245,7 +259,7 @@ class NodesModel(RowsTableModel):
 class HostKeyDialog(QDialog):
     """An unknown host key: show its SHA256 fingerprint; pin it only on an explicit yes."""
 
-    def __init__(self, node: str, address: str, fingerprint: str, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, node: str, address: str, fingerprint: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Confirm host key")
         self.setObjectName("hostKeyDialog")
@@ -275,7 +289,7 @@ class HostKeyDialog(QDialog):
 class NodeDialog(QDialog):
     """Add or edit an SSH node."""
 
-    def __init__(self, parent: Optional[QWidget] = None, node: Optional[NodeConfig] = None,
+    def __init__(self, parent: QWidget | None = None, node: NodeConfig | None = None,
                  taken: tuple[str, ...] = ()) -> None:
         super().__init__(parent)
         self.setWindowTitle("Edit node" if node else "Add node")
@@ -370,7 +384,7 @@ class NodesPanel(QWidget):
     removeRequested = Signal(str)
     testRequested = Signal(str)
 
-    def __init__(self, model: NodesModel, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, model: NodesModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.model = model
         self.local_workers = QSpinBox()
@@ -416,7 +430,7 @@ class NodesPanel(QWidget):
         self.table.selectionModel().selectionChanged.connect(self._selection)
         self._selection()
 
-    def selected(self) -> Optional[NodeRow]:
+    def selected(self) -> NodeRow | None:
         idx = self.table.currentIndex()
         return idx.data(Qt.ItemDataRole.UserRole) if idx.isValid() else None
 

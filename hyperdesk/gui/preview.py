@@ -6,11 +6,8 @@ Thumbnails are extracted by the pinned ffmpeg in a subprocess.
 """
 from __future__ import annotations
 
-import asyncio
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import QPixmap
@@ -30,52 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from hyperdesk.gui.composition_probe import ffmpeg_exe, run_command
+from hyperdesk.service.frames import ChunkThumbs
 
 THUMB = QSize(160, 90)
 
 
-@dataclass
-class ChunkThumbs:
-    index: int
-    start: int
-    end: int
-    first: Optional[str] = None
-    last: Optional[str] = None
-    error: Optional[str] = None
-
-
-async def extract_chunk_thumbs(index: int, start: int, end: int, chunk_path: str, out_dir: Path) -> ChunkThumbs:
-    """First and last frame of one chunk output (a video file or a directory of PNGs)."""
-    thumbs = ChunkThumbs(index, start, end)
-    src = Path(chunk_path)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        pngs = sorted(p for p in src.iterdir() if p.suffix.lower() == ".png")
-        if pngs:
-            thumbs.first, thumbs.last = str(pngs[0]), str(pngs[-1])
-        else:
-            thumbs.error = "no frames"
-        return thumbs
-    if not src.is_file():
-        thumbs.error = "chunk file not on this machine"
-        return thumbs
-    n = max(1, end - start)
-    pattern = out_dir / f"chunk{index:05d}_%d.png"
-    select = f"select='eq(n\\,0)+eq(n\\,{n - 1})',scale='min(320\\,iw)':-2"
-    status, _out, err = await run_command([ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-vf", select,
-                                           "-fps_mode", "passthrough", "-frames:v", "2", str(pattern)], timeout=120)
-    first = out_dir / f"chunk{index:05d}_1.png"
-    last = out_dir / f"chunk{index:05d}_2.png"
-    if status != 0 or not first.is_file():
-        thumbs.error = (err.strip().splitlines() or [f"ffmpeg exit {status}"])[-1]
-        return thumbs
-    thumbs.first = str(first)
-    thumbs.last = str(last if last.is_file() else first)
-    return thumbs
-
-
-def _thumb_label(path: Optional[str], caption: str) -> QWidget:
+def _thumb_label(path: str | None, caption: str) -> QWidget:
     box = QWidget()
     v = QVBoxLayout(box)
     v.setContentsMargins(0, 0, 0, 0)
@@ -87,7 +44,8 @@ def _thumb_label(path: Optional[str], caption: str) -> QWidget:
     if path:
         pix = QPixmap(path)
         if not pix.isNull():
-            img.setPixmap(pix.scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            img.setPixmap(pix.scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation))
             img.setToolTip(path)
         else:
             img.setText("?")
@@ -101,7 +59,7 @@ def _thumb_label(path: Optional[str], caption: str) -> QWidget:
 
 
 class SeamStrip(QScrollArea):
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
@@ -152,16 +110,16 @@ class SeamStrip(QScrollArea):
 class PreviewPanel(QWidget):
     refreshSeamsRequested = Signal()
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.fps = 30.0
         self.total_frames = 0
         self.frames_received = 0
-        self.source: Optional[str] = None
+        self.source: str | None = None
         self.video = QVideoWidget()
         self.video.setMinimumSize(QSize(320, 180))
         self.player = QMediaPlayer(self)
-        self.audio: Optional[QAudioOutput] = None
+        self.audio: QAudioOutput | None = None
         if QMediaDevices.audioOutputs():
             self.audio = QAudioOutput(self)
             self.player.setAudioOutput(self.audio)
@@ -232,7 +190,7 @@ class PreviewPanel(QWidget):
 
     # ---- source ---------------------------------------------------------------------------------
 
-    def set_output(self, path: Optional[str], fps: float = 30.0, total_frames: int = 0, *, autoplay: bool = False) -> None:
+    def set_output(self, path: str | None, fps: float = 30.0, total_frames: int = 0, *, autoplay: bool = False) -> None:
         self.fps = fps or 30.0
         self.total_frames = total_frames
         self.player.stop()
@@ -324,51 +282,3 @@ class PreviewPanel(QWidget):
     def close_media(self) -> None:
         self.player.stop()
         self.player.setSource(QUrl())
-
-
-async def build_seam_thumbs(chunks: list[tuple[int, int, int, str]], out_dir: Path) -> list[ChunkThumbs]:
-    """Thumbnails for chunks (index, start, end, output path), two ffmpeg processes at a time."""
-    shutil.rmtree(out_dir, ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    sem = asyncio.Semaphore(2)
-
-    async def one(c: tuple[int, int, int, str]) -> ChunkThumbs:
-        async with sem:
-            return await extract_chunk_thumbs(c[0], c[1], c[2], c[3], out_dir)
-
-    return list(await asyncio.gather(*(one(c) for c in chunks)))
-
-
-async def extract_output_frames(output: str, frames: list[int], out_dir: Path) -> dict[int, str]:
-    """PNG thumbnails of the given frames of the assembled output (one ffmpeg pass, or the frame files)."""
-    wanted = sorted(set(f for f in frames if f >= 0))
-    if not wanted:
-        return {}
-    src = Path(output)
-    if src.is_dir():  # png-sequence: frame_000001.png is frame 0
-        found = {}
-        for f in wanted:
-            p = src / f"frame_{f + 1:06d}.png"
-            if p.is_file():
-                found[f] = str(p)
-        return found
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in out_dir.glob("out_*.png"):
-        old.unlink()
-    expr = "+".join(f"eq(n\\,{f})" for f in wanted)
-    status, _out, _err = await run_command([ffmpeg_exe(), "-v", "error", "-y", "-i", str(src), "-vf",
-                                            f"select='{expr}',scale='min(320\\,iw)':-2", "-fps_mode", "passthrough",
-                                            "-frames:v", str(len(wanted)), str(out_dir / "out_%d.png")], timeout=300)
-    found = {}
-    for n, f in enumerate(wanted, start=1):
-        p = out_dir / f"out_{n}.png"
-        if p.is_file():
-            found[f] = str(p)
-    return found
-
-
-async def seam_thumbs_from_output(output: str, chunks: list[tuple[int, int, int]], out_dir: Path) -> list[ChunkThumbs]:
-    frames = [f for _i, s, e in chunks for f in (s, e - 1)]
-    found = await extract_output_frames(output, frames, out_dir)
-    return [ChunkThumbs(i, s, e, found.get(s), found.get(e - 1),
-                        None if s in found else "frame not extracted") for i, s, e in chunks]

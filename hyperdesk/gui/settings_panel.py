@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import (
@@ -18,6 +19,8 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QWidget,
 )
+
+from hyperdesk.service import FarmRequest, RenderRequest
 
 FORMATS = ["mp4", "mov", "webm", "png-sequence"]
 QUALITIES = ["draft", "standard", "high"]
@@ -37,21 +40,20 @@ class RenderSettings:
     overwrite: bool = False  # png-sequence: replace an earlier render's frames in a non-empty output folder
     variables: dict[str, Any] = field(default_factory=dict)
 
-    def render_config(self, composition: str) -> dict[str, Any]:
-        """The RenderConfig fields (hyperdesk.plan.config) these settings ask for."""
-        cfg: dict[str, Any] = {"format": self.format, "quality": self.quality}
-        p = Path(composition)
-        if p.is_file():
-            cfg["entry"] = p.name
+    def request(self, composition: str, farm: FarmRequest) -> RenderRequest:
+        """The render request these settings make for a composition (the same model the CLI builds)."""
+        config: dict[str, Any] = {"format": self.format, "quality": self.quality}
         if self.fps:
-            cfg["fps"] = self.fps
+            config["fps"] = self.fps
         if self.chunk_frames > 0:
-            cfg["chunk_frames"] = self.chunk_frames
+            config["chunk_frames"] = self.chunk_frames
         if self.keyframe_interval > 0:
-            cfg["keyframe_interval"] = self.keyframe_interval
+            config["keyframe_interval"] = self.keyframe_interval
         if self.variables:
-            cfg["variables"] = dict(self.variables)
-        return cfg
+            config["variables"] = dict(self.variables)
+        output = self.output or default_output(composition, self.format)
+        farm = farm.model_copy(update={"keep_chunks": self.keep_chunks})
+        return RenderRequest.create(composition, output, farm=farm, overwrite=self.overwrite, **config)
 
 
 def composition_key(path: str) -> str:
@@ -67,6 +69,15 @@ def default_output(composition: str, fmt: str) -> str:
     return str(base / "renders" / f"{stem}{EXTENSIONS.get(fmt, '')}")
 
 
+def _int_value(value: object) -> int:
+    """A stored number: QSettings gives it back as an int, or as a string from an ini file."""
+    if not value:
+        return 0
+    if isinstance(value, (int, float, str)):
+        return int(value)
+    raise TypeError(f"not a stored number: {value!r}")
+
+
 def load_settings(settings: QSettings, composition: str) -> RenderSettings:
     s = RenderSettings()
     settings.beginGroup(f"compositions/{composition_key(composition)}")
@@ -74,13 +85,11 @@ def load_settings(settings: QSettings, composition: str) -> RenderSettings:
         s.format = str(settings.value("format", s.format))
         s.quality = str(settings.value("quality", s.quality))
         s.fps = str(settings.value("fps", s.fps) or "")
-        s.chunk_frames = int(settings.value("chunk_frames", s.chunk_frames) or 0)
-        s.keyframe_interval = int(settings.value("keyframe_interval", s.keyframe_interval) or 0)
+        s.chunk_frames = _int_value(settings.value("chunk_frames", s.chunk_frames))
+        s.keyframe_interval = _int_value(settings.value("keyframe_interval", s.keyframe_interval))
         s.output = str(settings.value("output", "") or "")
         s.keep_chunks = str(settings.value("keep_chunks", "false")).lower() in ("true", "1")
         s.overwrite = str(settings.value("overwrite", "false")).lower() in ("true", "1")
-        import json
-
         try:
             s.variables = json.loads(str(settings.value("variables", "{}") or "{}"))
         except ValueError:
@@ -97,8 +106,6 @@ def load_settings(settings: QSettings, composition: str) -> RenderSettings:
 
 
 def save_settings(settings: QSettings, composition: str, s: RenderSettings) -> None:
-    import json
-
     settings.beginGroup(f"compositions/{composition_key(composition)}")
     try:
         settings.setValue("path", str(Path(composition).absolute()))
@@ -114,10 +121,10 @@ def save_settings(settings: QSettings, composition: str, s: RenderSettings) -> N
 class RenderSettingsPanel(QWidget):
     changed = Signal()
 
-    def __init__(self, parent: Optional[QWidget] = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._loading = False
-        self.composition: Optional[str] = None
+        self.composition: str | None = None
         self.format = QComboBox()
         self.format.addItems(FORMATS)
         self.quality = QComboBox()
@@ -193,7 +200,8 @@ class RenderSettingsPanel(QWidget):
         if fmt == "png-sequence":
             path = QFileDialog.getExistingDirectory(self, "Output folder", str(Path(self.output.text() or ".").parent))
         else:
-            path, _ = QFileDialog.getSaveFileName(self, "Output file", self.output.text(), f"{fmt} (*{EXTENSIONS[fmt]})")
+            path, _ = QFileDialog.getSaveFileName(self, "Output file", self.output.text(),
+                                                  f"{fmt} (*{EXTENSIONS[fmt]})")
         if path:
             self.output.setText(path)
 

@@ -5,7 +5,6 @@ history agree on what "failed" looks like (CueGUI keeps them in config for the s
 """
 from __future__ import annotations
 
-from typing import Optional
 
 from PySide6.QtGui import QColor
 
@@ -42,7 +41,7 @@ def state_color(state: str) -> QColor:
     return color
 
 
-def fmt_duration(seconds: Optional[float]) -> str:
+def fmt_duration(seconds: float | None) -> str:
     """`4.2s`, `3m05s`, `1h02m`; empty for unknown."""
     if seconds is None or seconds != seconds or seconds < 0:
         return ""
@@ -58,7 +57,7 @@ def fmt_duration(seconds: Optional[float]) -> str:
     return f"{h}h{m:02d}m"
 
 
-def fmt_bytes(n: Optional[int]) -> str:
+def fmt_bytes(n: int | None) -> str:
     if n is None:
         return ""
     value = float(n)

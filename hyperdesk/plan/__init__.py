@@ -1,8 +1,6 @@
-"""The one pipeline: plan() -> render_chunk() -> assemble() (plan-contract.md)."""
-from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.chunk import render_chunk, render_chunk_async
-from hyperdesk.plan.config import RenderConfig
-from hyperdesk.plan.planner import plan
-from hyperdesk.plan.verify import load_plan
+"""The one pipeline: plan() -> render_chunk() -> assemble() (plan-contract.md).
 
-__all__ = ["plan", "render_chunk", "render_chunk_async", "assemble", "load_plan", "RenderConfig"]
+`planner.plan`, `chunk.render_chunk`, `assemble.assemble`, `verify.load_plan` and `config.RenderConfig`
+are imported from their modules: the package re-exports nothing, so a worker that imports
+hyperdesk.plan.chunk never loads the planner's compiler (lxml, tinycss2, fontTools) it does not run.
+"""

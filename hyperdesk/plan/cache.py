@@ -5,12 +5,15 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Optional
 
+from hyperdesk.composition.boundary import ProjectBoundary
+from hyperdesk.composition.compile import walk_project
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.config import RenderConfig, cache_root
+from hyperdesk.dirs import plan_cache_dir
+from hyperdesk.faults import FaultPlan
+from hyperdesk.plan.config import RenderConfig
 from hyperdesk.plan.hashing import canonical_json, sha256_file
-from hyperdesk.plan.models import PlanResult, WorkerEnv
+from hyperdesk.models import PlanResult, WorkerEnv
 from hyperdesk.plan.planner import plan, resolve_composition
 from hyperdesk.plan.verify import load_plan
 
@@ -22,9 +25,6 @@ def source_key(project_dir: Path, config: RenderConfig, env: WorkerEnv, skip: tu
     a dangling link or a link out of the project is recorded by its target, not followed, so the
     key of such a project never names an earlier successful plan and planning reports the typed
     error (BROKEN_SYMLINK, OUTSIDE_PROJECT_REFERENCE)."""
-    from hyperdesk.composition.boundary import ProjectBoundary
-    from hyperdesk.composition.compile import walk_project
-
     h = hashlib.sha256(b"hyperdesk-plan-source-v1\0")
     h.update(canonical_json(config.model_dump(mode="json")) + b"\0")
     h.update(canonical_json(env.model_dump(mode="json")) + b"\0")
@@ -63,21 +63,38 @@ def _folder_stamp(folder: Path) -> str:
     return h.hexdigest()
 
 
-def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
-                exclude: tuple[Path, ...] = (), root: Optional[Path] = None) -> PlanResult:
-    """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
+def _cache_target(composition: Path | str, config: RenderConfig, env: WorkerEnv, exclude: tuple[Path, ...],
+                  root: Path | None) -> Path:
     project_dir, _entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
-    key = source_key(project_dir, config, env, exclude)
-    plans = (root or cache_root() / "plans")
-    plans.mkdir(parents=True, exist_ok=True)
-    target = plans / key
+    return (root or plan_cache_dir()) / source_key(project_dir, config, env, exclude)
+
+
+def _load_cached(target: Path) -> PlanResult | None:
     if (target / "plan.json").is_file():
         try:
             loaded = load_plan(target)
             return PlanResult(plan_dir=str(target), plan_hash=loaded.manifest.plan_hash,
                               manifest=loaded.manifest, reused=True)
         except HyperdeskError:
-            shutil.rmtree(target, ignore_errors=True)  # a damaged cache entry is planned again
-    elif target.exists():
+            pass  # a damaged cache entry is planned again
+    if target.exists():
         shutil.rmtree(target, ignore_errors=True)
-    return plan(composition, config, target, worker_env=env, exclude=exclude)
+    return None
+
+
+def find_cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
+                     exclude: tuple[Path, ...] = (), root: Path | None = None) -> PlanResult | None:
+    """The cached planDir of an unchanged composition, if one is there and verifies."""
+    return _load_cached(_cache_target(composition, config, env, exclude, root))
+
+
+def cached_plan(composition: Path | str, config: RenderConfig, *, env: WorkerEnv,
+                exclude: tuple[Path, ...] = (), root: Path | None = None,
+                faults: FaultPlan | None = None) -> PlanResult:
+    """Reuse the cached planDir of an unchanged composition, or plan it into the cache."""
+    target = _cache_target(composition, config, env, exclude, root)
+    found = _load_cached(target)
+    if found is not None:
+        return found
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return plan(composition, config, target, worker_env=env, exclude=exclude, faults=faults)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import resource
 import secrets
@@ -11,15 +10,24 @@ import shutil
 import socket
 import statistics
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Literal
 
 from hyperdesk import __version__
+from hyperdesk.capture.browser import find_browser
+from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
+from hyperdesk.capture.spec import RequestedMode
+from hyperdesk.encode.probe import pinned_packet_count
+from hyperdesk.encode.stream import StreamingEncoder
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
+from hyperdesk.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.config import RUNTIME_ENV_PREFIXES
+from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sha256_file
-from hyperdesk.plan.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
+from hyperdesk.plan.paths import check_writable_parent
 from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
 
 Progress = Callable[[int, int], None]
@@ -57,53 +65,63 @@ def _check_out(out: Path, plan_dir: Path) -> None:
     if inside:
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"the chunk output {out} lies inside the plan directory",
                              details={"path": str(out)})
-    from hyperdesk.plan.paths import check_writable_parent
-
     check_writable_parent(out, "the chunk output")
 
 
-def validate_chunk(plan_dir: Path, index: int, *, worker_env: Optional[WorkerEnv] = None) -> LoadedPlan:
-    """Validation steps 1-9 of plan-contract 9.2, in order, before any browser starts."""
+def validate_chunk(plan_dir: Path, index: int, *, worker_env: WorkerEnv | None = None,
+                   faults: FaultPlan | None = None) -> LoadedPlan:
+    """Validation steps 1-9 of plan-contract 9.2, in order, before any browser starts; without
+    *worker_env* this machine's is checked (as *faults* may change what it reports)."""
     loaded = load_plan(plan_dir)  # steps 1, 2, 4
     chunks = loaded.chunks.chunks
     if not (0 <= index < len(chunks)) or chunks[index].end_frame <= chunks[index].start_frame:
         raise HyperdeskError("CHUNK_INDEX_OUT_OF_RANGE",
                              f"chunk index {index} is outside 0..{len(chunks) - 1}",
                              details={"index": index, "chunk_count": len(chunks)})
-    check_worker_env(loaded, worker_env)  # steps 5-7
+    own = worker_env if worker_env is not None else local_worker_env(faults=faults)
+    check_worker_env(loaded, own)  # steps 5-7
     if loaded.encoder.browser_gpu_mode != "software":
         raise HyperdeskError("BROWSER_GPU_NOT_SOFTWARE",
-                             f"the plan asks for browser_gpu_mode {loaded.encoder.browser_gpu_mode!r}; only 'software' renders",
+                             f"the plan asks for browser_gpu_mode {loaded.encoder.browser_gpu_mode!r}; "
+                             "only 'software' renders",
                              retryable=False, details={"browser_gpu_mode": loaded.encoder.browser_gpu_mode})
     snapshot = loaded.encoder.runtime_env
-    if not isinstance(snapshot, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in snapshot.items()):
+    if not isinstance(snapshot, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in snapshot.items()):
         raise HyperdeskError("MISSING_RUNTIME_ENV_SNAPSHOT", "the plan has no runtime env snapshot",
                              details={"runtime_env": snapshot})
     return loaded
 
 
-def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: Optional[str] = None,
-                 progress: Optional[Progress] = None, worker_env: Optional[WorkerEnv] = None,
-                 browser: Optional[str] = None, mode: str = "auto") -> ChunkResult:
-    """Render frames [start, end) of chunk `index` into `out`; see plan-contract.md 9."""
+def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: str | None = None,
+                 progress: Progress | None = None, worker_env: WorkerEnv | None = None,
+                 browser: str | None = None, mode: RequestedMode = "auto",
+                 faults: FaultPlan | None = None) -> ChunkResult:
+    """Render frames [start, end) of chunk `index` into `out`; see plan-contract.md 9.
+
+    `faults` (tests only) may change the versions this machine reports, the WebGL renderer the
+    software-GL check reads and the readiness limit; never pixels."""
     try:
         return run_coroutine(render_chunk_async(plan_dir, index, out, attempt_id=attempt_id, progress=progress,
-                                              worker_env=worker_env, browser=browser, mode=mode))
+                                                worker_env=worker_env, browser=browser, mode=mode, faults=faults))
     except KeyboardInterrupt:
         raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled") from None
 
 
-async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: Optional[str] = None,
-                             progress: Optional[Progress] = None, worker_env: Optional[WorkerEnv] = None,
-                             browser: Optional[str] = None, mode: str = "auto") -> ChunkResult:
+async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: str | None = None,
+                             progress: Progress | None = None, worker_env: WorkerEnv | None = None,
+                             browser: str | None = None, mode: RequestedMode = "auto",
+                             faults: FaultPlan | None = None) -> ChunkResult:
     t_total = time.monotonic()
     plan_dir = Path(plan_dir).absolute()
     out = Path(out).absolute()
-    loaded = validate_chunk(plan_dir, index, worker_env=worker_env)
+    loaded = validate_chunk(plan_dir, index, worker_env=worker_env, faults=faults)
     verify_ms = _ms(t_total)
     _check_out(out, plan_dir)
     attempt_id = attempt_id or f"{os.getpid()}-{secrets.token_hex(4)}"
-    with applied_runtime_env(loaded.encoder.runtime_env):
+    snapshot = loaded.encoder.runtime_env
+    assert isinstance(snapshot, dict), "validate_chunk checked the snapshot"
+    with applied_runtime_env(snapshot):
         work = out.parent / f"{out.name}.work.{attempt_id}"
         try:
             work.mkdir(parents=True)
@@ -112,7 +130,7 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
                                  details={"path": str(work)}) from None
         try:
             result = await _render(loaded, index, out, work, attempt_id, progress, browser, mode,
-                                   t_total, verify_ms, worker_env)
+                                   t_total, verify_ms, worker_env, faults)
         except HyperdeskError as exc:
             exc.details.setdefault("work_dir", str(work))
             raise
@@ -126,13 +144,8 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
 
 
 async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt_id: str,
-                  progress: Optional[Progress], browser: Optional[str], mode: str, t_total: float,
-                  verify_ms: float, worker_env: Optional[WorkerEnv]) -> ChunkResult:
-    from hyperdesk.capture.browser import find_browser
-    from hyperdesk.capture.session import CaptureSession, PageSpec
-    from hyperdesk.encode.probe import pinned_packet_count
-    from hyperdesk.encode.stream import StreamingEncoder
-
+                  progress: Progress | None, browser: str | None, mode: RequestedMode, t_total: float,
+                  verify_ms: float, worker_env: WorkerEnv | None, faults: FaultPlan | None) -> ChunkResult:
     cfg = loaded.encoder
     plan_dir = loaded.plan_dir
     sl = loaded.chunks.chunks[index]
@@ -149,8 +162,9 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         capture_format=cfg.capture_format, jpeg_quality=cfg.jpeg_quality, png_fast=cfg.png_fast,
         transparent=cfg.transparent_background, videos=list(loaded.videos.videos),
     )
-    t_boot = time.monotonic()
-    session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=_test_timeouts())
+    # A test may shorten the 45 s readiness limit (for pages that never get ready).
+    timeouts = Timeouts(ready_s=faults.ready_timeout_s) if faults and faults.ready_timeout_s else None
+    session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=timeouts, faults=faults)
     encoder = None
     frame_hashes: list[str] = []
     frame_ms: list[float] = []
@@ -188,10 +202,10 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
                 await encoder.abort()
         raise
     finally:
-        timings_session = dict(getattr(session, "timings", {}) or {})
-        warnings = [ResultWarning(code=w.code, message=w.message, url=getattr(w, "url", None))
-                    if not isinstance(w, dict) else ResultWarning(**w) for w in (session.warnings or [])]
-        capture_mode, browser_kind, browser_version = session.capture_mode, session.browser_kind, session.browser_version
+        timings_session = dict(session.timings)
+        warnings = [ResultWarning(**w) for w in session.warnings]
+        capture_mode, browser_kind = session.capture_mode, session.browser_kind
+        browser_version = session.browser_version
         await session.close()
 
     if frame_dir_output:
@@ -203,7 +217,7 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
                 raise HyperdeskError("OUTPUT_HASH_MISMATCH", f"frame {j} changed on disk after capture",
                                      details={"frame": j})
         size = sum((out / name).stat().st_size for name in per_file)
-        kind = "frame-dir"
+        kind: Literal["file", "frame-dir"] = "frame-dir"
     else:
         partial = work / "output.partial"
         packets = pinned_packet_count(partial)
@@ -236,16 +250,6 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
     return result
 
 
-def _test_timeouts():
-    """Test hook: HYPERDESK_TEST_READY_TIMEOUT_S shortens the 45 s readiness limit (never pixels)."""
-    ready = os.environ.get("HYPERDESK_TEST_READY_TIMEOUT_S")
-    if not ready:
-        return None
-    from hyperdesk.capture.session import Timeouts
-
-    return Timeouts(ready_s=float(ready))
-
-
 def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     ordered = sorted(frame_ms) or [0.0]
@@ -257,13 +261,11 @@ def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
         "plan_hash": result.plan_hash, "chunk_index": result.chunk_index, "attempt_id": result.attempt_id,
         "start_frame": result.start_frame, "end_frame": result.end_frame,
         "timings": result.timings.model_dump(),
-        "frame_capture_ms": {"p50": round(statistics.median(ordered), 2), "p95": pct(0.95), "max": round(ordered[-1], 2)},
+        "frame_capture_ms": {"p50": round(statistics.median(ordered), 2), "p95": pct(0.95),
+                             "max": round(ordered[-1], 2)},
         "children_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "children_peak_rss_kib": usage.ru_maxrss,
         "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),
     }
     path.write_bytes(pretty_json(data))
 
-
-def chunk_result_json(result: ChunkResult) -> str:
-    return json.dumps(result.model_dump(mode="json"), sort_keys=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import ChunkPolicy, ChunkSlice, ChunkTable
+from hyperdesk.models import ChunkPolicy, ChunkSlice, ChunkTable
 
 
 def _round_up(value: int, g: int) -> int:

@@ -1,14 +1,13 @@
-"""What the user asks for (RenderConfig) and where hyperdesk keeps its caches."""
+"""What the user asks for (RenderConfig) and what reaches a render from the environment."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import Fps, Quality
+from hyperdesk.models import Fps, Quality
 
 DEFAULT_MAX_PLAN_BYTES = 2 * 1024 ** 3
 # 4 hours at 60 fps (8 at 30): far beyond a real composition, far below a data-duration typed in
@@ -25,11 +24,11 @@ class RenderConfig(BaseModel):
     entry: str = "index.html"
     format: str = "mp4"  # checked by plan(): anything else is FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED
     quality: Quality = "standard"
-    fps: Optional[str] = None  # a fps form; None = the root's data-fps, else 30
-    crf: Optional[int] = None
-    bitrate: Optional[str] = None
-    keyframe_interval: Optional[int] = None
-    chunk_frames: Optional[int] = None
+    fps: str | None = None  # a fps form; None = the root's data-fps, else 30
+    crf: int | None = None
+    bitrate: str | None = None
+    keyframe_interval: int | None = None
+    chunk_frames: int | None = None
     target_chunk_frames: int = 240
     max_chunk_frames: int = 3600
     max_chunks: int = 64
@@ -41,7 +40,7 @@ class RenderConfig(BaseModel):
     max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
     max_frames: int = DEFAULT_MAX_FRAMES
 
-    def parsed_fps(self) -> Optional[Fps]:
+    def parsed_fps(self) -> Fps | None:
         if self.fps is None:
             return None
         try:
@@ -52,24 +51,8 @@ class RenderConfig(BaseModel):
                                  details={"field": "fps", "value": self.fps, "reason": str(exc)}) from None
 
 
-def cache_root() -> Path:
-    env = os.environ.get("HYPERDESK_CACHE_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("hyperdesk"))
 
 
-def data_root() -> Path:
-    env = os.environ.get("HYPERDESK_DATA_DIR")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("hyperdesk"))
-
-
-def runtime_env_snapshot(environ: Optional[dict[str, str]] = None) -> dict[str, str]:
+def runtime_env_snapshot(environ: dict[str, str] | None = None) -> dict[str, str]:
     env = os.environ if environ is None else environ
     return {k: v for k, v in sorted(env.items()) if k.startswith(RUNTIME_ENV_PREFIXES)}

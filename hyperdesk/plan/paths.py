@@ -5,8 +5,8 @@ import os
 import re
 import secrets
 from pathlib import Path
-from typing import Optional
 
+from hyperdesk.dirs import PROJECT_SKIP
 from hyperdesk.errors import HyperdeskError
 
 
@@ -43,8 +43,8 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def check_output(out: Path | str, fmt: str, *, project: Optional[Path | str] = None,
-                 entry: Optional[str] = None, overwrite: bool = False) -> Path:
+def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None,
+                 entry: str | None = None, overwrite: bool = False) -> Path:
     """Refuse, before any work, an output that would destroy something: returns the absolute path.
 
     * a folder where a video file goes, or a file where a png-sequence folder goes;
@@ -76,9 +76,7 @@ def check_output(out: Path | str, fmt: str, *, project: Optional[Path | str] = N
     return out
 
 
-def _check_not_source(out: Path, sequence: bool, project: Path, entry: Optional[str]) -> None:
-    from hyperdesk.plan.planner import PROJECT_SKIP
-
+def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | None) -> None:
     proj = project.resolve()
     real = out.resolve()
 
@@ -96,6 +94,7 @@ def _check_not_source(out: Path, sequence: bool, project: Path, entry: Optional[
     if top in PROJECT_SKIP or top.startswith("."):
         return
     if real.is_file():
+        # Lazy: a worker imports this module for every chunk attempt and never checks an output here.
         from hyperdesk.encode.assembly import output_plan_tag
 
         if output_plan_tag(real) is None:

@@ -14,18 +14,28 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Literal
+from collections.abc import Callable
 
+from hyperdesk.capture.session import CaptureSession, PageSpec
+from hyperdesk.composition.compile import CompiledComposition, compile_project
+from hyperdesk.dirs import asset_cache_dir, pid_alive
+from hyperdesk.encode.args import lock_encoder_settings
+from hyperdesk.encode.media import extract_video_frames, mix_audio
+from hyperdesk.encode.probe import probe_media
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
-from hyperdesk.plan.config import RenderConfig, cache_root, runtime_env_snapshot
+from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
-from hyperdesk.plan.models import (
+from hyperdesk.models import (
     AssetTable,
     ChunkPolicy,
     CompositionMeta,
+    FontManifest,
     Fps,
     LockedRenderConfig,
     PlanManifest,
@@ -36,17 +46,10 @@ from hyperdesk.plan.models import (
     VideoTable,
     WorkerEnv,
 )
+from hyperdesk.plan.env import local_worker_env
+from hyperdesk.plan.paths import check_writable_parent
 
 log = logging.getLogger("hyperdesk.plan")
-
-# Top-level project entries that never belong to a plan (plan-contract.md 1).
-PROJECT_SKIP = ("node_modules", "output", "renders", "dist", "__pycache__", "Thumbs.db", "desktop.ini")
-
-
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
 
 
 def frame_count(duration_s: float, fps: Fps) -> int:
@@ -57,7 +60,7 @@ def frame_count(duration_s: float, fps: Fps) -> int:
     return int(math.ceil(x))
 
 
-def resolve_composition(composition: Path | str, entry: Optional[str] = None) -> tuple[Path, str]:
+def resolve_composition(composition: Path | str, entry: str | None = None) -> tuple[Path, str]:
     """(project dir, entry file name) for a path naming an HTML file or a project folder."""
     path = Path(composition).expanduser()
     if path.is_dir():
@@ -76,9 +79,8 @@ _PARTIAL = re.compile(r"^.+\.partial\.(\d+)\.[0-9a-f]{8}$")
 
 def sweep_partials(parent: Path) -> list[Path]:
     """Remove the `.partial` plan dirs that processes which no longer run left in `parent`."""
-    from hyperdesk.store import pid_alive
 
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(Path(parent).iterdir())
     except OSError:
@@ -109,8 +111,6 @@ def check_frame_count(total: int, duration: float, fps: Fps, source: str, max_fr
 
 
 def _check_target(plan_dir: Path) -> None:
-    from hyperdesk.plan.paths import check_writable_parent
-
     check_writable_parent(plan_dir, "the plan directory")
     if plan_dir.exists() and (not plan_dir.is_dir() or any(plan_dir.iterdir())):
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"plan directory exists and is not empty: {plan_dir}",
@@ -154,8 +154,6 @@ def _write_json(path: Path, model: Any) -> None:
 
 
 def lock_config(config: RenderConfig, *, width: int, height: int, fps: Fps) -> LockedRenderConfig:
-    from hyperdesk.encode.args import lock_encoder_settings
-
     settings = lock_encoder_settings(
         config.format, config.quality, fps, width, height,
         crf=config.crf, bitrate=config.bitrate,
@@ -173,10 +171,6 @@ def lock_config(config: RenderConfig, *, width: int, height: int, fps: Fps) -> L
 async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, width: int, height: int,
                          fps: Fps, variables: dict) -> tuple[float, list[PlanWarning]]:
     """Load the compiled page once and read __hf.duration (composition contract 10.2)."""
-    import tempfile
-
-    from hyperdesk.capture.session import CaptureSession, PageSpec
-
     spec = PageSpec(compiled_dir=compiled_dir, fonts_dir=fonts_dir, plan_dir=plan_root, width=width, height=height,
                     fps=fps, variables=variables, capture_format="jpeg", jpeg_quality=95, png_fast=True,
                     transparent=False, videos=[])
@@ -192,30 +186,28 @@ async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, w
     return duration, warnings
 
 
-def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, total_frames: int,
+def _extract_videos(compiled: CompiledComposition, partial: Path, fps: Fps, duration_s: float, total_frames: int,
                     prober: Callable, png_frames: bool) -> list[VideoEntry]:
-    from hyperdesk.encode.media import extract_video_frames
-
     entries: list[VideoEntry] = []
     comp_end = total_frames * fps.den / fps.num
-    for video in _get(compiled, "videos", []) or []:
-        media_id = _get(video, "media_id")
-        src_rel = _get(video, "src")
+    for video in compiled.videos or []:
+        media_id = video.media_id
+        src_rel = video.src
         src = partial / "compiled" / src_rel
         probe = prober(src)
-        start = float(_get(video, "start_s") or 0.0)
-        media_start = float(_get(video, "media_start_s") or 0.0)
-        rate = min(5.0, max(0.1, float(_get(video, "playback_rate") or 1.0)))
-        loop = bool(_get(video, "loop", False))
+        start = float(video.start_s or 0.0)
+        media_start = float(video.media_start_s or 0.0)
+        rate = min(5.0, max(0.1, float(video.playback_rate or 1.0)))
+        loop = bool(video.loop)
         natural_end = start + max(0.0, (probe.duration_s - media_start) / rate)
-        end = _get(video, "end_s")
+        end = video.end_s
         end = float(end) if end is not None else (comp_end if loop else natural_end)
         end = min(end, comp_end)
         # Extract the source once over what the window can show; a looping or held video reuses it.
         window = max(0.0, min(end, natural_end) - start)
         codec = (probe.codec or "").lower()
         alpha_codec = codec in ("vp8", "vp9", "prores", "png", "qtrle")  # codecs that can carry alpha (11.1)
-        frame_format = "png" if (png_frames or alpha_codec) else "jpg"
+        frame_format: Literal["jpg", "png"] = "png" if (png_frames or alpha_codec) else "jpg"
         frames_dir = f"video-frames/{media_id}"
         out_dir = partial / frames_dir
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -226,11 +218,12 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
                 frame_format=frame_format, is_vfr=bool(getattr(probe, "is_vfr", False)), codec=codec,
                 color_transfer=getattr(probe, "color_transfer", None), media_id=media_id,
                 color_space=getattr(probe, "color_space", None),
-                width=int(getattr(probe, "width", 0) or 0) or None, height=int(getattr(probe, "height", 0) or 0) or None,
+                width=int(getattr(probe, "width", 0) or 0) or None,
+                height=int(getattr(probe, "height", 0) or 0) or None,
             )
         entries.append(VideoEntry(
             media_id=media_id, src=src_rel, start_s=start, end_s=end, media_start_s=media_start,
-            playback_rate=rate, loop=loop, has_audio=bool(_get(video, "has_audio", False)),
+            playback_rate=rate, loop=loop, has_audio=bool(video.has_audio),
             frames_dir=frames_dir, frame_format=frame_format, frame_count=count, extraction_fps=fps,
             source=VideoSource(
                 sha256=sha256_file(src), duration_s=float(probe.duration_s), width=int(probe.width or 0),
@@ -242,23 +235,21 @@ def _extract_videos(compiled: Any, partial: Path, fps: Fps, duration_s: float, t
     return entries
 
 
-def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> bool:
-    from hyperdesk.encode.media import mix_audio
-
+def _mix_audio(compiled: CompiledComposition, partial: Path, fps: Fps, total_frames: int) -> bool:
     comp_end = total_frames * fps.den / fps.num
     tracks = []
-    for track in _get(compiled, "audio_tracks", []) or []:
-        start = float(_get(track, "start_s") or 0.0)
+    for track in compiled.audio_tracks or []:
+        start = float(track.start_s or 0.0)
         if start >= comp_end:
             continue
-        src = partial / "compiled" / _get(track, "src")
+        src = partial / "compiled" / track.src
         tracks.append({
             "src": src,
             "start_s": start,
-            "end_s": _get(track, "end_s"),
-            "media_start_s": float(_get(track, "media_start_s") or 0.0),
-            "playback_rate": float(_get(track, "playback_rate") or 1.0),
-            "volume": float(_get(track, "volume") if _get(track, "volume") is not None else 1.0),
+            "end_s": track.end_s,
+            "media_start_s": float(track.media_start_s or 0.0),
+            "playback_rate": float(track.playback_rate or 1.0),
+            "volume": float(track.volume if track.volume is not None else 1.0),
         })
     work = partial / ".audio-work"
     work.mkdir(exist_ok=True)
@@ -271,11 +262,11 @@ def _mix_audio(compiled: Any, partial: Path, fps: Fps, total_frames: int) -> boo
 
 
 def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
-         worker_env: Optional[WorkerEnv] = None, exclude: tuple[Path, ...] = ()) -> PlanResult:
-    """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11)."""
-    from hyperdesk.composition.compile import compile_project
-    from hyperdesk.encode.probe import probe_media
+         worker_env: WorkerEnv | None = None, exclude: tuple[Path, ...] = (),
+         faults: FaultPlan | None = None) -> PlanResult:
+    """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11).
 
+    ``faults`` (tests only): ``loopback_only`` keeps the asset resolver's downloads on this machine."""
     plan_dir = Path(plan_dir).absolute()
     project_dir, entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
     _check_target(plan_dir)
@@ -299,16 +290,17 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             project_dir, entry, compiled_dir, fonts_dir,
             variables=dict(config.variables),
             asset_dirs=[Path(d) for d in config.asset_dirs],
-            cache_dir=cache_root() / "assets",
+            cache_dir=asset_cache_dir(),
             fps=requested_fps,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
+            loopback_only=faults is not None and faults.loopback_only,
         )
-        fps = requested_fps or _get(compiled, "fps_attr") or Fps(num=30, den=1)
-        width, height = int(_get(compiled, "width")), int(_get(compiled, "height"))
-        warnings: list[PlanWarning] = list(_get(compiled, "warnings", []) or [])
-        duration = _get(compiled, "duration_s")
-        source = "attribute"
+        fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
+        width, height = int(compiled.width), int(compiled.height)
+        warnings: list[PlanWarning] = list(compiled.warnings or [])
+        duration = compiled.duration_s
+        source: Literal["attribute", "probe"] = "attribute"
         if duration is None:
             source = "probe"
             duration, probe_warnings = run_coroutine(
@@ -339,26 +331,24 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             explicit_chunk_frames=config.chunk_frames, target_chunk_frames=config.target_chunk_frames,
             max_chunk_frames=config.max_chunk_frames, max_chunks=config.max_chunks))
 
-        media = _get(compiled, "media")
+        media = compiled.media
         meta = CompositionMeta(
-            composition_id=_get(compiled, "composition_id"), entry=entry, width=width, height=height, fps=fps,
+            composition_id=compiled.composition_id, entry=entry, width=width, height=height, fps=fps,
             duration_s=float(duration), duration_source=source, total_frames=total,
-            root_timeline=bool(_get(compiled, "root_timeline", True)),
-            sub_compositions=list(_get(compiled, "sub_compositions", []) or []),
+            root_timeline=bool(compiled.root_timeline),
+            sub_compositions=list(compiled.sub_compositions or []),
             media=media if media is not None else {},
-            variables=list(_get(compiled, "variables", []) or []),
-            fonts=list(_get(compiled, "fonts", []) or []),
+            variables=list(compiled.variables or []),
+            fonts=list(compiled.fonts or []),
         )
         _write_json(partial / "meta" / "composition.json", meta)
         encoder_bytes = canonical_json(locked.model_dump(mode="json"))
         (partial / "meta" / "encoder.json").write_bytes(encoder_bytes)
         _write_json(partial / "meta" / "chunks.json", table)
         _write_json(partial / "meta" / "videos.json", VideoTable(videos=videos))
-        _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(_get(compiled, "assets", []) or [])))
+        _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(compiled.assets or [])))
         if not (fonts_dir / "manifest.json").exists():
-            from hyperdesk.plan.models import FontManifest
-
-            _write_json(fonts_dir / "manifest.json", _get(compiled, "font_manifest") or FontManifest())
+            _write_json(fonts_dir / "manifest.json", compiled.font_manifest or FontManifest())
         _check_size(partial, config.max_plan_bytes)
 
         env_dict = env.model_dump(mode="json")
@@ -369,7 +359,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             fps=fps, format=locked.format, codec=locked.codec, total_frames=total, duration_s=float(duration),
             chunk_count=len(table.chunks), has_audio=has_audio, audio_included=locked.include_audio,
             size_bytes=size_bytes, file_count=len(hashes),
-            created_at=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             warnings=warnings,
         )
         _write_json(partial / "plan.json", manifest)
@@ -386,6 +376,4 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
 
 
 def _local_env() -> WorkerEnv:
-    from hyperdesk.plan.env import local_worker_env
-
     return local_worker_env()

@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash
-from hyperdesk.plan.models import (
+from hyperdesk.models import (
     SCHEMA_VERSION,
     ChunkTable,
     CompositionMeta,
@@ -122,11 +123,9 @@ def load_plan(plan_dir: Path | str, *, verify_hash: bool = True) -> LoadedPlan:
                       chunks=models["meta/chunks.json"], videos=videos, file_hashes=hashes)
 
 
-def check_worker_env(loaded: LoadedPlan, own: Optional[Any]) -> None:
+def check_worker_env(loaded: LoadedPlan, own: Any | None) -> None:
     """Steps 5-7: this worker's environment against the plan's recorded one."""
     if own is None:
-        from hyperdesk.plan.env import local_worker_env
-
         own = local_worker_env()
     want = loaded.manifest.worker_env
     for field, code, label in (

@@ -12,7 +12,8 @@ import json
 import math
 from fractions import Fraction
 from importlib import resources
-from typing import Any, Mapping, Optional
+from typing import Any
+from collections.abc import Mapping
 
 __all__ = [
     "RUNTIME_JS_FILE",
@@ -75,8 +76,8 @@ def _check_json(value: Any, where: str) -> None:
             _check_json(v, f"{where}[{i}]")
 
 
-def init_script(fps_num: Any, fps_den: Any = 1, variables: Optional[Mapping[str, Any]] = None, *,
-                timeline_wait_ms: Optional[float] = None) -> str:
+def init_script(fps_num: Any, fps_den: Any = 1, variables: Mapping[str, Any] | None = None, *,
+                timeline_wait_ms: float | None = None) -> str:
     """The full init script: config prefix + hf-runtime.js.
 
     `init_script(30, 1, {"title": "Hello"})`; an `Fps` model is also accepted as the first
@@ -91,7 +92,7 @@ def init_script(fps_num: Any, fps_den: Any = 1, variables: Optional[Mapping[str,
     num, den = _fps_pair(fps_num, fps_den)
     vars_ = dict(variables or {})
     _check_json(vars_, "")
-    config = {
+    config: dict[str, Any] = {
         "fps": {"num": num, "den": den},
         "variables": vars_,
         "version": RUNTIME_JS_SHA256[:16],

@@ -1,5 +1,5 @@
 """The SQLite job store (jobs, chunks, attempts, nodes, pinned host keys); survives a crash."""
-from hyperdesk.store.db import JobStore, default_store_path, pid_alive
+from hyperdesk.store.db import JobStore, default_store_path
 from hyperdesk.store.models import (
     AttemptRecord,
     ChunkRecord,
@@ -9,5 +9,5 @@ from hyperdesk.store.models import (
     NodeRecord,
 )
 
-__all__ = ["JobStore", "default_store_path", "pid_alive", "AttemptRecord", "ChunkRecord", "HostKeyRecord",
+__all__ = ["JobStore", "default_store_path", "AttemptRecord", "ChunkRecord", "HostKeyRecord",
            "JobRecord", "NodeConfig", "NodeRecord"]

@@ -7,13 +7,14 @@ state, readers (CLI, GUI) may open the same file at the same time.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any
+from collections.abc import Iterable
 
+from hyperdesk.dirs import data_root
 from hyperdesk.store.models import (
     AttemptRecord,
     ChunkRecord,
@@ -88,23 +89,21 @@ CREATE TABLE IF NOT EXISTS host_keys (
 
 
 def default_store_path() -> Path:
-    from hyperdesk.plan.config import data_root
-
     return data_root() / "hyperdesk.sqlite3"
 
 
-def _dumps(value: Any) -> Optional[str]:
+def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True)
 
 
-def _loads(text: Optional[str]) -> Any:
+def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
 class JobStore:
     """Thread-safe access to the store file (one connection, serialised by a lock)."""
 
-    def __init__(self, path: Optional[Path | str] = None) -> None:
+    def __init__(self, path: Path | str | None = None) -> None:
         self.path = Path(path) if path is not None else default_store_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
@@ -122,7 +121,7 @@ class JobStore:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> "JobStore":
+    def __enter__(self) -> JobStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -168,11 +167,11 @@ class JobStore:
         d["result"] = _loads(d["result"])
         return JobRecord.model_validate(d)
 
-    def get_job(self, job_id: str) -> Optional[JobRecord]:
+    def get_job(self, job_id: str) -> JobRecord | None:
         row = self._exec("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         return self._job(row) if row else None
 
-    def find_job(self, prefix: str) -> Optional[JobRecord]:
+    def find_job(self, prefix: str) -> JobRecord | None:
         """A job by its id or a unique prefix of it."""
         exact = self.get_job(prefix)
         if exact:
@@ -196,11 +195,6 @@ class JobStore:
         params.append(time.time())
         self._exec(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*params, job_id))
 
-    def delete_job(self, job_id: str) -> None:
-        self._tx([("DELETE FROM attempts WHERE job_id = ?", (job_id,)),
-                  ("DELETE FROM chunks WHERE job_id = ?", (job_id,)),
-                  ("DELETE FROM jobs WHERE id = ?", (job_id,))])
-
     # ---- chunks -----------------------------------------------------------------------------
 
     def chunks(self, job_id: str) -> list[ChunkRecord]:
@@ -213,7 +207,7 @@ class JobStore:
             out.append(ChunkRecord.model_validate(d))
         return out
 
-    def set_chunk(self, job_id: str, index: int, state: str, result: Optional[dict[str, Any]] = None) -> None:
+    def set_chunk(self, job_id: str, index: int, state: str, result: dict[str, Any] | None = None) -> None:
         self._exec("UPDATE chunks SET state = ?, result = ?, updated_at = ? WHERE job_id = ? AND idx = ?",
                    (state, _dumps(result), time.time(), job_id, index))
 
@@ -241,14 +235,14 @@ class JobStore:
                     attempt.started_at, attempt.ended_at, attempt.error_code, attempt.error_message,
                     json.dumps(attempt.log_tail), attempt.sha256))
 
-    def end_attempt(self, attempt_id: str, state: str, *, error_code: Optional[str] = None,
-                    error_message: Optional[str] = None, log_tail: Optional[list[str]] = None,
-                    sha256: Optional[str] = None) -> None:
+    def end_attempt(self, attempt_id: str, state: str, *, error_code: str | None = None,
+                    error_message: str | None = None, log_tail: list[str] | None = None,
+                    sha256: str | None = None) -> None:
         self._exec("UPDATE attempts SET state = ?, ended_at = ?, error_code = ?, error_message = ?,"
                    " log_tail = ?, sha256 = COALESCE(?, sha256) WHERE id = ?",
                    (state, time.time(), error_code, error_message, json.dumps(log_tail or []), sha256, attempt_id))
 
-    def attempts(self, job_id: str, index: Optional[int] = None) -> list[AttemptRecord]:
+    def attempts(self, job_id: str, index: int | None = None) -> list[AttemptRecord]:
         if index is None:
             rows = self._exec("SELECT * FROM attempts WHERE job_id = ? ORDER BY started_at, id", (job_id,))
         else:
@@ -284,7 +278,7 @@ class JobStore:
         rec.host_key_fingerprint = pin.fingerprint if pin else None
         return rec
 
-    def get_node(self, name: str) -> Optional[NodeRecord]:
+    def get_node(self, name: str) -> NodeRecord | None:
         row = self._exec("SELECT * FROM nodes WHERE name = ?", (name,)).fetchone()
         return self._node(row) if row else None
 
@@ -294,14 +288,14 @@ class JobStore:
     def remove_node(self, name: str) -> bool:
         return self._exec("DELETE FROM nodes WHERE name = ?", (name,)).rowcount > 0
 
-    def set_node_preflight(self, name: str, report: Optional[dict[str, Any]],
-                           incompatible_reason: Optional[str]) -> None:
+    def set_node_preflight(self, name: str, report: dict[str, Any] | None,
+                           incompatible_reason: str | None) -> None:
         self._exec("UPDATE nodes SET last_preflight = ?, last_preflight_at = ?, incompatible_reason = ?"
                    " WHERE name = ?", (_dumps(report), time.time(), incompatible_reason, name))
 
     # ---- pinned host keys -------------------------------------------------------------------
 
-    def host_key(self, host: str, port: int) -> Optional[HostKeyRecord]:
+    def host_key(self, host: str, port: int) -> HostKeyRecord | None:
         row = self._exec("SELECT * FROM host_keys WHERE host = ? AND port = ?", (host, port)).fetchone()
         return HostKeyRecord.model_validate(dict(row)) if row else None
 
@@ -313,14 +307,3 @@ class JobStore:
     def unpin_host_key(self, host: str, port: int) -> bool:
         return self._exec("DELETE FROM host_keys WHERE host = ? AND port = ?", (host, port)).rowcount > 0
 
-
-def pid_alive(pid: Optional[int]) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

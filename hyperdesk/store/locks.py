@@ -12,7 +12,7 @@ import json
 import os
 import socket
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from hyperdesk.errors import HyperdeskError
 
@@ -27,7 +27,7 @@ class Lock:
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
-        self._fd: Optional[int] = fd
+        self._fd: int | None = fd
 
     @property
     def held(self) -> bool:
@@ -42,7 +42,7 @@ class Lock:
         finally:
             os.close(fd)
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -56,7 +56,7 @@ def _try_lock(fd: int) -> bool:
             return True
         except BlockingIOError:
             return False
-    import msvcrt  # pragma: no cover
+    import msvcrt  # pragma: no cover - Windows only (no fcntl there)
 
     try:  # pragma: no cover
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
@@ -69,7 +69,7 @@ def _unlock(fd: int) -> None:
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return
-    import msvcrt  # pragma: no cover
+    import msvcrt  # pragma: no cover - Windows only (no fcntl there)
 
     os.lseek(fd, 0, os.SEEK_SET)  # pragma: no cover
     msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # pragma: no cover
@@ -82,7 +82,7 @@ def _holder(path: Path) -> dict[str, Any]:
         return {}
 
 
-def acquire(path: Path, info: dict[str, Any]) -> Optional[Lock]:
+def acquire(path: Path, info: dict[str, Any]) -> Lock | None:
     """The lock at `path`, or None when someone holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -1,7 +1,7 @@
 """Records of the job store: read-only snapshots the CLI and the GUI may hold on to."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,10 +20,10 @@ class NodeConfig(_Record):
     name: str
     host: str
     port: int = 22
-    user: Optional[str] = None
-    key_path: Optional[str] = None
+    user: str | None = None
+    key_path: str | None = None
     slots: int = Field(default=1, ge=1)
-    label: Optional[str] = None
+    label: str | None = None
     # argv of hyperdesk on the node; every word is shell-quoted when a command is built
     remote_command: list[str] = Field(default_factory=lambda: ["hyperdesk"])
     # extra environment of every remote command (e.g. HYPERDESK_CACHE_DIR)
@@ -36,10 +36,10 @@ class NodeConfig(_Record):
 
 
 class NodeRecord(NodeConfig):
-    last_preflight: Optional[dict[str, Any]] = None
-    last_preflight_at: Optional[float] = None
-    incompatible_reason: Optional[str] = None
-    host_key_fingerprint: Optional[str] = None
+    last_preflight: dict[str, Any] | None = None
+    last_preflight_at: float | None = None
+    incompatible_reason: str | None = None
+    host_key_fingerprint: str | None = None
 
 
 class HostKeyRecord(_Record):
@@ -62,10 +62,10 @@ class JobRecord(_Record):
     updated_at: float
     work_dir: str
     spec: dict[str, Any] = Field(default_factory=dict)  # how to run it again: local slots, node names
-    error: Optional[dict[str, Any]] = None
-    result: Optional[dict[str, Any]] = None
-    controller_pid: Optional[int] = None
-    controller_host: Optional[str] = None
+    error: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    controller_pid: int | None = None
+    controller_host: str | None = None
 
 
 class ChunkRecord(_Record):
@@ -74,7 +74,7 @@ class ChunkRecord(_Record):
     start_frame: int
     end_frame: int
     state: ChunkState
-    result: Optional[dict[str, Any]] = None  # the accepted ChunkResult, output_path on this machine
+    result: dict[str, Any] | None = None  # the accepted ChunkResult, output_path on this machine
     updated_at: float
 
 
@@ -86,8 +86,8 @@ class AttemptRecord(_Record):
     node: str
     state: AttemptState
     started_at: float
-    ended_at: Optional[float] = None
-    error_code: Optional[str] = None
-    error_message: Optional[str] = None
+    ended_at: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
     log_tail: list[str] = Field(default_factory=list)
-    sha256: Optional[str] = None
+    sha256: str | None = None

@@ -1,8 +1,8 @@
 """Fixtures for the asset resolver and font tests.
 
 Network rule: tests reach only 127.0.0.1 (the local server below) or the npm registry through the
-npm client. ``HYPERDESK_TEST_LOOPBACK_ONLY=1`` is set for every test so the direct tier can never
-leave the machine.
+npm client. Every resolver a test makes is loopback-only unless the test says otherwise, so the
+direct tier can never leave the machine.
 """
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from hyperdesk.composition.assets import AssetResolver
+from hyperdesk.composition.resolver import AssetResolver
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="no npm client on this machine")
 
 
 @pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch):
-    monkeypatch.setenv("HYPERDESK_TEST_LOOPBACK_ONLY", "1")
+def _user_npm(monkeypatch):
     monkeypatch.delenv("HYPERDESK_NPM", raising=False)
 
 
@@ -50,8 +49,9 @@ class Plan:
         self.fonts = root / "fonts"
         self.compiled.mkdir(parents=True)
 
-    def resolver(self, cache: Path, asset_dirs=(), **kw) -> AssetResolver:
-        return AssetResolver(list(asset_dirs), cache, self.root, self.compiled, **kw)
+    def resolver(self, cache: Path, asset_dirs=(), loopback_only=True, **kw) -> AssetResolver:
+        return AssetResolver(list(asset_dirs), cache, self.root, self.compiled,
+                             loopback_only=loopback_only, **kw)
 
     def file(self, site_path: str) -> Path:
         assert site_path.startswith("/__hd/")

@@ -3,15 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from hyperdesk.composition.fonts import (
-    FONT_ALIASES,
-    GENERIC_FAMILIES,
-    normalize_font_css,
-    scan_font_css,
-    _to_sfnt,
-    to_sfnt,
-    wanted_weights,
-)
+from hyperdesk.composition.font_scan import normalize_font_css, scan_font_css, wanted_weights
+from hyperdesk.composition.fonts import FONT_ALIASES, GENERIC_FAMILIES
+from hyperdesk.composition.sfnt import _to_sfnt, to_sfnt
 
 from .conftest import make_font
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import hyperdesk.composition.fonts as fonts_mod
-from hyperdesk.composition.fonts import GENERIC_FAMILIES, embed_fonts
+import hyperdesk.composition.sfnt as sfnt_mod
+from hyperdesk.composition.font_embed import embed_fonts
+from hyperdesk.composition.fonts import GENERIC_FAMILIES
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import FontManifest
+from hyperdesk.models import FontManifest
 
 from .conftest import make_font, needs_npm
 
@@ -169,7 +170,7 @@ def test_plans_are_deterministic(npm_cache, default_font, make_plan):
            "font-family: Roboto"]
     results = []
     for _ in range(2):
-        fonts_mod._SFNT_MEMO.clear()  # convert every face again
+        sfnt_mod._SFNT_MEMO.clear()  # convert every face again
         plan = make_plan()
         r = plan.resolver(npm_cache)
         r.freeze("https://cdn.jsdelivr.net/npm/gsap@3.12.5/dist/gsap.min.js", "index.html", "script")

@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-import hyperdesk.composition.assets as assets_mod
+import hyperdesk.composition.download as download_mod
 from hyperdesk.errors import HyperdeskError
 
 from .conftest import make_font
@@ -25,7 +25,7 @@ def test_direct_download(server, tmp_path, make_plan):
     [rec] = r.assets
     assert (rec.url, rec.tier, rec.content_type) == (url, "direct", "text/javascript")
     ua = server.headers_seen[-1]["User-Agent"]
-    assert ua == assets_mod.USER_AGENT and "Chrome/" in ua and "Windows NT 10.0" in ua
+    assert ua == download_mod.USER_AGENT and "Chrome/" in ua and "Windows NT 10.0" in ua
     # A second resolver finds it in the cache: no new request, same record.
     r2 = make_plan().resolver(tmp_path / "cache")
     r2.freeze(url, "x", "script")
@@ -68,7 +68,7 @@ def test_status_other_than_200_fails(server, tmp_path, make_plan, status, retrya
 
 
 def test_timeout_is_retryable(server, tmp_path, make_plan, monkeypatch):
-    monkeypatch.setattr(assets_mod, "DIRECT_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(download_mod, "DIRECT_TIMEOUT_S", 0.3)
     url = server.add("/slow.js", b"late", X_Sleep="1.0")
     r = make_plan().resolver(tmp_path / "cache")
     with pytest.raises(HyperdeskError) as ei:
@@ -78,7 +78,7 @@ def test_timeout_is_retryable(server, tmp_path, make_plan, monkeypatch):
 
 
 def test_size_cap(server, tmp_path, make_plan, monkeypatch):
-    monkeypatch.setattr(assets_mod, "MAX_BYTES", 10)
+    monkeypatch.setattr(download_mod, "MAX_BYTES", 10)
     url = server.add("/big.bin", b"x" * 11)
     r = make_plan().resolver(tmp_path / "cache")
     with pytest.raises(HyperdeskError) as ei:

@@ -9,7 +9,8 @@ import pytest
 
 from hyperdesk.capture.browser import BrowserInfo
 from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
-from hyperdesk.plan.models import Fps
+from hyperdesk.faults import FaultPlan
+from hyperdesk.models import Fps
 
 from .stub_runtime import stub_init_script
 
@@ -25,7 +26,6 @@ def run(coro):
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HYPERDESK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("HYPERDESK_TEST_GL_RENDERER", raising=False)
     monkeypatch.delenv("HYPERDESK_BROWSER", raising=False)
 
 
@@ -69,8 +69,9 @@ def spec_for(plan: Path, *, fmt="jpeg", transparent=False, fps=Fps.of(30), video
 
 
 async def open_session(plan: Path, work: Path, browser: BrowserInfo, *, mode="auto", stub=True,
-                       timeouts: Timeouts | None = None, **spec_kw) -> CaptureSession:
+                       timeouts: Timeouts | None = None, faults: FaultPlan | None = None,
+                       **spec_kw) -> CaptureSession:
     return await CaptureSession.open(
         spec_for(plan, **spec_kw), work, browser=browser, mode=mode, timeouts=timeouts,
-        init_script=stub_init_script if stub else None,
+        init_script=stub_init_script if stub else None, faults=faults,
     )

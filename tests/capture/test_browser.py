@@ -11,6 +11,8 @@ import pytest
 from hyperdesk.capture import browser as B
 from hyperdesk.capture.browser import BrowserInfo, browser_version, find_browser
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
+from hyperdesk.plan.env import local_worker_env
 
 from .conftest import SHELL
 
@@ -105,12 +107,12 @@ def test_default_discovery_uses_the_real_headless_shell():
     assert info.path == SHELL and info.kind == "chromium-headless-shell" and info.beginframe
 
 
-def test_version_override_and_cache(tmp_path, monkeypatch):
+def test_version_fault_and_cache(tmp_path, monkeypatch):
     exe = fake_exe(tmp_path / "chromium")
     info = BrowserInfo.from_path(exe)
-    monkeypatch.setenv("HYPERDESK_TEST_BROWSER_VERSION", "1.2.3.4")
-    assert browser_version(info) == "1.2.3.4"
-    monkeypatch.delenv("HYPERDESK_TEST_BROWSER_VERSION")
+    # A test's FaultPlan stands in for the version this machine reports (its worker environment).
+    faults = FaultPlan(browser_version="1.2.3.4", ffmpeg_identity="n0.0-test+sha256:" + "0" * 64)
+    assert local_worker_env(exe, faults=faults).browser_version == "1.2.3.4"
 
     B.record_browser_version(info, "9.9.9.9")
     cache_file = Path(os.environ["HYPERDESK_CACHE_DIR"]) / "browser-versions.json"

@@ -50,7 +50,8 @@ async def _capture(spec: PageSpec, work: Path, browser, mode: str) -> tuple[str,
 
 
 def test_sample_frames_identical_in_beginframe_and_screenshot_mode(tmp_path, shell):
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     subprocess.run([sys.executable, str(REPO / "scripts" / "make_sample_media.py")], check=True)
     planned = plan(SAMPLE, RenderConfig(), tmp_path / "plan")

@@ -75,7 +75,7 @@ def test_real_runtime_shrinking_layer_is_deterministic_per_mode(tmp_path, shell,
 
 def test_real_runtime_shrinking_layer_same_in_both_modes(tmp_path, shell):
     """BeginFrame mode captures a forced redraw, not the first draw after the seek, which cc lays out
-    in the previous frame's larger tiling when a layer shrinks (CaptureSession._capture_beginframe)."""
+    in the previous frame's larger tiling when a layer shrinks (FrameCapture._capture_beginframe)."""
     plan = make_plan(tmp_path / "plan", SHRINK)
     bf = run(frames(plan, tmp_path / "a", shell, "beginframe", "png", range(0, 12)))[2]
     ss = run(frames(plan, tmp_path / "b", shell, "screenshot", "png", range(0, 12)))[2]

@@ -13,9 +13,12 @@ import time
 
 import pytest
 
-from hyperdesk.capture.session import CaptureSession, Timeouts, video_frame_number
+from hyperdesk.capture.frames import video_frame_number
+from hyperdesk.capture.launch import LaunchedBrowser
+from hyperdesk.capture.session import Timeouts
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import Fps, VideoEntry, VideoSource
+from hyperdesk.faults import FaultPlan
+from hyperdesk.models import Fps, VideoEntry, VideoSource
 
 from .conftest import H, W, make_plan, open_session, run
 from .imaging import decode_rgba, pixel, solid_png
@@ -106,7 +109,7 @@ def test_unanswered_redraw_capture_is_asked_again(tmp_path, shell):
     async def go(drop: int):
         s = await open_session(plan, tmp_path / f"w{drop}", shell, mode="beginframe", fmt="png",
                                timeouts=Timeouts(redraw_retry_s=0.3))
-        send, dropped = s._cdp.send, []
+        send, dropped = s.browser.cdp.send, []
 
         async def lossy(method, params=None):
             if method == "Page.captureScreenshot" and len(dropped) < drop:
@@ -114,7 +117,7 @@ def test_unanswered_redraw_capture_is_asked_again(tmp_path, shell):
                 await asyncio.Event().wait()  # never answers
             return await send(method, params)
 
-        s._cdp.send = lossy
+        s.browser.cdp.send = lossy
         try:
             t0 = time.monotonic()
             out = [await s.capture(i) for i in (2, 3)]
@@ -128,7 +131,7 @@ def test_unanswered_redraw_capture_is_asked_again(tmp_path, shell):
     assert lossy == clean
 
 
-def test_gl_assertion_passes_and_test_hook_fails_it(tmp_path, shell, monkeypatch):
+def test_gl_assertion_passes_and_test_fault_fails_it(tmp_path, shell):
     plan = make_plan(tmp_path / "plan", "<!doctype html><html><body></body></html>")
 
     async def go():
@@ -149,9 +152,9 @@ def test_gl_assertion_passes_and_test_hook_fails_it(tmp_path, shell, monkeypatch
     assert (tmp_path / "w" / "fontconfig" / "fonts.conf").is_file()
     assert (tmp_path / "w" / "profile").is_dir()
 
-    monkeypatch.setenv("HYPERDESK_TEST_GL_RENDERER", "ANGLE (NVIDIA, NVIDIA GeForce RTX 4090 Direct3D11)")
+    fake = FaultPlan(gl_renderer="ANGLE (NVIDIA, NVIDIA GeForce RTX 4090 Direct3D11)")
     with pytest.raises(HyperdeskError) as ei:
-        run(open_session(plan, tmp_path / "w2", shell, mode="screenshot"))
+        run(open_session(plan, tmp_path / "w2", shell, mode="screenshot", faults=fake))
     e = ei.value
     assert e.code == "BROWSER_GPU_NOT_SOFTWARE" and not e.retryable
     assert "NVIDIA" in e.message and e.details["vendor"] == "Google Inc. (Google)"
@@ -400,7 +403,7 @@ def test_auto_falls_back_to_screenshot_when_the_probe_fails(tmp_path, shell, mon
     async def no_image(self):
         return False
 
-    monkeypatch.setattr(CaptureSession, "_beginframe_probe", no_image)
+    monkeypatch.setattr(LaunchedBrowser, "beginframe_probe", no_image)
     plan = make_plan(tmp_path / "plan", ANIM_PAGE)
 
     async def go():

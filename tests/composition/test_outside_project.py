@@ -18,7 +18,7 @@ import pytest
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.cache import source_key
 from hyperdesk.plan.config import RenderConfig
-from hyperdesk.plan.models import WorkerEnv
+from hyperdesk.models import WorkerEnv
 from hyperdesk.plan.planner import plan
 
 SECRET = b"root:x:0:0:TOP-SECRET-OUTSIDE-CONTENT:/root:/bin/bash\n"

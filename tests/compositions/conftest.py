@@ -1,8 +1,9 @@
 """The conformance corpus: one composition folder per checklist line, rendered through the real pipeline.
 
 `corpus_render(name, **config)` plans tests/compositions/<name>/, renders every chunk and assembles,
-caching the result per (name, config) for the test session. It returns a Rendered with the output
-path, decoded frames (RGB or RGBA numpy arrays), the plan and chunk results.
+caching the result per (name, config, faults) for the test session (`faults=FaultPlan(...)` reaches the
+planner and every chunk). It returns a Rendered with the output path, decoded frames (RGB or RGBA numpy
+arrays), the plan and chunk results.
 """
 from __future__ import annotations
 
@@ -14,7 +15,11 @@ from typing import Any, Optional
 import pytest
 
 import mediautil as mu
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.faults import FaultPlan
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
 
 CORPUS = Path(__file__).resolve().parent
 
@@ -55,17 +60,20 @@ def corpus_render(tmp_path_factory):
     cache: dict[str, Rendered] = {}
     root = tmp_path_factory.mktemp("corpus")
 
-    def render(name: str, *, project: Optional[Path] = None, **config: Any) -> Rendered:
-        key = json.dumps([name, str(project), config], sort_keys=True, default=str)
+    def render(name: str, *, project: Optional[Path] = None, faults: Optional[FaultPlan] = None,
+               **config: Any) -> Rendered:
+        key = json.dumps([name, str(project), config, faults.to_arg() if faults else None],
+                         sort_keys=True, default=str)
         if key in cache:
             return cache[key]
         work = root / f"{name}-{len(cache)}"
         work.mkdir()
         cfg = RenderConfig(**config)
-        planned = plan(project or CORPUS / name, cfg, work / "plan")
+        planned = plan(project or CORPUS / name, cfg, work / "plan", faults=faults)
         m = planned.manifest
         ext = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}[m.format]
-        results = [render_chunk(planned.plan_dir, i, work / f"chunk{i}{ext}") for i in range(m.chunk_count)]
+        results = [render_chunk(planned.plan_dir, i, work / f"chunk{i}{ext}", faults=faults)
+                   for i in range(m.chunk_count)]
         out = work / ("out" + (ext or ""))
         assembled = assemble(planned.plan_dir, results, out)
         cache[key] = Rendered(output=out, plan_dir=Path(planned.plan_dir), manifest=m, results=results,

@@ -10,7 +10,7 @@ stream facts from ffprobe. Exceptions, because the line is about something else:
 about planning (log records, plan errors) and only plan; 63 fails in render_chunk; 65 calls
 render_chunk in both capture modes on resources/sample.
 
-Run time: test 64 waits out a 2.25 s timeline wait (HYPERDESK_TEST_READY_TIMEOUT_S=3); test 38
+Run time: test 64 waits out a 2.25 s timeline wait (FaultPlan(ready_timeout_s=3)); test 38
 captures 331 frames; test 65 renders 1080p chunks four times.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 import mediautil as mu
+from hyperdesk.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +132,8 @@ def test_38_frame_count_rounding(corpus_render):
 def test_39_fps_forms(corpus_render, tmp_path):
     from hyperdesk.encode.probe import stream_summary
     from hyperdesk.errors import HyperdeskError
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     with pytest.raises(HyperdeskError) as info:
         plan(CORPUS / "39-fps-forms", RenderConfig(fps="29.97"), tmp_path / "plan")
@@ -153,7 +155,8 @@ PROBE_MESSAGE = "probing the composition duration"
 
 def test_40_static_duration_loads_no_probe_page(caplog, tmp_path):
     """Plan only: the line is about planning (the contrasting probe record is asserted in 41)."""
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     with caplog.at_level(logging.INFO, logger="hyperdesk.plan"):
         planned = plan(CORPUS / "40-static-duration", RenderConfig(), tmp_path / "plan")
@@ -180,7 +183,8 @@ def test_41_probed_duration_from_root_timeline(corpus_render, caplog):
 
 def test_42_zero_duration(tmp_path):
     from hyperdesk.errors import HyperdeskError
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     with pytest.raises(HyperdeskError) as info:
         plan(CORPUS / "42-zero-duration", RenderConfig(), tmp_path / "zero")
@@ -519,8 +523,7 @@ def test_57_offline_resolver_serves_cdn_url_from_npm(corpus_render, tmp_path, mo
     for tgz in shared_npm.glob("fontsource-inter-*.tgz"):
         shutil.copy2(tgz, cache / "assets" / "npm" / tgz.name)
     monkeypatch.setenv("HYPERDESK_CACHE_DIR", str(cache))
-    monkeypatch.setenv("HYPERDESK_TEST_LOOPBACK_ONLY", "1")  # the CDN is unreachable
-    r = corpus_render("57-offline-resolver")
+    r = corpus_render("57-offline-resolver", faults=FaultPlan(loopback_only=True))  # the CDN is unreachable
     table = {a["url"]: a for a in json.loads((r.plan_dir / "meta" / "assets.json").read_text())["assets"]}
     rec = table[GSAP_URL]
     assert (rec["tier"], rec["package"], rec["version"]) == ("npm", "gsap", "3.12.5")
@@ -535,7 +538,8 @@ def test_57_offline_resolver_serves_cdn_url_from_npm(corpus_render, tmp_path, mo
 
 def test_58_fetch_failure_names_url_and_asset_dir(tmp_path):
     from hyperdesk.errors import HyperdeskError
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     url = "https://assets.invalid/corpus58/missing-lib.js"
     with pytest.raises(HyperdeskError) as info:
@@ -556,16 +560,16 @@ def test_59_runtime_request_blocked_and_listed(corpus_render):
     assert len(r.frames) == 6
 
 
-def test_60_software_gl(corpus_render, tmp_path, monkeypatch):
+def test_60_software_gl(corpus_render, tmp_path):
     from hyperdesk.errors import HyperdeskError
-    from hyperdesk.plan import render_chunk
+    from hyperdesk.faults import FaultPlan
+    from hyperdesk.plan.chunk import render_chunk
 
     r = corpus_render("60-software-gl")
     assert_colour(r, 0, 32, 18, GREEN)  # the page's own WebGL renderer string names SwiftShader
     fake = "ANGLE (NVIDIA, NVIDIA GeForce RTX 3080 Direct3D11 vs_5_0 ps_5_0, D3D11)"
-    monkeypatch.setenv("HYPERDESK_TEST_GL_RENDERER", fake)
     with pytest.raises(HyperdeskError) as info:
-        render_chunk(r.plan_dir, 0, tmp_path / "gl.mp4")
+        render_chunk(r.plan_dir, 0, tmp_path / "gl.mp4", faults=FaultPlan(gl_renderer=fake))
     assert info.value.code == "BROWSER_GPU_NOT_SOFTWARE"
     assert "RTX 3080" in info.value.message
     assert not (tmp_path / "gl.mp4").exists()
@@ -595,13 +599,14 @@ def test_63_script_error_fails_render(corpus_render):
     assert "corpus-63 thrown at load" in info.value.message
 
 
-def test_64_never_ready_names_the_timeline(corpus_render, monkeypatch):
+def test_64_never_ready_names_the_timeline(corpus_render):
     """Issue 10: a root timeline that never appears follows the rule of sub-composition timelines:
     readiness waits up to the timeline wait, then the render completes with a
     TIMELINE_NOT_REGISTERED warning naming the id (it used to fail with PAGE_NOT_READY).
-    The 45 s readiness limit is shortened through render_chunk's test hook (3 s: a 2.25 s wait)."""
-    monkeypatch.setenv("HYPERDESK_TEST_READY_TIMEOUT_S", "3")
-    r = corpus_render("64-never-ready")
+    The 45 s readiness limit is shortened through render_chunk's faults (3 s: a 2.25 s wait)."""
+    from hyperdesk.faults import FaultPlan
+
+    r = corpus_render("64-never-ready", faults=FaultPlan(ready_timeout_s=3))
     assert len(r.frames) == 6
     found = [w for w in r.warnings if w.code == "TIMELINE_NOT_REGISTERED"]
     assert len(found) == len(r.results) >= 1, r.warnings  # one per chunk (each chunk loads the page)
@@ -614,7 +619,9 @@ SAMPLE = CORPUS.parent.parent / "resources" / "sample"
 
 
 def test_65_beginframe_and_screenshot_capture_identical(tmp_path):
-    from hyperdesk.plan import RenderConfig, plan, render_chunk
+    from hyperdesk.plan.chunk import render_chunk
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     subprocess.run([sys.executable, str(SAMPLE.parent.parent / "scripts" / "make_sample_media.py")], check=True)
     planned = plan(SAMPLE, RenderConfig(keyframe_interval=15, chunk_frames=15), tmp_path / "plan")

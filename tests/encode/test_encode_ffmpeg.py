@@ -9,12 +9,13 @@ import pytest
 
 from hyperdesk.encode import ffmpeg as ff
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
+from hyperdesk.plan.env import local_worker_env
 
 
 @pytest.fixture()
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("HYPERDESK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("HYPERDESK_TEST_FFMPEG_IDENTITY", raising=False)
     monkeypatch.setattr(ff, "_identity_memo", {})
     return tmp_path / "cache"
 
@@ -49,9 +50,10 @@ def test_identity_cached_by_path_size_mtime(fresh_cache, monkeypatch):
     assert ff.ffmpeg_identity() == "recomputed"
 
 
-def test_identity_override(monkeypatch):
-    monkeypatch.setenv("HYPERDESK_TEST_FFMPEG_IDENTITY", "n0.0-test+sha256:" + "0" * 64)
-    assert ff.ffmpeg_identity() == "n0.0-test+sha256:" + "0" * 64
+def test_identity_fault():
+    # A test's FaultPlan stands in for the identity this machine reports (its worker environment).
+    faults = FaultPlan(ffmpeg_identity="n0.0-test+sha256:" + "0" * 64, browser_version="1.2.3.4")
+    assert local_worker_env(faults=faults).ffmpeg_identity == "n0.0-test+sha256:" + "0" * 64
 
 
 def test_run_ffmpeg_error_has_stderr_tail(tmp_path):

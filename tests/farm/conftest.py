@@ -114,7 +114,8 @@ def tiny_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _plan(project: Path, root: Path, fmt: str) -> Path:
-    from hyperdesk.plan import RenderConfig, plan
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
 
     cfg = RenderConfig(format=fmt, keyframe_interval=5, chunk_frames=10, include_audio=False)
     result = plan(project, cfg, root / f"plan-{fmt}")
@@ -134,7 +135,8 @@ def mp4_plan(tiny_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 def _baseline(plan_dir: Path, root: Path, fmt: str):
     """The reference: every chunk rendered one after another by render_chunk in this process."""
-    from hyperdesk.plan import assemble, render_chunk
+    from hyperdesk.plan.assemble import assemble
+    from hyperdesk.plan.chunk import render_chunk
 
     from hyperdesk.errors import HyperdeskError
 

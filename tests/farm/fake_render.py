@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan.models import ChunkResult, ChunkTimings, WorkerInfo
+from hyperdesk.models import ChunkResult, ChunkTimings, WorkerInfo
 
 
-def fake_render(plan_dir: Path, index: int, out: Path, *, attempt_id=None, progress=None):
+def fake_render(plan_dir: Path, index: int, out: Path, *, attempt_id=None, progress=None, faults=None):
     mode = os.environ.get("FAKE_MODE", "ok")
     if mode == "ok":
         print("stray print to stdout")

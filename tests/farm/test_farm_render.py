@@ -19,7 +19,8 @@ from farm.conftest import CHUNKS, TOTAL_FRAMES, frame_dir_digests, run_job
 from farm.sshd import node_processes
 from hyperdesk.farm.controller import FarmSettings
 from hyperdesk.farm.local import LocalExecutor
-from hyperdesk.farm.ssh import SshExecutor, reset_corruption_hook
+from hyperdesk.farm.ssh import SshExecutor
+from hyperdesk.faults import FaultPlan
 
 pytestmark = pytest.mark.slow
 
@@ -154,18 +155,13 @@ def test_node_sshd_stopped_mid_job_moves_its_chunks(tmp_path, store, png_plan, p
     assert node_processes(str(n1.cache_dir)) == []
 
 
-def test_chunk_corrupted_in_transfer_is_refetched_then_rerendered(tmp_path, store, png_plan, png_baseline, n1,
-                                                                  monkeypatch):
+def test_chunk_corrupted_in_transfer_is_refetched_then_rerendered(tmp_path, store, png_plan, png_baseline, n1):
     # Two corrupted downloads: the first chunk's fetch and its re-fetch both fail verification, so the
     # chunk is rendered again on another node; every later download is clean.
-    monkeypatch.setenv("HYPERDESK_TEST_CORRUPT_TRANSFER", "2")
-    reset_corruption_hook()
-    try:
-        outcome, events, job_id = run_job([ssh(n1, store), LocalExecutor(1)], png_plan, tmp_path / "out",
-                                          store=store, wait_online={"n1", "local"})
-    finally:
-        monkeypatch.delenv("HYPERDESK_TEST_CORRUPT_TRANSFER")
-        reset_corruption_hook()
+    corrupting = SshExecutor(n1.node_config(), store, accept_fingerprint=n1.fingerprint,
+                             faults=FaultPlan(corrupt_transfers=2))
+    outcome, events, job_id = run_job([corrupting, LocalExecutor(1)], png_plan, tmp_path / "out",
+                                      store=store, wait_online={"n1", "local"})
     assert outcome.state == "done", outcome.error
     assert_same_png(tmp_path / "out", png_baseline)
     notices = [e for e in events if e.type == "attempt_notice"]
@@ -179,7 +175,7 @@ def test_chunk_corrupted_in_transfer_is_refetched_then_rerendered(tmp_path, stor
 
 
 def test_stalled_worker_is_killed_after_the_stall_timeout_and_requeued(tmp_path, store, png_plan, png_baseline):
-    env = {"HYPERDESK_TEST_STALL_AFTER_FRAMES": "2", "HYPERDESK_TEST_STALL_ONCE": str(tmp_path / "stalled-once")}
+    faults = FaultPlan(stall_after_frames=2, stall_once_path=str(tmp_path / "stalled-once"))
     pgids = {}
 
     def listener(event, controller):
@@ -188,7 +184,7 @@ def test_stalled_worker_is_killed_after_the_stall_timeout_and_requeued(tmp_path,
 
     settings = FarmSettings(stall_timeout_s=4.0)
     t0 = time.monotonic()
-    outcome, events, job_id = run_job([LocalExecutor(2, env=env)], png_plan, tmp_path / "out", store=store,
+    outcome, events, job_id = run_job([LocalExecutor(2, faults=faults)], png_plan, tmp_path / "out", store=store,
                                       settings=settings, listener=listener)
     assert outcome.state == "done", outcome.error
     assert_same_png(tmp_path / "out", png_baseline)
@@ -206,8 +202,8 @@ def test_stalled_worker_is_killed_after_the_stall_timeout_and_requeued(tmp_path,
 
 def test_node_with_another_ffmpeg_is_incompatible_and_gets_nothing(tmp_path, store, png_plan, png_baseline,
                                                                    fresh_node):
-    bad = SshExecutor(fresh_node.node_config(extra_env={"HYPERDESK_TEST_FFMPEG_IDENTITY": "n0.0-other+sha256:00"}),
-                      store, accept_fingerprint=fresh_node.fingerprint)
+    bad = SshExecutor(fresh_node.node_config(), store, accept_fingerprint=fresh_node.fingerprint,
+                      faults=FaultPlan(ffmpeg_identity="n0.0-other+sha256:00"))
     outcome, events, job_id = run_job([bad, LocalExecutor(1)], png_plan, tmp_path / "out", store=store)
     assert outcome.state == "done", outcome.error
     assert_same_png(tmp_path / "out", png_baseline)
@@ -404,12 +400,12 @@ def test_unknown_key_refusal_then_resume_with_the_confirmed_fingerprint(tmp_path
 
 RENDER = """
 import sys
-from pathlib import Path
-from hyperdesk.cli.farm_cmds import run_farm_render
-from hyperdesk.plan import RenderConfig
-cfg = RenderConfig(format="png-sequence", keyframe_interval=5, chunk_frames=10, include_audio=False)
-sys.exit(run_farm_render(Path(sys.argv[1]), cfg, Path(sys.argv[2]), local=1, nodes=[sys.argv[3]],
-                         accept_host_keys=[sys.argv[4]], json_events=True))
+from hyperdesk.cli.render import run_render
+from hyperdesk.service import FarmRequest, RenderRequest
+request = RenderRequest.create(sys.argv[1], sys.argv[2], format="png-sequence", keyframe_interval=5, chunk_frames=10,
+                               include_audio=False,
+                               farm=FarmRequest(local=1, nodes=[sys.argv[3]], accept_host_keys=[sys.argv[4]]))
+sys.exit(run_render(request, json_events=True))
 """
 
 

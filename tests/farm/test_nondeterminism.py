@@ -7,7 +7,8 @@ import pytest
 
 from farm.conftest import run_job
 from hyperdesk.farm.local import LocalExecutor
-from hyperdesk.plan import RenderConfig, plan
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
 
 pytestmark = pytest.mark.slow
 

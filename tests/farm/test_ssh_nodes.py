@@ -11,6 +11,7 @@ import pytest
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm.ssh import SshExecutor, connect_node
+from hyperdesk.faults import FaultPlan
 
 
 def _connect(node_cfg, store, accept=None):
@@ -76,8 +77,8 @@ def test_preflight_compares_the_nodes_environment(fresh_node, store):
 
     want = local_worker_env()
 
-    async def go(cfg):
-        ex = SshExecutor(cfg, store, accept_fingerprint=fresh_node.fingerprint)
+    async def go(cfg, faults=None):
+        ex = SshExecutor(cfg, store, accept_fingerprint=fresh_node.fingerprint, faults=faults)
         try:
             await ex.open()
             return await ex.preflight(want)
@@ -87,5 +88,5 @@ def test_preflight_compares_the_nodes_environment(fresh_node, store):
     ok = asyncio.run(go(fresh_node.node_config()))
     assert ok.compatible, ok.reason
     assert ok.report["worker_env"]["ffmpeg_identity"] == want.ffmpeg_identity
-    bad = asyncio.run(go(fresh_node.node_config(extra_env={"HYPERDESK_TEST_FFMPEG_IDENTITY": "n0.0-other+sha256:0"})))
+    bad = asyncio.run(go(fresh_node.node_config(), FaultPlan(ffmpeg_identity="n0.0-other+sha256:0")))
     assert not bad.compatible and "ffmpeg differs" in bad.reason and "n0.0-other" in bad.reason

@@ -79,14 +79,14 @@ def gui_settings(tmp_path: Path):
 
 @pytest.fixture
 def make_window(qtbot, qloop, store, gui_settings):
-    """make_window(bridge=None, **kwargs): the real main window on the test's store and settings."""
+    """make_window(service=None, **kwargs): the real main window on the test's store and settings."""
     from hyperdesk.gui.app import create_window
 
     windows = []
 
-    def _make(bridge=None, settings=None, **kwargs):
+    def _make(service=None, settings=None, **kwargs):
         kwargs.setdefault("confirm_close", False)
-        w = create_window(None, store=store, settings=settings or gui_settings, bridge=bridge, **kwargs)
+        w = create_window(None, store=store, settings=settings or gui_settings, service=service, **kwargs)
         qtbot.addWidget(w)
         w.show()
         windows.append(w)

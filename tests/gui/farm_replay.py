@@ -2,7 +2,7 @@
 
 A replay writes the same job-store rows the controller writes (so history, rows_from_store and
 the inspector see what they would see) and passes the controller's own event models
-(hyperdesk.farm.events) through FarmBridge's translation. Streams can be saved to / loaded from
+(hyperdesk.farm.events) to the render service's listeners. Streams can be saved to / loaded from
 JSONL (one farm event per line), e.g. a stream recorded from a real render.
 """
 from __future__ import annotations
@@ -17,18 +17,8 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
 from hyperdesk.store.models import AttemptRecord, JobRecord
 
-EVENT_TYPES = {cls.model_fields["type"].default: cls for cls in (
-    fe.JobStarted, fe.NodeStateChanged, fe.PlanTransferred, fe.AttemptStarted, fe.AttemptAccepted, fe.ChunkProgress,
-    fe.AttemptLog, fe.ChunkDone, fe.AttemptFailed, fe.JobPaused, fe.JobResumed, fe.AssembleStarted, fe.JobDone,
-    fe.JobFailed, fe.JobCancelled)}
-
-
-def parse_farm_event(data: dict[str, Any]) -> fe.FarmEvent:
-    return EVENT_TYPES[data["type"]].model_validate(data)
-
-
-def load_jsonl(path: Path) -> list[fe.FarmEvent]:
-    return [parse_farm_event(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+def load_jsonl(path: Path) -> list[fe.Event]:
+    return [fe.parse_event(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
 
 
 def save_jsonl(path: Path, events: Iterable[fe.FarmEvent]) -> None:
@@ -44,7 +34,7 @@ class FarmReplay:
                  work_dir: Optional[Path] = None, output: str = "/tmp/hyperdesk-replay/out.mp4",
                  composition: str = "/tmp/hyperdesk-replay/index.html", fmt: str = "mp4") -> None:
         self.store = store
-        self.sink = sink  # FarmBridge._on_farm_event, or a list to record into
+        self.sink = sink  # RenderService._emit, or a list to record into
         self.job_id = job_id
         self.frames = frames
         self.count = chunks

@@ -3,10 +3,35 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from hyperdesk.gui import events as ev
+from hyperdesk.farm import events as fe
 from hyperdesk.gui.chunk_model import COLUMNS, SORT_ROLE, ChunkSortProxy, ChunkTableModel, column_index
 
 JOB = "job1"
+
+
+class ev:
+    """The farm events these tests feed, built from their positional short forms."""
+
+    @staticmethod
+    def AttemptStarted(job, index, attempt, number, node):
+        return fe.AttemptStarted(job_id=job, chunk_index=index, attempt_id=attempt, number=number, node=node,
+                                 frames_total=30)
+
+    @staticmethod
+    def ChunkProgress(job, index, attempt, done, total, fps, node="local"):
+        return fe.ChunkProgress(job_id=job, chunk_index=index, attempt_id=attempt, node=node, frames_done=done,
+                                frames_total=total, fps=fps)
+
+    @staticmethod
+    def ChunkDone(job, index, attempt, sha, path, node="local"):
+        return fe.ChunkDone(job_id=job, chunk_index=index, attempt_id=attempt, node=node, sha256=sha,
+                            output_path=path, seconds=1.0, frames=30)
+
+    @staticmethod
+    def ChunkFailed(job, index, attempt, node, code, message, hint="", retryable=False, final=False, log_tail=()):
+        return fe.AttemptFailed(job_id=job, chunk_index=index, attempt_id=attempt, node=node, code=code,
+                                message=message, hint=hint, retryable=retryable,
+                                action="chunk_failed" if final else "retry", log_tail=list(log_tail))
 
 
 def make_model(qtbot, n=10, frames=30, flush_ms=50):
@@ -138,10 +163,12 @@ def test_job_eta_counts_each_chunks_whole_wall_time(qtbot):
     t = [100.0]
     m = ChunkTableModel(clock=lambda: t[0])
     m.reset_job(JOB, [(i, i * 30, (i + 1) * 30) for i in range(4)])
-    m.apply(ev.AttemptStarted(JOB, 0, "a0", 1, "local", at=100.0))
-    m.apply(ev.ChunkDone(JOB, 0, "a0", "00" * 32, "/x", at=110.0))  # 30 frames in 10 s, start-up included
-    m.apply(ev.AttemptStarted(JOB, 1, "a1", 1, "local", at=110.0))
-    m.apply(ev.ChunkProgress(JOB, 1, "a1", 15, 30, 60.0, at=112.0))  # capture runs at 60 fps
+    m.apply(ev.AttemptStarted(JOB, 0, "a0", 1, "local"))  # events are timed by the model's clock on arrival
+    t[0] = 110.0
+    m.apply(ev.ChunkDone(JOB, 0, "a0", "00" * 32, "/x"))  # 30 frames in 10 s, start-up included
+    m.apply(ev.AttemptStarted(JOB, 1, "a1", 1, "local"))
+    t[0] = 112.0
+    m.apply(ev.ChunkProgress(JOB, 1, "a1", 15, 30, 60.0))  # capture runs at 60 fps
     s = m.summary()
     # 75 frames left at 3 frames/s per busy slot (one slot): 25 s, not 75 / 60 = 1.25 s
     assert s["eta"] == 25.0 and s["fps"] == 60.0

@@ -18,7 +18,7 @@ from compositions import BACKGROUND_RGB, BOX_RGB, close_rgb, write_tiny
 from hyperdesk.errors import CODES
 from hyperdesk.farm.controller import FarmSettings
 from hyperdesk.farm.scheduler import Policy
-from hyperdesk.gui.farm_bridge import FarmBridge
+from hyperdesk.service import RenderService
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def open_and_configure(w, qtbot, comp: Path, out: Path, *, workers: int = 2, chu
 def test_render_two_local_workers_assemble_and_preview(make_window, store, qtbot, tmp_path, record_property):
     comp = write_tiny(tmp_path / "tiny")
     out = tmp_path / "out" / "tiny.mp4"
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     open_and_configure(w, qtbot, comp, out)
     # the composition panel: facts, variables from the declarations, a real first frame
     assert w.composition_panel.size_label.text() == "160 × 90"
@@ -141,7 +141,7 @@ def test_render_two_local_workers_assemble_and_preview(make_window, store, qtbot
 
 def test_non_retryable_failure_shows_code_and_hint(make_window, store, qtbot, tmp_path):
     comp = write_tiny(tmp_path / "broken", broken=True)
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     open_and_configure(w, qtbot, comp, tmp_path / "out" / "broken.mp4")
     w.actions_by_id["render"].trigger()
     qtbot.waitUntil(lambda: w.job_state == "failed", timeout=600_000)
@@ -164,10 +164,10 @@ def test_retryable_failure_is_retried_from_the_inspector(make_window, store, qtb
     comp = write_tiny(tmp_path / "tiny")
     marker = tmp_path / "fail-chunk-1"
     marker.write_text("on")
-    bridge = FarmBridge(store, worker_command=[sys.executable, str(GUI_TESTS / "flaky_worker.py")],
-                        worker_env={"FLAKY_MARKER": str(marker), "FLAKY_CHUNK": "1"},
-                        farm_settings=FarmSettings(policy=Policy(backoff_base_s=0.2, backoff_cap_s=0.5)))
-    w = make_window(bridge)
+    service = RenderService(store, worker_command=[sys.executable, str(GUI_TESTS / "flaky_worker.py")],
+                            worker_env={"FLAKY_MARKER": str(marker), "FLAKY_CHUNK": "1"},
+                            settings=FarmSettings(policy=Policy(backoff_base_s=0.2, backoff_cap_s=0.5)))
+    w = make_window(service)
     open_and_configure(w, qtbot, comp, tmp_path / "out" / "tiny.mp4")
     w.actions_by_id["render"].trigger()
     qtbot.waitUntil(lambda: w.job_state == "failed", timeout=600_000)
@@ -191,7 +191,7 @@ def test_retryable_failure_is_retried_from_the_inspector(make_window, store, qtb
 
 def test_close_mid_job_then_resume_from_history(make_window, store, qtbot, tmp_path, gui_settings):
     comp = write_tiny(tmp_path / "tiny")
-    w1 = make_window(FarmBridge(store))
+    w1 = make_window(RenderService(store))
     open_and_configure(w1, qtbot, comp, tmp_path / "out" / "tiny.mp4", workers=1, chunk=6)
     w1.actions_by_id["render"].trigger()
     qtbot.waitUntil(lambda: w1.model.counts()["done"] >= 1 and w1.model.counts()["running"] >= 1, timeout=600_000)
@@ -203,7 +203,7 @@ def test_close_mid_job_then_resume_from_history(make_window, store, qtbot, tmp_p
     done_before = [c.index for c in store.chunks(job_id) if c.state == "done"]
     assert done_before
 
-    w2 = make_window(FarmBridge(store), settings=gui_settings)  # the app opened again
+    w2 = make_window(RenderService(store), settings=gui_settings)  # the app opened again
     rows = {r.job_id: r for r in w2.history_model.rows}
     assert job_id in rows and rows[job_id].resumable
     assert w2.history_panel.select_job(job_id)
@@ -234,7 +234,7 @@ def test_add_ssh_node_confirm_fingerprint_preflight_and_render(make_window, stor
 
     node = sshd_node
     cfg = node.node_config(slots=2)
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     w.nodes_panel.local_workers.setValue(0)
     qtbot.mouseClick(w.nodes_panel.add_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: getattr(w, "node_dialog", None) is not None and w.node_dialog.isVisible(), timeout=5000)
@@ -290,7 +290,7 @@ def processes_mentioning(marker: str) -> list[str]:
 
 def test_pause_resume_rerender_assemble_by_hand_and_cancel(make_window, store, qtbot, tmp_path):
     comp = write_tiny(tmp_path / "tiny")
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     open_and_configure(w, qtbot, comp, tmp_path / "out" / "tiny.mp4", workers=1, chunk=6)
     w.settings_panel.keep_chunks.setChecked(True)
     w.actions_by_id["render"].trigger()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from compositions import write_tiny
-from hyperdesk.gui.farm_bridge import FarmBridge
+from hyperdesk.service import RenderService
 
 pytestmark = pytest.mark.slow
 
@@ -18,7 +18,7 @@ def test_png_sequence_folder_is_kept_unless_replacing_earlier_frames(make_window
     out.mkdir()
     (out / "notes.txt").write_text("my notes")
     (out / "frame_000099.png").write_bytes(b"an earlier render's frame")
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     w.nodes_panel.local_workers.setValue(1)
     w.open_composition(str(comp))
     qtbot.waitUntil(lambda: w.facts is not None and w.facts.ok, timeout=120_000)

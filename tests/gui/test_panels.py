@@ -7,10 +7,10 @@ from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QDialogButtonBox
 
 from hyperdesk.gui.composition_panel import CompositionPanel, VariablesEditor, composition_path_from_drop
-from hyperdesk.gui.farm_bridge import FarmBridge
+from hyperdesk.service import RenderService
 from hyperdesk.gui.nodes_panel import HostKeyDialog, NodeDialog, preflight_summary
 from hyperdesk.gui.settings_panel import RenderSettings, RenderSettingsPanel, default_output, load_settings, save_settings
-from hyperdesk.plan.models import VariableDecl
+from hyperdesk.models import VariableDecl
 from hyperdesk.store.models import NodeConfig
 
 
@@ -106,16 +106,16 @@ def test_node_dialog_and_host_key_dialog(qtbot):
 
 
 def test_nodes_panel_add_edit_remove(make_window, store, qtbot, monkeypatch):
-    bridge = FarmBridge(store)
+    service = RenderService(store)
     tested = []
 
     async def fake_test(name, *, accept_fingerprint=None):  # no network in this test
         tested.append(name)
         return {}
 
-    w = make_window(bridge)
-    monkeypatch.setattr(w, "test_node", fake_test)
-    bridge.save_node(NodeConfig(name="n1", host="127.0.0.9", slots=2))
+    w = make_window(service)
+    monkeypatch.setattr(w.node_actions, "test", fake_test)
+    service.save_node(NodeConfig(name="n1", host="127.0.0.9", slots=2))
     w.refresh_nodes()
     assert [r.name for r in w.nodes_model.rows] == ["local", "n1"]
     w.nodes_panel.select("n1")
@@ -142,7 +142,7 @@ def test_nodes_panel_add_edit_remove(make_window, store, qtbot, monkeypatch):
 
 
 def test_layout_and_settings_survive_a_restart(make_window, store, qtbot, gui_settings):
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     w.resize(1250, 820)
     w.docks["history"].raise_()
     w.docks["preview"].hide()
@@ -150,7 +150,7 @@ def test_layout_and_settings_survive_a_restart(make_window, store, qtbot, gui_se
     qtbot.wait(50)
     w.close()
     qtbot.waitUntil(lambda: w.closed_event.is_set(), timeout=10000)
-    w2 = make_window(FarmBridge(store), settings=gui_settings)
+    w2 = make_window(RenderService(store), settings=gui_settings)
     qtbot.wait(50)
     assert gui_settings.value("window/geometry") is not None  # (offscreen clamps sizes to its small screen)
     assert not w2.docks["preview"].isVisible()
@@ -158,7 +158,7 @@ def test_layout_and_settings_survive_a_restart(make_window, store, qtbot, gui_se
 
 
 def test_shortcuts_exist_for_the_common_actions(make_window, store):
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     keys = {a: w.actions_by_id[a].shortcut().toString() for a in
             ("open", "render", "pause", "resume", "cancel", "retry_failed", "rerender", "assemble", "quit")}
     assert keys == {"open": "Ctrl+O", "render": "Ctrl+R", "pause": "Ctrl+P", "resume": "Ctrl+Shift+P",
@@ -169,7 +169,7 @@ def test_shortcuts_exist_for_the_common_actions(make_window, store):
 
 
 def test_open_missing_composition_says_so(make_window, store):
-    w = make_window(FarmBridge(store))
+    w = make_window(RenderService(store))
     w.open_composition("/nonexistent/comp.html")
     assert w.composition is None
     assert "COMPOSITION_NOT_FOUND" in w.statusBar().currentMessage()
@@ -180,7 +180,7 @@ def test_command_line_offers_the_gui(monkeypatch):
     from hyperdesk.cli import build_parser, main
 
     calls = []
-    monkeypatch.setattr(app, "run_gui", lambda composition=None: calls.append(composition) or 0)
+    monkeypatch.setattr(app, "run_gui", lambda composition=None, **_kw: calls.append(composition) or 0)
     args = build_parser().parse_args(["gui", "/tmp/c.html"])
     assert args.composition == "/tmp/c.html"
     assert main(["gui", "/tmp/c.html"]) == 0
@@ -220,16 +220,19 @@ def test_cancel_while_planning_stops_the_planner(make_window, store, qtbot, tmp_
     from compositions import write_tiny
     from test_e2e import processes_mentioning
 
+    from hyperdesk.dirs import plan_cache_dir
+
     comp = write_tiny(tmp_path / "tiny")
-    w = make_window(FarmBridge(store), probe_thumbnail=False)
+    w = make_window(RenderService(store), probe_thumbnail=False)
     w.nodes_panel.local_workers.setValue(1)
     w.open_composition(str(comp))
     qtbot.waitUntil(lambda: w.facts is not None and w.facts.ok, timeout=120_000)
+    w.settings_panel.chunk.setValue(6)  # another plan than the one the composition panel made: planned anew
     w.actions_by_id["render"].trigger()
-    qtbot.waitUntil(lambda: bool(processes_mentioning("gui-plans")), timeout=30_000)
+    qtbot.waitUntil(lambda: bool(processes_mentioning("hyperdesk.service.child")), timeout=30_000)
     assert w.job_state == "planning" and w.actions_by_id["cancel"].isEnabled()
     w.actions_by_id["cancel"].trigger()
     qtbot.waitUntil(lambda: w.job_state == "cancelled", timeout=30_000)
-    qtbot.waitUntil(lambda: not processes_mentioning("gui-plans"), timeout=15_000)
-    assert not list((data_dir / "gui-plans").glob("*.partial.*"))  # the planner cleaned up after SIGINT
+    qtbot.waitUntil(lambda: not processes_mentioning("hyperdesk.service.child"), timeout=15_000)
+    assert not list(plan_cache_dir().glob("*.partial.*"))  # the planner cleaned up after SIGINT
     assert store.list_jobs() == [] and w.actions_by_id["render"].isEnabled()

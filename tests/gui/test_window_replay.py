@@ -1,4 +1,4 @@
-"""The real main window fed the controller's own event models through FarmBridge's translation.
+"""The real main window fed the controller's own event models through the render service.
 
 These cover what the end-to-end tests cannot reach cheaply: hundreds of chunks, a failure of each
 kind, retry bookkeeping, history reopening, copying and notifications.
@@ -11,31 +11,33 @@ from PySide6.QtGui import QGuiApplication
 from farm_replay import FarmReplay, fake_sha, load_jsonl, save_jsonl
 from hyperdesk.errors import CODES
 from hyperdesk.gui.chunk_model import column_index
-from hyperdesk.gui.farm_bridge import FarmBridge
+from hyperdesk.service import RenderService
 
 
-class RecordingBridge(FarmBridge):
-    """The real bridge, with the job steering calls recorded instead of reaching a controller."""
+class RecordingService(RenderService):
+    """The real service, with the job steering calls recorded instead of reaching a controller."""
 
     def __init__(self, store):
         super().__init__(store)
         self.calls = []
 
-    async def retry_chunks(self, job_id, indices):
-        self.calls.append(("retry", job_id, list(indices)))
+    async def retry_chunks(self, job_id, indices=None, *, avoid_node=None):
+        if avoid_node:
+            for index in indices:
+                self.calls.append(("retry_elsewhere", job_id, index, avoid_node))
+        else:
+            self.calls.append(("retry", job_id, list(indices)))
+        return list(indices)
 
-    async def retry_chunk(self, job_id, index, *, avoid_node=None):
-        self.calls.append(("retry_elsewhere", job_id, index, avoid_node))
-
-    async def resume(self, job_id, *, local_workers=None):
+    async def resume(self, job_id, *, local=None, accept_host_keys=None, retry_chunks=None):
         self.calls.append(("resume", job_id))
         return job_id
 
 
 def test_a_replayed_render_shows_every_chunk_done_with_the_stored_sha(make_window, store, qtbot):
-    bridge = RecordingBridge(store)
-    w = make_window(bridge)
-    rp = FarmReplay(store, bridge._on_farm_event, chunks=12)
+    service = RecordingService(store)
+    w = make_window(service)
+    rp = FarmReplay(store, service._emit, chunks=12)
     rp.start(nodes=(("local", "local", 2), ("n1", "ssh", 1)))
     for i in range(12):
         rp.render_chunk(i, node="n1" if i % 3 == 0 else "local")
@@ -60,9 +62,9 @@ def test_a_replayed_render_shows_every_chunk_done_with_the_stored_sha(make_windo
 
 
 def test_a_non_retryable_failure_shows_code_and_hint_in_the_inspector(make_window, store, qtbot):
-    bridge = RecordingBridge(store)
-    w = make_window(bridge)
-    rp = FarmReplay(store, bridge._on_farm_event, chunks=4)
+    service = RecordingService(store)
+    w = make_window(service)
+    rp = FarmReplay(store, service._emit, chunks=4)
     rp.start()
     rp.render_chunk(0)
     a = rp.attempt(1)
@@ -87,9 +89,9 @@ def test_a_non_retryable_failure_shows_code_and_hint_in_the_inspector(make_windo
 
 
 def test_retry_buttons_of_the_inspector_reach_the_farm(make_window, store, qtbot):
-    bridge = RecordingBridge(store)
-    w = make_window(bridge)
-    rp = FarmReplay(store, bridge._on_farm_event, chunks=3)
+    service = RecordingService(store)
+    w = make_window(service)
+    rp = FarmReplay(store, service._emit, chunks=3)
     rp.start(nodes=(("local", "local", 1), ("n1", "ssh", 1)))
     a = rp.attempt(2, node="n1")
     rp.fail(2, a, "BROWSER_CRASHED", "Chromium exited with signal 9", action="retry", node="n1")
@@ -99,9 +101,9 @@ def test_retry_buttons_of_the_inspector_reach_the_farm(make_window, store, qtbot
     assert "BROWSER_CRASHED" in ins.code.text() and ins.retryable.text().startswith("yes")
     assert ins.retry_button.isEnabled() and ins.retry_else_button.isEnabled()
     qtbot.mouseClick(ins.retry_else_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: ("retry_elsewhere", rp.job_id, 2, "n1") in bridge.calls, timeout=5000)
+    qtbot.waitUntil(lambda: ("retry_elsewhere", rp.job_id, 2, "n1") in service.calls, timeout=5000)
     qtbot.mouseClick(ins.retry_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: ("retry", rp.job_id, [2]) in bridge.calls, timeout=5000)
+    qtbot.waitUntil(lambda: ("retry", rp.job_id, [2]) in service.calls, timeout=5000)
     # the second attempt on another node succeeds: the row is done, both attempts are listed
     b = rp.attempt(2, node="local")
     rp.done(2, b)
@@ -118,8 +120,8 @@ def test_a_stored_job_reopens_from_history_with_its_failure(make_window, store, 
     rp.fail(2, a, "ENCODE_FAILED", "ffmpeg exited with status 1", action="chunk_failed",
             log_tail=("[libx264] error", "Conversion failed!"))
     rp.job_failed("ENCODE_FAILED", "chunk 2 failed 3 times")
-    bridge = RecordingBridge(store)
-    w = make_window(bridge)
+    service = RecordingService(store)
+    w = make_window(service)
     assert w.history_model.rows[0].job_id == rp.job_id and w.history_model.rows[0].resumable
     assert w.history_panel.select_job(rp.job_id)
     qtbot.mouseClick(w.history_panel.open_button, Qt.MouseButton.LeftButton)
@@ -132,7 +134,7 @@ def test_a_stored_job_reopens_from_history_with_its_failure(make_window, store, 
     assert "Conversion failed!" in w.inspector.log.toPlainText()
     assert w.actions_by_id["resume"].isEnabled()
     qtbot.mouseClick(w.history_panel.resume_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: ("resume", rp.job_id) in bridge.calls, timeout=5000)
+    qtbot.waitUntil(lambda: ("resume", rp.job_id) in service.calls, timeout=5000)
 
 
 def test_a_recorded_stream_replays_from_jsonl(make_window, store, qtbot, tmp_path):
@@ -142,10 +144,10 @@ def test_a_recorded_stream_replays_from_jsonl(make_window, store, qtbot, tmp_pat
         recorder.render_chunk(i, steps=10)
     path = tmp_path / "stream.jsonl"
     save_jsonl(path, recorder.recorded)
-    bridge = RecordingBridge(store)
-    w = make_window(bridge)
+    service = RecordingService(store)
+    w = make_window(service)
     for e in load_jsonl(path):
-        bridge._on_farm_event(e)
+        service._emit(e)
     qtbot.waitUntil(lambda: w.model.counts()["done"] == 6, timeout=5000)
     assert w.model.events_applied >= 6 * 12
     assert w.model.flush_count <= 3  # everything arrived at once: one or two paced flushes

@@ -42,7 +42,7 @@ def _world_readable(path: Path) -> None:
 
 @pytest.fixture(scope="session")
 def pins() -> list[str]:
-    from hyperdesk.farm.provision import dependency_pins
+    from hyperdesk.farm.provision.pins import dependency_pins
 
     return dependency_pins()
 
@@ -50,7 +50,7 @@ def pins() -> list[str]:
 @pytest.fixture(scope="session")
 def wheelhouse(pins: list[str]) -> Path:
     """Wheels of every pinned dependency, fetched once per machine (then reused across sessions)."""
-    from hyperdesk.farm.provision import constraints_digest
+    from hyperdesk.farm.provision.pins import constraints_digest
 
     base = Path(os.environ.get("HYPERDESK_TEST_WHEELHOUSE") or "/var/tmp/hyperdesk-test-wheelhouse")
     target = base / constraints_digest(pins)[:16]
@@ -81,7 +81,7 @@ def wheelhouse(pins: list[str]) -> Path:
 @pytest.fixture(scope="session")
 def hyperdesk_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`pip wheel --no-deps` of (a clean copy of) this checkout."""
-    from hyperdesk.farm.provision import build_wheel_from_source
+    from hyperdesk.farm.provision.wheel import build_wheel_from_source
 
     t0 = time.monotonic()
     wheel = build_wheel_from_source(REPO, tmp_path_factory.mktemp("wheel"))

@@ -62,7 +62,7 @@ def test_app_version_doctor_render_and_desktop_entry(tmp_path: Path) -> None:
     assert count_frames(tmp_path / "app.mp4") == 15
     assert (tmp_path / "app.mp4").read_bytes() == (tmp_path / "dev.mp4").read_bytes()
 
-    r = app("-m", "hyperdesk.cli.desktop_cmd", "--data-home", str(tmp_path / "share"), "--json", cwd=tmp_path)
+    r = app("-m", "hyperdesk.cli.desktop", "--data-home", str(tmp_path / "share"), "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["exec"] == [str(Path(APP).absolute())]
     entry = (tmp_path / "share" / "applications" / f"{APP_ID}.desktop").read_text()

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from hyperdesk.cli import desktop_cmd
+from hyperdesk.gui import desktop_entry
 
 REPO = Path(__file__).resolve().parents[2]
 APP_ID = "io.hyperdesk.Hyperdesk"
 
 
 def install_desktop(*args: str) -> dict:
-    r = subprocess.run([sys.executable, "-m", "hyperdesk.cli.desktop_cmd", *args, "--json"], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "hyperdesk.cli.desktop", *args, "--json"], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
@@ -70,7 +70,7 @@ def test_the_icon_reads_at_16_pixels() -> None:
     pytest.importorskip("PySide6")
     from PySide6.QtGui import QImage
 
-    png = desktop_cmd.render_pngs((REPO / "resources/icons" / f"{APP_ID}.svg").read_bytes(), (16, 512))
+    png = desktop_entry.render_pngs((REPO / "resources/icons" / f"{APP_ID}.svg").read_bytes(), (16, 512))
     big = QImage.fromData(png[512])
     assert big.pixelColor(0, 0).alpha() == 0  # rounded corner: transparent
     for y, want in ((142, (0x3f, 0xa3, 0x4d)), (256, (0x2f, 0x7e, 0xd8)), (370, (0xe0, 0x8e, 0x0b))):
@@ -83,9 +83,9 @@ def test_the_icon_reads_at_16_pixels() -> None:
 
 def test_exec_quoting_follows_the_desktop_entry_spec() -> None:
     template = "[Desktop Entry]\nExec=hyperdesk gui %f\nTryExec=hyperdesk\n"
-    text = desktop_cmd.desktop_entry_text(template, ["/opt/my apps/100%/bin/hyperdesk"])
+    text = desktop_entry.desktop_entry_text(template, ["/opt/my apps/100%/bin/hyperdesk"])
     assert 'Exec="/opt/my apps/100%%/bin/hyperdesk" gui %f\n' in text
-    text = desktop_cmd.desktop_entry_text(template, ["/usr/bin/python3", "-m", "hyperdesk"])
+    text = desktop_entry.desktop_entry_text(template, ["/usr/bin/python3", "-m", "hyperdesk"])
     assert "Exec=/usr/bin/python3 -m hyperdesk gui %f\n" in text
 
 

@@ -38,19 +38,19 @@ body{margin:0;background:#000}
 def _parser() -> argparse.ArgumentParser:
     """The real CLI parser; adds `nodes provision` if the top level does not register it yet."""
     from hyperdesk import cli
-    from hyperdesk.cli import provision_cmd
+    from hyperdesk.cli import provision
 
     parser = cli.build_parser()
     sub = parser._subparsers._group_actions[0]  # type: ignore[union-attr]
     nodes = sub.choices["nodes"]
     nsub = next(a for a in nodes._actions if isinstance(a, argparse._SubParsersAction))
     if "provision" not in nsub.choices:
-        provision_cmd.add_provision_parser(nsub)
+        provision.register(nsub)
     return parser
 
 
 def provision_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    from hyperdesk import cli
+    from hyperdesk.cli.output import print_error
     from hyperdesk.errors import HyperdeskError
 
     capsys.readouterr()
@@ -58,8 +58,8 @@ def provision_cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, 
     try:
         rc = int(args.handler(args) or 0)
     except HyperdeskError as err:
-        cli.print_error(err)
-        rc = cli.exit_status(err)
+        print_error(err)
+        rc = err.exit_status
     out, err_text = capsys.readouterr()
     return rc, out, err_text
 
@@ -120,7 +120,8 @@ def test_provision_render_and_provision_again(node_account, node_sshd, wheelhous
 
     # What the node runs is this checkout's wheel, owned by the node user, with the same pins.
     stamp = json.loads((venv / "hyperdesk-provision.json").read_text())
-    from hyperdesk.farm.provision import dependency_pins, wheel_content_digest
+    from hyperdesk.farm.provision.pins import dependency_pins
+    from hyperdesk.farm.provision.wheel import wheel_content_digest
 
     assert stamp["wheel_digest"] == wheel_content_digest(hyperdesk_wheel)
     assert stamp["pins"] == dependency_pins()

@@ -96,7 +96,7 @@ def test_fresh_venv_version_doctor_and_a_one_second_render(installed_venv: Path,
 def test_install_desktop_from_the_installed_wheel(installed_venv: Path, tmp_path: Path) -> None:
     """The desktop entry of a wheel install starts that venv's hyperdesk; its files come from the wheel."""
     share = tmp_path / "share"
-    r = run(installed_venv, "python", "-m", "hyperdesk.cli.desktop_cmd", "--data-home", str(share), "--json",
+    r = run(installed_venv, "python", "-m", "hyperdesk.cli.desktop", "--data-home", str(share), "--json",
             cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
@@ -112,12 +112,12 @@ def test_an_installed_controller_repacks_its_own_wheel(installed_venv: Path, hyp
                                                        tmp_path: Path) -> None:
     """A controller installed from the wheel (no source tree) provisions nodes with a wheel rebuilt
     from its installed files: the same build, by content digest."""
-    code = ("import sys; from pathlib import Path; from hyperdesk.farm.provision import controller_build; "
+    code = ("import sys; from pathlib import Path; from hyperdesk.farm.provision.build import controller_build; "
             "b = controller_build(cache_dir=Path(sys.argv[1])); print(b.source, b.wheel_digest, b.wheel)")
     r = run(installed_venv, "python", "-c", code, str(tmp_path), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     source, digest, wheel = r.stdout.split()
-    from hyperdesk.farm.provision import wheel_content_digest
+    from hyperdesk.farm.provision.wheel import wheel_content_digest
 
     assert source == "repacked" and digest == wheel_content_digest(hyperdesk_wheel)
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -3,7 +3,7 @@ import pytest
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.chunking import plan_chunks
-from hyperdesk.plan.models import ChunkPolicy
+from hyperdesk.models import ChunkPolicy
 
 
 @pytest.mark.parametrize("frames,size,sizes", [

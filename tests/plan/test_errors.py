@@ -14,9 +14,13 @@ import pytest
 
 import mediautil as mu
 from hyperdesk.errors import CODES, HyperdeskError
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.faults import FaultPlan
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json
-from hyperdesk.plan.models import WorkerEnv
+from hyperdesk.models import WorkerEnv
 from pipeline import write_project
 
 pytestmark = pytest.mark.slow
@@ -211,10 +215,11 @@ def test_worker_environment_mismatch_before_any_browser(base_plan, tmp_path, fie
     assert time.monotonic() - t0 < 5
 
 
-def test_ffmpeg_identity_injected_through_the_environment(base_plan, tmp_path):
-    env = dict(os.environ, HYPERDESK_TEST_FFMPEG_IDENTITY="n0.0-other+sha256:" + "0" * 64)
-    proc = subprocess.run([sys.executable, "-m", "hyperdesk", "render-chunk", str(base_plan[2]), "0", "-o",
-                           str(tmp_path / "c.mp4")], capture_output=True, text=True, env=env, timeout=120)
+def test_ffmpeg_identity_injected_through_the_command_line(base_plan, tmp_path):
+    faults = FaultPlan(ffmpeg_identity="n0.0-other+sha256:" + "0" * 64)
+    proc = subprocess.run([sys.executable, "-m", "hyperdesk", "--faults", faults.to_arg(), "render-chunk",
+                           str(base_plan[2]), "0", "-o", str(tmp_path / "c.mp4")],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "error FFMPEG_VERSION_MISMATCH" in proc.stderr and "hint:" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -226,9 +231,9 @@ def test_browser_gpu_not_software_plan_defect(plan_copy, tmp_path):
     assert not err.retryable
 
 
-def test_browser_gpu_not_software_node_defect(base_plan, tmp_path, monkeypatch):
-    monkeypatch.setenv("HYPERDESK_TEST_GL_RENDERER", "ANGLE (NVIDIA, GeForce RTX)")
-    expect("BROWSER_GPU_NOT_SOFTWARE", render_chunk, base_plan[2], 0, tmp_path / "c.mp4")
+def test_browser_gpu_not_software_node_defect(base_plan, tmp_path):
+    expect("BROWSER_GPU_NOT_SOFTWARE", render_chunk, base_plan[2], 0, tmp_path / "c.mp4",
+           faults=FaultPlan(gl_renderer="ANGLE (NVIDIA, GeForce RTX)"))
     assert not (tmp_path / "c.mp4").exists()
 
 

@@ -11,7 +11,10 @@ import pytest
 
 import mediautil as mu
 from hyperdesk.errors import HyperdeskError
-from hyperdesk.plan import RenderConfig, assemble, plan, render_chunk
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
 from hyperdesk.plan.hashing import frame_dir_hash
 from pipeline import write_project
 

@@ -12,6 +12,7 @@ import pytest
 import mediautil as mu
 from hyperdesk.composition.document import read_root_attributes
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
 from pipeline import render_pipeline, run_cli, write_project
 
 BLUE = (0, 0, 255)
@@ -97,11 +98,11 @@ def test_alpha_keeps_root_background(tmp_path):
 
 # ---------------------------------------------------------------- 5. a root timeline that never appears
 
-def test_missing_root_timeline_times_out_like_sub_timelines(tmp_path, monkeypatch):
+def test_missing_root_timeline_times_out_like_sub_timelines(tmp_path):
     """The root's timeline and a sub-composition's timeline, both never registered, follow one rule:
     readiness waits for them up to the limit, then the render completes with one
     TIMELINE_NOT_REGISTERED warning per id (the page used to never become ready for the root)."""
-    monkeypatch.setenv("HYPERDESK_TEST_READY_TIMEOUT_S", "3")  # timeline wait: 3 - 0.75 = 2.25 s
+    faults = FaultPlan(ready_timeout_s=3)  # timeline wait: 3 - 0.75 = 2.25 s
     frames, planned, results = render_mp4(tmp_path, """
         <!doctype html>
         <html><head><style>html, body { margin: 0; background: rgb(255, 255, 255); }</style></head>
@@ -112,7 +113,7 @@ def test_missing_root_timeline_times_out_like_sub_timelines(tmp_path, monkeypatc
                style="position: absolute; left: 0; top: 0; width: 40px; height: 40px; background: rgb(255, 0, 0)"></div>
         </div>
         </body></html>
-    """)
+    """, faults=faults)
     assert len(frames) == 5
     assert close(mu.pixel(frames[2], 160, 90), BLUE) and close(mu.pixel(frames[2], 20, 20), RED)
     assert len(results) == planned.manifest.chunk_count

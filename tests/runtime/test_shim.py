@@ -5,7 +5,7 @@ import pytest
 
 from hd_rt_helpers import seek, seek_frame
 
-from hyperdesk.plan.models import Fps
+from hyperdesk.models import Fps
 from hyperdesk.runtime import RUNTIME_JS_SHA256, init_script, runtime_js
 
 ROOT = """<!doctype html><html><head><style>*{margin:0;padding:0}</style></head><body>

@@ -1,4 +1,5 @@
-"""`hyperdesk install-desktop`: the launcher entry, icons and AppStream metainfo for this user.
+"""The app's desktop integration: the launcher entry, icons and AppStream metainfo for this user
+(`hyperdesk install-desktop`, cli/desktop.py).
 
 Writes under $XDG_DATA_HOME (default ~/.local/share), no administrator needed:
 
@@ -14,15 +15,12 @@ and packaging/. Idempotent: a file whose content is already right is not rewritt
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shlex
 import shutil
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Optional
 
 from hyperdesk.errors import HyperdeskError
 
@@ -66,7 +64,7 @@ def share_roots() -> list[Path]:
     return out
 
 
-def shipped_file(rel: str) -> Optional[Path]:
+def shipped_file(rel: str) -> Path | None:
     """A file hyperdesk ships (ICON_SVG, DESKTOP_FILE, METAINFO_FILE), wherever this install keeps it."""
     for root in share_roots():
         p = root / rel
@@ -78,7 +76,7 @@ def shipped_file(rel: str) -> Optional[Path]:
     return None
 
 
-def icon_svg_path() -> Optional[Path]:
+def icon_svg_path() -> Path | None:
     """The app icon (SVG) of this installation; the GUI may use it for its window icon."""
     return shipped_file(ICON_SVG)
 
@@ -125,10 +123,11 @@ def desktop_entry_text(template: str, argv: list[str]) -> str:
 
 def render_pngs(svg: bytes, sizes: tuple[int, ...] = PNG_SIZES) -> dict[int, bytes]:
     """PNG bytes of the SVG at every size, rendered with Qt's SVG renderer (no GUI needed)."""
+    # Lazy, and offscreen: the command runs without a display and Qt must not look for one.
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
-    from PySide6.QtGui import QImage, QPainter
-    from PySide6.QtSvg import QSvgRenderer
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt  # lazy: after QT_QPA_PLATFORM
+    from PySide6.QtGui import QImage, QPainter  # lazy: after QT_QPA_PLATFORM
+    from PySide6.QtSvg import QSvgRenderer  # lazy: after QT_QPA_PLATFORM
 
     renderer = QSvgRenderer(QByteArray(svg))
     if not renderer.isValid():
@@ -145,7 +144,8 @@ def render_pngs(svg: bytes, sizes: tuple[int, ...] = PNG_SIZES) -> dict[int, byt
         buf = QByteArray()
         dev = QBuffer(buf)
         dev.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(dev, "PNG")
+        # PySide6's stubs type the format as bytes, but the binding accepts only a str at run time.
+        image.save(dev, "PNG")  # type: ignore[call-overload]
         dev.close()
         out[size] = bytes(buf.data())
     return out
@@ -155,7 +155,7 @@ def data_home() -> Path:
     return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
 
 
-def planned_files(argv: Optional[list[str]] = None, *, with_pngs: bool = True) -> dict[str, bytes]:
+def planned_files(argv: list[str] | None = None, *, with_pngs: bool = True) -> dict[str, bytes]:
     """Relative path under the data home -> content, for this installation."""
     files: dict[str, bytes] = {}
     missing = [rel for rel in (ICON_SVG, DESKTOP_FILE, METAINFO_FILE) if shipped_file(rel) is None]
@@ -202,62 +202,3 @@ def uninstall(root: Path) -> list[tuple[str, str]]:
             target.unlink()
             done.append((str(target), "removed"))
     return done
-
-
-def cmd_install_desktop(args: argparse.Namespace) -> int:
-    root = Path(args.data_home).expanduser().absolute() if args.data_home else data_home()
-    if args.uninstall:
-        done = uninstall(root)
-    else:
-        note = None
-        try:
-            files = planned_files(with_pngs=True)
-        except ImportError as exc:  # no Qt: the scalable icon alone serves every current desktop
-            files = planned_files(with_pngs=False)
-            note = f"PNG icons skipped: {exc}"
-        done = install(root, files)
-        if note and not args.json:
-            print(note, file=sys.stderr)
-    if args.json:
-        print(json.dumps({"event": "desktop_uninstalled" if args.uninstall else "desktop_installed",
-                          "data_home": str(root), "files": [{"path": p, "action": a} for p, a in done],
-                          "exec": None if args.uninstall else launcher_argv()}, sort_keys=True))
-        return 0
-    for path, action in done:
-        print(f"{action:9} {path}")
-    if args.uninstall:
-        print("desktop entry removed" if done else "nothing to remove")
-    else:
-        changed = sum(1 for _, a in done if a == "written")
-        print(f"desktop entry {APP_ID} {'installed' if changed else 'already current'}: "
-              f"starts {' '.join(launcher_argv())}")
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("install-desktop",
-                       help="add hyperdesk to this user's application menu (desktop entry, icons, metainfo)")
-    p.add_argument("--uninstall", action="store_true", help="remove the files install-desktop wrote")
-    p.add_argument("--data-home", default=None, metavar="DIR",
-                   help="install under DIR instead of $XDG_DATA_HOME or ~/.local/share")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(handler=cmd_install_desktop)
-
-
-def main(argv: Optional[list[str]] = None) -> int:
-    """`python -m hyperdesk.cli.desktop_cmd [--uninstall] [--data-home DIR] [--json]`."""
-    parser = argparse.ArgumentParser(prog="hyperdesk install-desktop")
-    sub = parser.add_subparsers()
-    register(sub)
-    args = parser.parse_args(["install-desktop", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.handler(args)
-    except HyperdeskError as err:
-        print(f"error {err.code}: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"  hint: {err.hint}", file=sys.stderr)
-        return 3
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,8 +1,7 @@
 """`hyperdesk nodes provision user@host[:port]`: install this controller's hyperdesk on a render node.
 
-`register(sub)` attaches `provision` to the `nodes` command that farm_cmds registered (call it
-after farm_cmds.register); `add_provision_parser(nodes_subparsers)` does the same given the
-`nodes` sub-parsers directly. The work is hyperdesk.farm.provision.
+`register(nodes_subparsers)` adds `provision` to the `nodes` command (cli/nodes.py). The work is
+hyperdesk.farm.provision.provisioner.
 """
 from __future__ import annotations
 
@@ -13,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hyperdesk.cli.output import print_error
 from hyperdesk.errors import HyperdeskError
 
 
@@ -23,9 +23,8 @@ def _say(text: str) -> None:
 def _node_from_args(args: argparse.Namespace, store) -> Any:
     """The node to provision: a registered name, or an address (updating the node registered under
     --name, else the one registered at that address, else a new one)."""
-    from hyperdesk.farm.provision import default_node_name
-    from hyperdesk.farm.ssh import parse_node_address
-    from hyperdesk.store.models import NodeConfig
+    from hyperdesk.farm.ssh import default_node_name, parse_node_address  # lazy: see cli/__init__.py
+    from hyperdesk.store.models import NodeConfig  # lazy: see cli/__init__.py
 
     by_name = store.get_node(args.address)
     if by_name is not None and args.name in (None, by_name.name):
@@ -55,8 +54,8 @@ def _node_from_args(args: argparse.Namespace, store) -> Any:
 
 
 def cmd_nodes_provision(args: argparse.Namespace) -> int:
-    from hyperdesk.farm.provision import ProvisionOptions, provision
-    from hyperdesk.store import JobStore
+    from hyperdesk.farm.provision.provisioner import ProvisionOptions, provision  # lazy: see cli/__init__.py
+    from hyperdesk.store import JobStore  # lazy: see cli/__init__.py
 
     store = JobStore()
     node = _node_from_args(args, store)
@@ -103,7 +102,7 @@ def cmd_nodes_provision(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def add_provision_parser(nsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(nsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = nsub.add_parser("provision", help="install this controller's hyperdesk, browser and ffmpeg on a node "
                                           "(Debian/Ubuntu, into the user's own prefix), then register it")
     p.add_argument("address", metavar="user@host[:port]", help="the node's address, or a registered node's name")
@@ -130,28 +129,16 @@ def add_provision_parser(nsub: argparse._SubParsersAction) -> argparse.ArgumentP
     return p
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add `nodes provision` to the `nodes` command (farm_cmds.register must have run)."""
-    nodes = sub.choices.get("nodes")
-    if nodes is None:
-        nodes = sub.add_parser("nodes", help="manage SSH render nodes")
-        nodes.add_subparsers(dest="nodes_command", metavar="ACTION")
-    nsub = next(a for a in nodes._actions if isinstance(a, argparse._SubParsersAction))
-    add_provision_parser(nsub)
-
-
 def main(argv: list[str] | None = None) -> int:
-    """`python -m hyperdesk.cli.provision_cmd user@host …` (the same as `hyperdesk nodes provision`)."""
-    from hyperdesk.cli import exit_status, print_error
-
+    """`python -m hyperdesk.cli.provision user@host …` (the same as `hyperdesk nodes provision`)."""
     parser = argparse.ArgumentParser(prog="hyperdesk nodes")
-    add_provision_parser(parser.add_subparsers())
+    register(parser.add_subparsers())
     args = parser.parse_args(["provision", *(sys.argv[1:] if argv is None else argv)])
     try:
         return args.handler(args)
     except HyperdeskError as err:
         print_error(err)
-        return exit_status(err)
+        return err.exit_status
 
 
 if __name__ == "__main__":

@@ -2,12 +2,19 @@
 from __future__ import annotations
 
 import argparse
+import signal
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    # Ctrl+C or SIGTERM while Qt loads (seconds on a busy machine) must still close the app the normal
+    # way, once its window is up, rather than kill it with a traceback.
+    early: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: early.append(signum))
+    # Lazy: Qt takes about half a second to import, and no other command needs it.
     from hyperdesk.gui.app import run_gui
 
-    return run_gui(args.composition)
+    return run_gui(args.composition, signalled=early)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,0 +1,85 @@
+"""Which executors serve a job: the local worker pool and SSH nodes, from a request or a stored job."""
+from __future__ import annotations
+
+from typing import Any
+
+from hyperdesk.errors import HyperdeskError
+from hyperdesk.faults import FaultPlan
+from hyperdesk.farm.executor import Executor
+from hyperdesk.farm.local import LocalExecutor, default_local_slots
+from hyperdesk.service.request import FarmRequest
+from hyperdesk.store.db import JobStore
+from hyperdesk.store.models import NodeConfig
+
+
+def resolve_node(text: str, store: JobStore) -> NodeConfig:
+    """A registered node name, or `user@host[:port]` (matched against registered nodes first)."""
+    from hyperdesk.farm.ssh import parse_node_address  # asyncssh costs 0.3 s to import: only for SSH nodes
+
+    rec = store.get_node(text)
+    if rec is not None:
+        return NodeConfig.model_validate(rec.model_dump())
+    user, host, port = parse_node_address(text)
+    for rec in store.list_nodes():
+        if rec.host == host and rec.port == port and (user is None or rec.user == user):
+            return NodeConfig.model_validate(rec.model_dump())
+    name = f"{user + '@' if user else ''}{host}" + (f":{port}" if port != 22 else "")
+    return NodeConfig(name=name, host=host, port=port, user=user)
+
+
+class ExecutorFactory:
+    """Builds executors with the app's or test's worker command and fault plan."""
+
+    def __init__(self, store: JobStore, *, faults: FaultPlan | None = None,
+                 worker_command: list[str] | None = None, worker_env: dict[str, str] | None = None) -> None:
+        self.store = store
+        self.faults = faults
+        self.worker_command = worker_command
+        self.worker_env = worker_env
+
+    def local(self, slots: int) -> LocalExecutor:
+        return LocalExecutor(slots, command=self.worker_command, env=self.worker_env, faults=self.faults)
+
+    def ssh(self, node: NodeConfig, accept_fingerprint: Any = None) -> Executor:
+        from hyperdesk.farm.ssh import SshExecutor  # asyncssh costs 0.3 s to import: only for SSH nodes
+
+        return SshExecutor(node, self.store, accept_fingerprint=accept_fingerprint, faults=self.faults)
+
+    def for_request(self, farm: FarmRequest) -> list[Executor]:
+        executors: list[Executor] = []
+        slots = default_local_slots() if farm.local is None else farm.local
+        if slots > 0:
+            executors.append(self.local(slots))
+        for text in farm.nodes:
+            executors.append(self.ssh(resolve_node(text, self.store), list(farm.accept_host_keys) or None))
+        if not executors:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", "no worker: --local 0 and no --node",
+                                 hint="Give --local N (N >= 1) or at least one --node user@host[:port].")
+        return executors
+
+    def for_nodes(self, local: int, nodes: list[NodeConfig]) -> list[Executor]:
+        out: list[Executor] = [self.local(local)] if local > 0 else []
+        out.extend(self.ssh(n) for n in nodes)
+        return out
+
+    def from_spec(self, spec: dict[str, Any], *, local: int | None = None,
+                  accept_host_keys: list[str] | None = None) -> list[Executor]:
+        """The executors a stored job was started with (the registered node may have changed: slots, key);
+        `local` replaces the local slot count."""
+        out: list[Executor] = []
+        had_local = False
+        for item in spec.get("executors", []):
+            if item.get("kind") == "local":
+                had_local = True
+                slots = item.get("slots") if local is None else local
+                if slots:
+                    out.append(self.local(int(slots)))
+            elif item.get("kind") == "ssh":
+                node = NodeConfig.model_validate(item["node"])
+                registered = self.store.get_node(node.name)
+                if registered is not None:
+                    node = NodeConfig.model_validate(registered.model_dump())
+                out.append(self.ssh(node, list(accept_host_keys or []) or None))
+        if not had_local and local:
+            out.insert(0, self.local(local))
+        return out

@@ -1,9 +1,11 @@
-"""Issue 16, fidelity: chunking never changes a frame; a host's content stays hidden until its start.
+"""Issue 16, fidelity: chunking never changes a frame; a host's content stays hidden until its start;
+page-side shader transitions are refused, never rendered as the library's loader.
 
 The history-dependent pages (fid-anime-history, fid-gsap-call-canvas) are rendered as png-sequences
 with chunks of 30 frames (four chunks, the plan's seam audit turns pre-roll on) and of 300 (one
-chunk, no audit): the frames must be byte-identical. fid-host-start checks pixel values before and
-after each host's data-start.
+chunk, no audit): the frames must be byte-identical. With pre-roll forced off the 30-frame chunks
+differ, which shows the pages do depend on history. fid-host-start checks pixel values before and
+after each host's data-start; fid-shader-transition uses HyperShader.
 """
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from hyperdesk.errors import CODES, INPUT, HyperdeskError
 from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.planner import plan
+
+CORPUS = Path(__file__).resolve().parent
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +57,24 @@ def test_history_dependent_page_chunk_sizes_give_identical_frames(corpus_render,
     assert chunked.frame_sha256 == whole.frame_sha256
     assert frame_bytes(chunked) == frame_bytes(whole)
     assert len(frame_bytes(whole)) == 120
+
+
+@pytest.mark.parametrize("name", ["fid-anime-history", "fid-gsap-call-canvas"])
+def test_history_dependent_page_without_preroll_differs(corpus_render, name):
+    """The control: the same chunks on fresh pages draw other frames, so the test pages do depend on history."""
+    _, whole = render_both(corpus_render, name)
+    fresh = corpus_render(name, format="png-sequence", chunk_frames=30, keyframe_interval=30, preroll="off")
+    assert chunk_table(fresh)["preroll_from"] is None
+    assert fresh.frame_sha256[:30] == whole.frame_sha256[:30]
+    assert fresh.frame_sha256 != whole.frame_sha256
+
+
+def test_anime_is_resolved_from_its_cdn_url_through_npm(corpus_render):
+    chunked, _ = render_both(corpus_render, "fid-anime-history")
+    assets = json.loads((chunked.plan_dir / "meta" / "assets.json").read_text())["assets"]
+    anime = [a for a in assets if "animejs@3.2.2" in a["url"]]
+    assert len(anime) == 1 and anime[0]["tier"] == "npm", assets
+    assert anime[0]["package"] == "animejs" and anime[0]["version"] == "3.2.2"
 
 
 def test_anime_history_ends_on_the_later_timeline(corpus_render):
@@ -98,3 +123,26 @@ def test_host_content_hidden_before_host_start(corpus_render):
         assert rgb(r, frame, 240, 90) == BLACK and rgb(r, frame, 170, 10) == BLACK
     assert rgb(r, 60, 170, 10) == RIGHT_BG and rgb(r, 60, 240, 90) == BLUE
     assert rgb(r, 89, 80, 90) == RED and rgb(r, 89, 240, 100) == BLUE
+
+
+def test_page_side_shader_transitions_are_refused_at_plan(tmp_path):
+    """HyperShader without the renderer hand-off would draw its "Preparing scene transitions" loader
+    on every frame: an inline HyperShader.init stops the plan with a typed, non-retryable input error."""
+    with pytest.raises(HyperdeskError) as info:
+        plan(CORPUS / "fid-shader-transition", RenderConfig(format="png-sequence"), tmp_path / "plan")
+    e = info.value
+    assert e.code == "SHADER_TRANSITIONS_NOT_SUPPORTED", e
+    assert not e.retryable and CODES[e.code].exit == INPUT
+    assert e.details["file"] == "index.html" and "HyperShader.init(" in e.message
+    assert not (tmp_path / "plan").exists()
+
+
+def test_page_side_shader_transitions_from_a_script_file_are_refused_by_the_page(corpus_render):
+    """The compiler does not read script files: the ready page's own list of transitions refuses it."""
+    with pytest.raises(HyperdeskError) as info:
+        corpus_render("fid-shader-transition-file", format="png-sequence")
+    e = info.value
+    assert e.code == "SHADER_TRANSITIONS_NOT_SUPPORTED", e
+    assert not e.retryable
+    assert e.details["transitions"] == [{"time": 0.5, "shader": "domain-warp", "from": "one", "to": "two"}]
+    assert "domain-warp at 0.5 s (one -> two)" in e.message

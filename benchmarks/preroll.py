@@ -7,12 +7,14 @@
    with pre-roll forced on. Each chunk's perf file records the frames it pre-rolled and the time
    they took; printed beside the chunk's capture time per frame.
 2. The sample (a pure page) planned with the default seam audit and with pre-roll off, then every
-   chunk rendered, in the same run: the audit must leave pre-roll off, so the render time ratio
-   (audit / off) stays ~1.0; the audit's one-off cost is the plan time difference.
+   chunk rendered, interleaved, in the same run: the audit must leave pre-roll off (no chunk
+   pre-rolls a frame), so the render time ratio (audit / off) stays ~1.0; the audit's one-off cost
+   is the plan time difference.
 """
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,14 +36,23 @@ def planned(composition: Path, work: Path, name: str, **config):
     return result, seconds, table
 
 
-def render_all(result, work: Path, name: str) -> tuple[float, list[dict]]:
+def render_interleaved(a, b, work: Path) -> tuple[float, float, list[dict]]:
+    """Render every chunk of plans *a* and *b* (the same chunking), alternating which goes first, so
+    the load of a shared machine weighs on both alike; seconds of each and the perf files of *a*."""
     from hyperdesk.plan.chunk import render_chunk
 
-    ext = "" if result.manifest.format == "png-sequence" else ".mp4"
-    t0 = time.monotonic()
-    chunks = [render_chunk(result.plan_dir, i, work / f"{name}-{i}{ext}") for i in range(result.manifest.chunk_count)]
-    seconds = time.monotonic() - t0
-    return seconds, [json.loads(Path(c.perf_path).read_text()) for c in chunks]
+    ext = "" if a.manifest.format == "png-sequence" else ".mp4"
+    seconds = {"a": 0.0, "b": 0.0}
+    perf = []
+    for i in range(a.manifest.chunk_count):
+        order = [("a", a), ("b", b)] if i % 2 == 0 else [("b", b), ("a", a)]
+        for name, result in order:
+            t0 = time.monotonic()
+            r = render_chunk(result.plan_dir, i, work / f"{name}-{i}{ext}")
+            seconds[name] += time.monotonic() - t0
+            if name == "a":
+                perf.append(json.loads(Path(r.perf_path).read_text()))
+    return seconds["a"], seconds["b"], perf
 
 
 def preroll_cost(label: str, result, work: Path, name: str) -> None:
@@ -57,6 +68,8 @@ def preroll_cost(label: str, result, work: Path, name: str) -> None:
 
 
 def main() -> None:
+    # The sample's image and audio are generated, never committed.
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_sample_media.py")], check=True)
     with tempfile.TemporaryDirectory(prefix="hyperdesk-preroll-bench-") as tmp:
         work = Path(tmp)
         hist, hist_plan_s, hist_table = planned(HISTORY, work, "history", format="png-sequence", chunk_frames=30,
@@ -75,8 +88,7 @@ def main() -> None:
         if audit_table["preroll_from"] is not None:
             print("FAIL: the seam audit turned pre-roll on for the pure sample", file=sys.stderr)
             sys.exit(1)
-        off_s, off_perf = render_all(off, work, "off")
-        audit_s, audit_perf = render_all(audit, work, "audit")
+        audit_s, off_s, audit_perf = render_interleaved(audit, off, work)
         rolled = sum(p["preroll"]["frames"] for p in audit_perf)
         print(f"sample render: after the audit {audit_s:.1f} s ({rolled} frames pre-rolled), pre-roll off "
               f"{off_s:.1f} s, ratio {audit_s / off_s:.3f}")

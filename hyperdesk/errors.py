@@ -170,6 +170,11 @@ CODES: dict[str, ErrorSpec] = {
         "hyperdesk renders with software WebGL only: remove data-requires-webgpu or provide a WebGL/canvas "
         "fallback.",
         INPUT),
+    "SHADER_TRANSITIONS_NOT_SUPPORTED": ErrorSpec(
+        False,
+        "hyperdesk cannot render page-side shader transitions (HyperShader): replace them with CSS or GSAP "
+        "transitions (e.g. an opacity crossfade), or render this composition with the HyperFrames CLI.",
+        INPUT),
     "JOB_LOCKED": ErrorSpec(
         False, "Another hyperdesk process is running this job: wait for it or stop it first.",
         INPUT),

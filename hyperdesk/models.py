@@ -217,6 +217,10 @@ class ChunkTable(_Model):
     chunk_frames: int
     chunks: list[ChunkSlice]
     policy: ChunkPolicy
+    # Pre-roll (departure from plan-contract 2.4, see docs/internals.md): when set, a chunk starting
+    # at s first seeks frames [preroll_from, s - 1) without capturing, then warms up s - 1 as every
+    # chunk does, so a history-dependent page reaches s as a one-process render does.
+    preroll_from: int | None = Field(default=None, ge=0)
 
 
 class VideoSource(_Model):

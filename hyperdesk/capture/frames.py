@@ -37,6 +37,21 @@ _SEEK_JS = """async ([t, seen]) => {
             source: (e && e.source !== undefined) ? String(e.source) : null}))};
 }"""
 
+# Seeks a run of frame times one after another, as a render would, without drawing any of them.
+_PREROLL_JS = """async ([times, seen]) => {
+  for (const t of times) await window.__hf.seek(t);
+  const hd = window.__hd;
+  const errs = (hd && Array.isArray(hd.errors)) ? hd.errors : [];
+  return {errors: errs.slice(seen).map(e => ({
+            message: String((e && e.message) !== undefined ? e.message : e),
+            source: (e && e.source !== undefined) ? String(e.source) : null}))};
+}"""
+
+# A pre-roll batch grows while its seeks take less than this, so that one page call stays well
+# under the 1 s after which a stuck call gets BeginFrames pumped (and the 30 s frame-step limit).
+_PREROLL_BATCH_S = 0.25
+_PREROLL_BATCH_MAX = 256
+
 _SYNC_JS = {
     1: "new Promise(r => requestAnimationFrame(() => r(1)))",
     2: "new Promise(r => requestAnimationFrame(() => requestAnimationFrame(() => r(1))))",
@@ -95,6 +110,34 @@ class FrameCapture:
     async def render(self, frame_index: int) -> None:
         """Seek to *frame_index* and draw it without capturing (a warm-up)."""
         await self._step(frame_index, output=False)
+
+    async def preroll(self, frames: range) -> None:
+        """Seek every frame of *frames* in order without drawing, injecting video or capturing it:
+        the page's script state then is what a render that came through those frames left behind."""
+        browser = self.browser
+        limit = self.timeouts.frame_s
+        pos, batch = frames.start, 1
+        while pos < frames.stop:
+            chunk = range(pos, min(frames.stop, pos + batch))
+            times = [self.spec.fps.frame_time(i) for i in chunk]
+            step = f"the pre-roll of frames {chunk.start}-{chunk.stop - 1}"
+            t0 = time.monotonic()
+            try:
+                browser.errors.check()
+                try:
+                    r = await browser.guard(browser.page.evaluate(_PREROLL_JS, [times, browser.errors.runtime_seen]),
+                                            limit, step, pump=True, pump_delay=self.timeouts.capture_pump_delay_s,
+                                            limit=limit)
+                except playwright_error() as e:
+                    browser.errors.check()
+                    raise self._seek_error(e, step) from e
+                browser.errors.check(r.get("errors"))
+            except HyperdeskError as e:
+                e.details.setdefault("frame", chunk.start)
+                raise
+            pos = chunk.stop
+            if time.monotonic() - t0 < _PREROLL_BATCH_S:
+                batch = min(batch * 2, _PREROLL_BATCH_MAX)
 
     async def _step(self, frame_index: int, *, output: bool) -> bytes | None:
         browser = self.browser

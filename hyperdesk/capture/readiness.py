@@ -72,6 +72,16 @@ _PAGE_WARNINGS_JS = """(codes) => {
     .map(w => ({code: String(w.code), message: String(w.message)}));
 }"""
 
+# The shader transitions a page composites itself (HyperShader, @hyperframes/shader-transitions):
+# its init() lists them in window.__hf.transitions whether or not a renderer is there to take them.
+_SHADER_TRANSITIONS_JS = """() => {
+  const hf = window.__hf;
+  const list = (hf && Array.isArray(hf.transitions)) ? hf.transitions : [];
+  return list.filter(t => t && t.shader !== undefined && t.shader !== null)
+    .map(t => ({time: Number(t.time), shader: String(t.shader),
+                from: String(t.fromScene || ''), to: String(t.toScene || '')}));
+}"""
+
 
 async def install_page_scripts(browser: LaunchedBrowser, init_script: InitScript | None = None) -> None:
     """Steps 7-8: the runtime's init script (or a test's *init_script*), then the alpha set-up."""
@@ -95,6 +105,7 @@ async def load_until_ready(browser: LaunchedBrowser) -> None:
     """Step 9: navigate, wait for readiness, forward the page's readiness warnings."""
     await _navigate(browser)
     await _wait_ready(browser)
+    await _refuse_shader_transitions(browser)
     await _collect_page_warnings(browser)
 
 
@@ -150,6 +161,28 @@ async def _wait_ready(browser: LaunchedBrowser) -> None:
             return
         await browser.guard(asyncio.sleep(timeouts.ready_poll_s), None, "the readiness wait", pump=True)
     await _raise_not_ready(browser)
+
+
+async def _refuse_shader_transitions(browser: LaunchedBrowser) -> None:
+    """A page that composites shader transitions itself expects a renderer hand-off (a virtual-time
+    bridge plus a compositing step per frame) that hyperdesk does not provide: without it the library
+    samples scenes in real time and every frame shows its loader. Refuse such a page instead."""
+    try:
+        found = await browser.guard(browser.page.evaluate(_SHADER_TRANSITIONS_JS), browser.timeouts.frame_s,
+                                    "reading the page's shader transitions", pump=True)
+    except playwright_error() as e:
+        log.debug("reading the shader transitions failed: %s", e)
+        return
+    if not found:
+        return
+    listed = ", ".join(f"{t['shader']} at {t['time']:g} s ({t['from']} -> {t['to']})" for t in found)
+    raise HyperdeskError(
+        "SHADER_TRANSITIONS_NOT_SUPPORTED",
+        f"The page composites {len(found)} shader transition(s) itself (HyperShader): {listed}; hyperdesk "
+        "does not provide the renderer hand-off they need, and without it every frame would show the "
+        "library's loader",
+        details={"transitions": found, "work_dir": str(browser.work_dir)},
+    )
 
 
 async def _collect_page_warnings(browser: LaunchedBrowser) -> None:

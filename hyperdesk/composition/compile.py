@@ -34,6 +34,7 @@ from hyperdesk.composition.document import (
     DEFAULT_FPS,
     SCOPE_ATTR,
     body_of,
+    check_shader_transitions,
     find_root,
     head_of,
     invalid,
@@ -401,6 +402,8 @@ class _Compiler:
                     scope=str(inst.index), authored_id=inst.authored_id, runtime_id=inst.runtime_id,
                     source=inst.file, variables=inst_values[inst.index], scripts=inst.inline_scripts,
                 )))
+
+        check_shader_transitions(doc, self.entry)
 
         # Step 4: remote resources frozen; files outside the project refused, except those in an
         # allowed folder (--allow-outside), copied under __hd/external.

@@ -169,7 +169,15 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
     frame_hashes: list[str] = []
     frame_ms: list[float] = []
     capture_ms = 0.0
+    preroll_from = loaded.chunks.preroll_from
+    preroll = range(preroll_from, sl.start_frame - 1) if preroll_from is not None else range(0)
+    preroll_ms = 0.0
     try:
+        if preroll:
+            # Before the encoder starts: ffmpeg waiting on an idle pipe would only hold memory.
+            t_preroll = time.monotonic()
+            await session.preroll(preroll.start, preroll.stop)
+            preroll_ms = _ms(t_preroll)
         if not frame_dir_output:
             encoder = StreamingEncoder(cfg, work / "output.partial", work / "logs" / "ffmpeg.log")
             await encoder.start()
@@ -246,11 +254,12 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
                           browser_version=browser_version or env.browser_version, ffmpeg_identity=env.ffmpeg_identity),
         warnings=warnings, perf_path=str(perf_path),
     )
-    _write_perf(perf_path, result, frame_ms)
+    _write_perf(perf_path, result, frame_ms, len(preroll), preroll_ms)
     return result
 
 
-def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
+def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float], preroll_frames: int,
+                preroll_ms: float) -> None:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     ordered = sorted(frame_ms) or [0.0]
 
@@ -263,6 +272,7 @@ def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
         "timings": result.timings.model_dump(),
         "frame_capture_ms": {"p50": round(statistics.median(ordered), 2), "p95": pct(0.95),
                              "max": round(ordered[-1], 2)},
+        "preroll": {"frames": preroll_frames, "ms": preroll_ms},
         "children_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "children_peak_rss_kib": usage.ru_maxrss,
         "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,8 @@ class RenderConfig(BaseModel):
     allow_outside: list[str] = Field(default_factory=list)  # folders outside the project a composition may read
     max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
     max_frames: int = DEFAULT_MAX_FRAMES
+    # Chunk pre-roll: "auto" lets the plan's seam audit decide, "on"/"off" force it.
+    preroll: Literal["auto", "on", "off"] = "auto"
 
     def parsed_fps(self) -> Fps | None:
         if self.fps is None:

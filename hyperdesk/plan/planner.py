@@ -31,6 +31,7 @@ from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
 from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
+from hyperdesk.plan.seam_audit import decide_preroll
 from hyperdesk.models import (
     AssetTable,
     ChunkPolicy,
@@ -330,6 +331,13 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         table = plan_chunks(total, locked.keyframe_interval, ChunkPolicy(
             explicit_chunk_frames=config.chunk_frames, target_chunk_frames=config.target_chunk_frames,
             max_chunk_frames=config.max_chunk_frames, max_chunks=config.max_chunks))
+        audit_spec = PageSpec(
+            compiled_dir=compiled_dir, fonts_dir=fonts_dir, plan_dir=partial, width=width, height=height, fps=fps,
+            variables=dict(config.variables), capture_format=locked.capture_format,
+            jpeg_quality=locked.jpeg_quality, png_fast=locked.png_fast,
+            transparent=locked.transparent_background, videos=videos)
+        table, preroll_warnings = run_coroutine(decide_preroll(config.preroll, table, audit_spec, faults=faults))
+        warnings.extend(preroll_warnings)
 
         media = compiled.media
         meta = CompositionMeta(

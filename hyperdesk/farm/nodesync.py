@@ -182,8 +182,7 @@ def sweep(req: dict[str, Any]) -> dict[str, Any]:
 def usage(req: dict[str, Any]) -> dict[str, Any]:
     r = _roots()
     return {"ok": True, "cache_root": str(r["cache_root"]), "farm-plans": tree_size(r["plans_dir"]),
-            "blobs": tree_size(r["blob_dir"]), "farm-out": tree_size(r["outputs_dir"]),
-            "cap": cache_cap("farm-plans")}
+            "blobs": tree_size(r["blob_dir"]), "farm-out": tree_size(r["outputs_dir"])}
 
 
 ACTIONS = {"check": check, "commit": commit, "clean": clean, "sweep": sweep, "usage": usage}

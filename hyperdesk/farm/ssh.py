@@ -404,8 +404,10 @@ class SshExecutor(Executor):
         return await self._run_json("node-sync", "sweep", stdin=self.sweep_request(everything=everything), timeout=120)
 
     async def cache_usage(self) -> dict[str, Any]:
-        """The bytes the node's hyperdesk caches hold (`hyperdesk cache info`)."""
-        return await self._run_json("node-sync", "usage", timeout=120)
+        """The bytes the node's hyperdesk caches hold (`hyperdesk cache info`), with the cap this controller
+        sweeps them to."""
+        reply = await self._run_json("node-sync", "usage", stdin={}, timeout=120)
+        return {**reply, "cap": cache_cap("farm-plans")}
 
     async def _upload(self, plan_dir: Path, manifest: dict[str, Any], shas: list[str], staging: str,
                       stats: PlanTransfer) -> dict[str, str]:

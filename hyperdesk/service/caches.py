@@ -11,15 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from hyperdesk.dirs import abandoned, asset_cache_dir, cache_cap, plan_cache_dir
+from hyperdesk.dirs import abandoned, asset_cache_dir, cache_cap, pid_alive, plan_cache_dir
 from hyperdesk.plan.assemble import sweep_assembly_leftovers
 from hyperdesk.plan.evict import RECENT_S, Entry, evict, file_entries, folder_entries, tree_size
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.locks import locks_dir, sweep_stale_locks
+from hyperdesk.store.models import JobRecord
 
 # planDirs being written (planner.py) are swept by the planner itself.
 _PLAN_SKIP = (".partial.",)
@@ -67,6 +69,13 @@ def _remove_work_dirs(chunks: Path, *, only_abandoned: bool) -> int:
     return removed
 
 
+def _controller_alive(job: JobRecord) -> bool:
+    """Does the job's controller still run (anywhere but here it cannot be checked: assume so)?"""
+    if not job.controller_pid:
+        return False
+    return job.controller_host != socket.gethostname() or pid_alive(job.controller_pid)
+
+
 def sweep_leftovers(store: JobStore, data_dir: Path) -> dict[str, int]:
     """What dead processes and ended jobs left: attempt work dirs (a failed job's stay, for the
     inspector, until it ends), folders of jobs the store no longer knows, assembly folders beside
@@ -85,8 +94,8 @@ def sweep_leftovers(store: JobStore, data_dir: Path) -> dict[str, int]:
                     shutil.rmtree(job_dir, ignore_errors=True)
                     counts["job_dirs"] += 1
             continue
-        if job.state == "failed":
-            continue
+        if job.state == "failed" or (job.state in ("running", "paused", "assembling") and _controller_alive(job)):
+            continue  # a failed attempt's dir is shown by the inspector while its job can still show it
         counts["work_dirs"] += _remove_work_dirs(job_dir / "chunks", only_abandoned=job.state != "done")
         if job.state == "done":
             with contextlib.suppress(OSError):

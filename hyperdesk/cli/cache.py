@@ -11,20 +11,14 @@ from typing import Any
 from hyperdesk.errors import HyperdeskError
 
 
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover - the loop returns
-
-
 def _node_error(node: dict[str, Any]) -> HyperdeskError | None:
     err = node.get("error")
     return HyperdeskError.from_dict(err) if isinstance(err, dict) else None
 
 
 def _print_info(report: dict[str, Any]) -> None:
+    from hyperdesk.service.caches import human_size as human  # lazy: see cli/__init__.py
+
     print("this machine")
     for name, cache in report["machine"].items():
         cap = f" (cap {human(cache['cap'])})" if cache.get("cap") is not None else ""
@@ -42,6 +36,8 @@ def _print_info(report: dict[str, Any]) -> None:
 
 
 def _print_prune(report: dict[str, Any]) -> None:
+    from hyperdesk.service.caches import human_size as human  # lazy: see cli/__init__.py
+
     m = report["machine"]
     print(f"this machine: freed {human(m['plans'])} of plans ({m['plans_removed']}), {human(m['assets'])} of "
           f"assets ({m['assets_removed']} files); removed {m['work_dirs']} work dirs, {m['job_dirs']} + "

@@ -11,16 +11,9 @@ from typing import Any
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from hyperdesk.service import RenderService
+from hyperdesk.service.caches import human_size as human
 
 Spawn = Callable[[Coroutine[Any, Any, Any], str], Any]
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
 
 
 class CachePanel(QWidget):

@@ -27,6 +27,15 @@ from hyperdesk.store.models import JobRecord
 _PLAN_SKIP = (".partial.",)
 
 
+def human_size(n: float) -> str:
+    """Bytes for people: 0 B, 12.3 KiB, 4.5 MiB, 6.7 GiB."""
+    for unit in ("B", "KiB", "MiB"):
+        if abs(n) < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
 def needed_plans(store: JobStore) -> set[str]:
     """The planDirs of every job that may still run: all but the done ones."""
     return {j.plan_dir for j in store.list_jobs(limit=1_000_000) if j.state != "done" and j.plan_dir}

@@ -144,6 +144,7 @@ def run_render(request: RenderRequest, *, json_events: bool = False, faults: Fau
     started = time.monotonic()
     service = RenderService(faults=faults)
     service.add_listener(EventPrinter(json_events))
+    service.sweep_leftovers()  # what an earlier killed run left (work dirs, assembly folders, lock files)
     service.check(request)
     job_id = service.new_job_id()
     planned = service.plan_now(request, job_id=job_id)

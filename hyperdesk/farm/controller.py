@@ -454,6 +454,7 @@ class FarmController:
             now = time.monotonic()
             if self._cancelling:
                 await self._stop_all(HyperdeskError("CANCELLED", "the job was cancelled"))
+                await self._leave_nothing(local_work=True)
                 self._store_job(state="cancelled", controller_pid=None)
                 self._outcome = JobOutcome(self._jid(), "cancelled",
                                            error=HyperdeskError("CANCELLED", "the job was cancelled"))
@@ -462,6 +463,7 @@ class FarmController:
                 return
             if self._job_error is not None:
                 await self._stop_all(HyperdeskError("CANCELLED", "the job failed"))
+                await self._leave_nothing(local_work=False)
                 self._finish_failed(self._job_error)
                 return
             if sched.complete():
@@ -482,6 +484,20 @@ class FarmController:
                 timeout = max(0.01, min(timeout, wake_at - now))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _leave_nothing(self, *, local_work: bool) -> None:
+        """Once every attempt has stopped: the job's folder on each node goes (nothing there is inspected or
+        resumed), and with `local_work` the local attempts' work dirs too (Chromium profiles, captured frames).
+        A failed job keeps its local ones for the inspector; verified chunks stay for a resume."""
+        assert self.job is not None
+        if local_work:
+            chunks = Path(self.job.work_dir) / "chunks"
+            for work in chunks.glob("*.work.*") if chunks.is_dir() else []:
+                if work.is_dir() and not work.is_symlink():
+                    shutil.rmtree(work, ignore_errors=True)
+        for executor in self.executors.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(executor.clean_job(self._jid()), 30)
 
     def _no_node_error(self) -> HyperdeskError:
         assert self.sched is not None
@@ -839,9 +855,7 @@ class FarmController:
                 with contextlib.suppress(OSError):
                     os.unlink(result.perf_path)
             shutil.rmtree(Path(job.work_dir) / "chunks", ignore_errors=True)
-        for executor in self.executors.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(executor.clean_job(job.id), 30)
+        await self._leave_nothing(local_work=True)
         self._outcome = JobOutcome(job.id, "done", result=assembled)
         self._emit(ev.JobDone(job_id=job.id, output=assembled.output_path, sha256=assembled.sha256,
                               frames=assembled.frames, seconds=round(time.monotonic() - self._t0, 3),

@@ -43,6 +43,7 @@ def create_window(composition: str | None = None, *, store: JobStore | None = No
     service = service or RenderService(store or JobStore())
     service.warm_up()
     service.sweep_old_gui_plans()
+    service.sweep_leftovers()
     window = MainWindow(service, settings or make_settings(), **window_kwargs)
     if composition:
         window.open_composition(composition)

@@ -45,6 +45,7 @@ from hyperdesk.gui.job_view import JobView, job_detail_text
 from hyperdesk.gui.node_actions import NodeActions
 from hyperdesk.gui.nodes_panel import NodesModel, NodesPanel
 from hyperdesk.gui.preview import PreviewPanel
+from hyperdesk.gui.cache_panel import CachePanel
 from hyperdesk.gui.settings_panel import RenderSettingsPanel
 from hyperdesk.gui.theme import state_color
 from hyperdesk.service import CompositionFacts, RenderRequest, RenderService
@@ -101,6 +102,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.job_view)
         self.composition_panel = CompositionPanel(settings)
         self.settings_panel = RenderSettingsPanel()
+        self.cache_panel = CachePanel(service, self.spawn)
         self.nodes_model = NodesModel(self)
         self.nodes_panel = NodesPanel(self.nodes_model)
         self.inspector = FailureInspector()
@@ -120,6 +122,7 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._dock("composition", "Composition", self.composition_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("settings", "Render settings", self.settings_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("cache", "Cache", self.cache_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("nodes", "Nodes", self.nodes_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("preview", "Preview", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("inspector", "Inspector", self.inspector, Qt.DockWidgetArea.BottomDockWidgetArea)
@@ -170,6 +173,7 @@ class MainWindow(QMainWindow):
         self.node_actions.set_local_workers(int(str(local_workers or 0)))
         self.node_actions.refresh()
         self.refresh_history()
+        self.spawn(self.cache_panel.refresh(), "cache")
         self.restore_layout()
         self.update_actions()
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from hyperdesk import __version__
+from hyperdesk.dirs import OWNER_FILE, abandoned, claim
 from hyperdesk.encode.assembly import concat_mux, verify_output
 from hyperdesk.encode.audio import fit_audio
 from hyperdesk.encode.ffmpeg import ffmpeg_identity as own_identity
@@ -19,6 +21,25 @@ from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
 from hyperdesk.models import AssembleResult, AssembleTimings, ChunkResult, ResultWarning
 from hyperdesk.plan.paths import check_output, is_own_sequence_file
 from hyperdesk.plan.verify import LoadedPlan, load_plan
+
+
+_WORK_NAME = re.compile(r"^.+\.(assemble|partial)\.[0-9a-f]{8}$")
+
+
+def sweep_assembly_leftovers(folder: Path) -> list[Path]:
+    """Remove the assembly work folders (`<out>.assemble.<hex>`, a sequence's `<out>.partial.<hex>`)
+    that a process which no longer runs (kill -9 mid-assembly) left in `folder`: only folders that
+    record a hyperdesk owner, never anything else with a similar name."""
+    removed: list[Path] = []
+    try:
+        children = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for child in children:
+        if _WORK_NAME.match(child.name) and child.is_dir() and not child.is_symlink() and abandoned(child):
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child)
+    return removed
 
 
 def _ms(since: float) -> float:
@@ -104,6 +125,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         raise HyperdeskError("FFMPEG_VERSION_MISMATCH", f"this machine's ffmpeg is {identity}, the plan needs {wanted}",
                              details={"worker": identity, "plan": wanted})
     out = check_output(out, loaded.encoder.format, overwrite=overwrite)
+    sweep_assembly_leftovers(out.parent)
     ordered = check_chunk_results(loaded, chunk_results)
     verify_inputs_ms = _ms(t0)
     cfg = loaded.encoder
@@ -123,6 +145,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         partial = out.parent / f"{out.name}.partial.{secrets.token_hex(4)}"
         partial.mkdir()
         try:
+            claim(partial)  # swept at the next start if this process dies here (the file is not a frame)
             t1 = time.monotonic()
             for r in ordered:
                 src_dir = Path(r.output_path)
@@ -138,7 +161,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
                 fit_audio(audio_src, target_s, partial / "audio.m4a")
             audio_fit_ms = _ms(t2)
             t3 = time.monotonic()
-            names = sorted(p.name for p in partial.iterdir())
+            names = sorted(p.name for p in partial.iterdir() if p.name != OWNER_FILE)
             expected = [f"frame_{i:06d}.png" for i in range(1, total + 1)] + (["audio.m4a"] if has_audio else [])
             if names != sorted(expected):
                 raise HyperdeskError("OUTPUT_FRAME_COUNT_MISMATCH",
@@ -146,6 +169,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
                                      details={"work_dir": str(partial)})
             decode_check(partial / "frame_%06d.png", total, png_sequence=True)
             verify_output_ms = _ms(t3)
+            (partial / OWNER_FILE).unlink()  # the folder becomes the output: only frames and audio
             digest = frame_dir_hash(partial)[0]
             size = sum(p.stat().st_size for p in partial.iterdir())
             _place_sequence(partial, out, overwrite=overwrite)
@@ -156,6 +180,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         work = out.parent / f"{out.name}.assemble.{secrets.token_hex(4)}"
         work.mkdir()
         try:
+            claim(work)  # swept at the next start if this process dies here
             partial = work / "output.partial"
 
             def mux(audio: Path | None) -> None:
@@ -195,10 +220,8 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
                           codec=cfg.codec, has_audio=has_audio)
             verify_output_ms = _ms(t3)
             os.replace(partial, out)
-        except HyperdeskError as exc:
-            exc.details.setdefault("work_dir", str(work))
-            raise
-        shutil.rmtree(work, ignore_errors=True)
+        finally:  # done or failed (a full disk included), nothing of the assembly stays beside the output
+            shutil.rmtree(work, ignore_errors=True)
         digest = sha256_file(out)
         size = out.stat().st_size
     return AssembleResult(

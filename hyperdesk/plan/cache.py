@@ -12,6 +12,7 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.dirs import plan_cache_dir
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.evict import touch
 from hyperdesk.plan.hashing import canonical_json, sha256_file
 from hyperdesk.models import PlanResult, WorkerEnv
 from hyperdesk.plan.planner import plan, resolve_composition
@@ -73,6 +74,7 @@ def _load_cached(target: Path) -> PlanResult | None:
     if (target / "plan.json").is_file():
         try:
             loaded = load_plan(target)
+            touch(target)  # the cache's least-recently-used order (plan/evict.py)
             return PlanResult(plan_dir=str(target), plan_hash=loaded.manifest.plan_hash,
                               manifest=loaded.manifest, reused=True)
         except HyperdeskError:

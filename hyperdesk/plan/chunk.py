@@ -20,6 +20,7 @@ from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
 from hyperdesk.capture.spec import RequestedMode
 from hyperdesk.encode.probe import pinned_packet_count
 from hyperdesk.encode.stream import StreamingEncoder
+from hyperdesk.dirs import claim
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
@@ -125,6 +126,7 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
         work = out.parent / f"{out.name}.work.{attempt_id}"
         try:
             work.mkdir(parents=True)
+            claim(work)  # a sweep removes it once this process is gone (a killed worker cannot)
         except OSError as exc:
             raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot create the work dir {work}: {exc}",
                                  details={"path": str(work)}) from None
@@ -135,7 +137,9 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
             exc.details.setdefault("work_dir", str(work))
             raise
         except asyncio.CancelledError:
-            raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled", details={"work_dir": str(work)}) from None
+            # A cancelled attempt has nothing to inspect: its work dir (Chromium profile included) goes now.
+            shutil.rmtree(work, ignore_errors=True)
+            raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled") from None
         except Exception as exc:  # an unexpected failure is still a typed one, with the work dir kept
             raise HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}",
                                  details={"work_dir": str(work)}) from exc

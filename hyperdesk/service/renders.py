@@ -33,6 +33,8 @@ from hyperdesk.plan.assemble import assemble
 from hyperdesk.plan.cache import cached_plan, find_cached_plan
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.evict import RECENT_S
+from hyperdesk.service import caches
 from hyperdesk.service.child import ChildCall, plan_payload
 from hyperdesk.service.executors import ExecutorFactory
 from hyperdesk.service.facts import CompositionFacts, facts_from_plan
@@ -114,6 +116,8 @@ class RenderService:
         except HyperdeskError as err:
             self._planning_failed(job_id, err)
             raise
+        if not planned.reused:
+            self.enforce_cache_caps()
         self._planning_done(job_id, planned, t0)
         return planned
 
@@ -129,6 +133,7 @@ class RenderService:
                 call = ChildCall("plan", plan_payload(composition, config, env, [str(p) for p in exclude]),
                                  faults=self.faults)
                 planned = PlanResult.model_validate(await call.run())
+                await asyncio.to_thread(self.enforce_cache_caps)
         except HyperdeskError as err:
             self._planning_failed(job_id, err)
             raise
@@ -423,6 +428,59 @@ class RenderService:
         with contextlib.suppress(OSError):
             root.rmdir()  # only when empty
         return removed
+
+    # ---- caches and leftovers ------------------------------------------------------------------------
+
+    def sweep_leftovers(self) -> dict[str, int]:
+        """Remove what dead processes and ended jobs left on this machine (service/caches.py); at start-up."""
+        return caches.sweep_leftovers(self.store, self.data_dir)
+
+    def enforce_cache_caps(self) -> dict[str, int]:
+        """Evict the least recently used plans and assets past their caps (after a new plan)."""
+        try:
+            return caches.enforce_caps(self.store)
+        except OSError:  # a cache that cannot be cleaned must not fail the render that filled it
+            return {}
+
+    async def cache_info(self, *, nodes: bool = True) -> dict[str, Any]:
+        """Bytes per cache on this machine and, with `nodes`, on each saved node (or the error reaching it)."""
+        machine = await asyncio.to_thread(caches.usage, self.store, self.data_dir)
+        return {"machine": machine, "nodes": await self._on_saved_nodes("usage") if nodes else []}
+
+    async def prune_caches(self, *, everything: bool = False, nodes: bool = True) -> dict[str, Any]:
+        """Sweep leftovers and evict past the caps here and on each saved node; with `everything`, every plan,
+        asset and kept chunk file no job needs (used a moment ago or not)."""
+
+        def here() -> dict[str, Any]:
+            swept = caches.sweep_leftovers(self.store, self.data_dir)
+            freed = caches.enforce_caps(self.store, everything=everything, min_age_s=0.0 if everything else RECENT_S)
+            jobs = caches.prune_finished_jobs(self.store, self.data_dir) if everything else 0
+            return {**swept, **freed, "done_job_dirs": jobs}
+
+        machine = await asyncio.to_thread(here)
+        swept = await self._on_saved_nodes("sweep", everything=everything) if nodes else []
+        return {"machine": machine, "nodes": swept}
+
+    async def _on_saved_nodes(self, what: str, *, everything: bool = False) -> list[dict[str, Any]]:
+        from hyperdesk.farm.ssh import SshExecutor  # asyncssh costs 0.3 s to import: only for SSH nodes
+
+        async def one(cfg: NodeConfig) -> dict[str, Any]:
+            executor = SshExecutor(cfg, self.store, connect_timeout=10.0, faults=self.faults)
+            try:
+                await executor.open()
+                reply = await (executor.cache_usage() if what == "usage" else executor.sweep(everything=everything))
+                if reply.get("ok") is False:
+                    raise HyperdeskError("NODE_INCOMPATIBLE", f"node {cfg.name}: node-sync {what} failed: "
+                                         f"{reply.get('error')}", details={"node": cfg.name})
+                return {"node": cfg.name, **reply}
+            except HyperdeskError as err:
+                return {"node": cfg.name, "error": err.to_dict()}
+            finally:
+                with contextlib.suppress(Exception):
+                    await executor.close()
+
+        configs = [NodeConfig.model_validate(rec.model_dump()) for rec in self.store.list_nodes()]
+        return list(await asyncio.gather(*(one(c) for c in configs)))
 
     # ---- nodes ---------------------------------------------------------------------------------------
 

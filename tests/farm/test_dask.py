@@ -327,12 +327,31 @@ def test_an_incompatible_worker_is_refused(two_workers: Cluster, project: Path, 
         two_workers.kill_worker("nochrome")
         two_workers.caches.pop("nochrome", None)
 
-    # Workers whose fingerprint differs from the plan's (another Chromium version) take no chunk at all.
-    outcome, events = render(request_for(project, tmp_path / "x.mp4", local=0, dask=[two_workers.address]),
-                             store=store, faults=FaultPlan(browser_version="1.0.0.0"))
+    # Workers whose fingerprint differs from the plan's (they report another Chromium version: a FaultPlan for
+    # the workers' commands only) take no chunk at all.
+    from hyperdesk.farm.controller import FarmController
+    from hyperdesk.farm.dask.executor import cluster_executors
+    from hyperdesk.service import RenderService
+
+    planned = RenderService(store=store).plan_now(request_for(project, tmp_path / "x.mp4", local=0))
+    events = []
+
+    async def main() -> Any:
+        executors = await cluster_executors(two_workers.address, faults=FaultPlan(browser_version="1.0.0.0"))
+        controller = FarmController(list(executors), store=store)
+        controller.add_listener(events.append)
+        try:
+            await controller.start(planned.plan_dir, tmp_path / "x.mp4")
+            return await asyncio.wait_for(controller.wait(), 300)
+        finally:
+            await controller.aclose()
+
+    outcome = asyncio.run(main())
     assert outcome.state == "failed" and outcome.error.code == "NODE_INCOMPATIBLE"
     assert "Chromium differs" in outcome.error.message
     assert not [e for e in events if e.type == "attempt_started"]
+    assert {e.node for e in events if e.type == "node_state" and e.state == "incompatible"} == {
+        f"dask-127.0.0.1:{two_workers.port}/w1", f"dask-127.0.0.1:{two_workers.port}/w2"}
 
 
 def test_clear_errors_before_any_chunk(two_workers: Cluster, project: Path, tmp_path: Path, store: Any) -> None:

@@ -87,9 +87,14 @@ class ExecutorFactory:
     async def dask_workers(self, clusters: list[str]) -> list[Executor]:
         """One executor per render worker of each Dask cluster (saved names or addresses): connects to the
         schedulers; NODE_UNREACHABLE / NODE_INCOMPATIBLE with hints when one cannot serve."""
-        # distributed costs 1-2 s to import: only when a job uses a Dask cluster
-        from hyperdesk.farm.dask.executor import cluster_executors
-
+        if not clusters:
+            return []
+        try:
+            # distributed costs 1-2 s to import, and is an optional dependency: only when a job uses a Dask cluster
+            from hyperdesk.farm.dask.executor import cluster_executors
+        except ImportError as exc:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"--dask needs Dask's distributed package: {exc}",
+                                 hint="pip install 'hyperdesk[dask]' (scripts/setup.sh does).") from None
         out: list[Executor] = []
         try:
             for text in clusters:

@@ -396,3 +396,50 @@ def test_cli_render_on_a_dask_cluster(two_workers: Cluster, project: Path, local
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"node": "lab/w1"' in proc.stdout or '"node": "lab/w2"' in proc.stdout
     assert shutil.which("dask", path=str(DASK.parent)) is not None
+
+
+def test_resume_after_a_controller_crash(two_workers: Cluster, project: Path, local_render: Path, tmp_path: Path,
+                                         store: Any) -> None:
+    """A job whose controller stops as a crash would (after its first chunk) resumes on the cluster it was
+    started with: verified chunks are kept, the rest render on the Dask workers."""
+    from hyperdesk.service import RenderService
+
+    out = tmp_path / "resumed.mp4"
+    first: list[str] = []
+
+    async def crash() -> str:
+        service = RenderService(store=store)
+        done = asyncio.Event()
+
+        def on_event(event: Any) -> None:
+            if event.type == "chunk_done":
+                done.set()
+
+        service.add_listener(on_event)
+        job_id = await service.start(request_for(project, out, local=0, dask=[two_workers.address]))
+        await asyncio.wait_for(done.wait(), 300)
+        await service.detach(job_id)
+        return job_id
+
+    job_id = asyncio.run(crash())
+    kept = [c.index for c in store.chunks(job_id) if c.state == "done"]
+    assert kept and not out.exists()
+    time.sleep(2)
+    assert chromium_on_workers(two_workers) == []
+
+    async def resume() -> Any:
+        service = RenderService(store=store)
+        events: list = []
+        service.add_listener(events.append)
+        try:
+            await service.resume(job_id)
+            return await asyncio.wait_for(service.wait(job_id), 600), events
+        finally:
+            await service.aclose()
+
+    outcome, events = asyncio.run(resume())
+    assert outcome.state == "done", outcome.error
+    assert sha256(out) == sha256(local_render)
+    started = next(e for e in events if e.type == "job_started")
+    assert started.resumed and set(kept) <= set(started.kept_chunks)
+    assert all(n.startswith(f"dask-127.0.0.1:{two_workers.port}/") for n in started.nodes)

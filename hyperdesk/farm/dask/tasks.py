@@ -30,6 +30,9 @@ from hyperdesk.models import ChunkResult
 STDERR_TAIL = 40
 
 _RUNNING: dict[str, subprocess.Popen] = {}  # attempt id -> its `hyperdesk worker`, in this Dask worker
+# Attempts told to stop, so a task that starts after its stop (it was queued, or starting) runs nothing.
+_STOPPED: dict[str, None] = {}
+_STOPPED_KEEP = 4096
 _RUNNING_LOCK = threading.Lock()
 
 
@@ -68,6 +71,9 @@ def worker_receive(blobs: dict[str, bytes], staging_dir: str) -> dict[str, str]:
 async def worker_stop(attempt_id: str, grace_s: float) -> bool:
     """Run on a Dask worker: SIGINT the attempt's `hyperdesk worker`, wait `grace_s`, kill its process group."""
     with _RUNNING_LOCK:
+        _STOPPED[attempt_id] = None
+        while len(_STOPPED) > _STOPPED_KEEP:
+            del _STOPPED[next(iter(_STOPPED))]
         proc = _RUNNING.get(attempt_id)
     if proc is None:
         return False
@@ -103,11 +109,14 @@ def render_task(plan_hash: str, chunk_index: int, attempt_id: str, job_id: str, 
         missing = HyperdeskError("MISSING_PLAN_ARTIFACT", f"plan {plan_hash[:12]}… is not in this worker's cache")
         return {"final": FailedEvent.from_error(attempt_id, missing, []).model_dump_json()}
     out = Path(paths["out_dir"]) / f"{attempt_id}{suffix}"
-    proc = subprocess.Popen(
-        _hyperdesk_argv(fault_words, "worker", paths["plan_dir"], str(chunk_index), "-o", str(out),
-                        "--attempt-id", attempt_id, "--watchdog"),
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    with _RUNNING_LOCK:
+    with _RUNNING_LOCK:  # a stop either comes first and nothing starts, or finds the process
+        if attempt_id in _STOPPED:
+            cancelled = HyperdeskError("CANCELLED", f"attempt {attempt_id} was stopped before it started")
+            return {"final": FailedEvent.from_error(attempt_id, cancelled, []).model_dump_json()}
+        proc = subprocess.Popen(
+            _hyperdesk_argv(fault_words, "worker", paths["plan_dir"], str(chunk_index), "-o", str(out),
+                            "--attempt-id", attempt_id, "--watchdog"),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         _RUNNING[attempt_id] = proc
     tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
 

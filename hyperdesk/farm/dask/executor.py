@@ -62,6 +62,7 @@ class DaskCluster:
         self.client: distributed.Client | None = None
         self._users = 0
         self._connecting = asyncio.Lock()  # the executors of one cluster connect at once: one client
+        self._seen: tuple[float, dict[str, dict[str, Any]]] = (-1e9, {})
 
     async def connect(self) -> distributed.Client:
         async with self._connecting:
@@ -85,18 +86,25 @@ class DaskCluster:
         self.client = client
         return client
 
-    async def workers(self) -> dict[str, dict[str, Any]]:
-        """The scheduler's workers now: address -> its info (name, resources, …)."""
+    async def workers(self, max_age_s: float = 1.0) -> dict[str, dict[str, Any]]:
+        """The scheduler's workers: address -> its info (name, resources, …), at most `max_age_s` old (every
+        running attempt asks every 2 s whether its worker is still there: one answer serves them all)."""
+        seen_at, workers = self._seen
+        if time.monotonic() - seen_at <= max_age_s:
+            return workers
         client = await self.connect()
         try:
             info = await asyncio.wait_for(client.scheduler.identity(), 10)
         except (TimeoutError, OSError) as exc:
             raise HyperdeskError("NODE_UNREACHABLE", f"the Dask scheduler at {self.address} does not answer: {exc}",
                                  details={"dask": self.address}) from None
-        return dict(info.get("workers") or {})
+        workers = dict(info.get("workers") or {})
+        self._seen = (time.monotonic(), workers)
+        return workers
 
     async def render_workers(self) -> dict[str, dict[str, Any]]:
-        return {a: w for a, w in (await self.workers()).items() if (w.get("resources") or {}).get(RESOURCE, 0) >= 1}
+        return {a: w for a, w in (await self.workers(max_age_s=0)).items()
+                if (w.get("resources") or {}).get(RESOURCE, 0) >= 1}
 
     async def run_on(self, address: str, function: Any, *args: Any, timeout: float = 300.0) -> Any:
         """`function(*args)` in the Dask worker at `address`; its exception is raised here."""
@@ -127,7 +135,7 @@ async def cluster_executors(address: str, *, name: str | None = None, faults: Fa
     try:
         workers = await cluster.render_workers()
         if not workers:
-            everyone = await cluster.workers()
+            everyone = await cluster.workers(max_age_s=0)
             raise HyperdeskError(
                 "NODE_INCOMPATIBLE",
                 f"no worker of the Dask cluster {cluster.name} ({address}) offers `{RESOURCE}` slots "

@@ -378,7 +378,8 @@ def test_cli_render_on_a_dask_cluster(two_workers: Cluster, project: Path, local
                                       tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "cli.mp4"
     proc = subprocess.run([sys.executable, "-m", "hyperdesk", "render", str(project), "-o", str(out), "--local", "0",
-                           "--dask", two_workers.address, "--chunk-size", "60"], capture_output=True, text=True, timeout=600)
+                           "--dask", two_workers.address, "--chunk-size", "60"],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"rendered {FRAMES} frames" in proc.stdout
     # A saved cluster entry: `nodes add` with a scheme, `nodes list`, `nodes test` (workers and slots).
@@ -405,7 +406,6 @@ def test_resume_after_a_controller_crash(two_workers: Cluster, project: Path, lo
     from hyperdesk.service import RenderService
 
     out = tmp_path / "resumed.mp4"
-    first: list[str] = []
 
     async def crash() -> str:
         service = RenderService(store=store)

@@ -1,5 +1,5 @@
 """`hyperdesk render`: a composition to a video through the render service — plan (cached), chunks
-on local workers and SSH nodes, assemble — and the options every request-making command shares."""
+on local workers, SSH nodes and Dask clusters, assemble — and the options every request-making command shares."""
 from __future__ import annotations
 
 import argparse
@@ -49,6 +49,9 @@ def add_farm_options(p: argparse.ArgumentParser) -> None:
                    help="local worker processes (default from cores and memory; 0 = only nodes)")
     g.add_argument("--node", action="append", default=[], dest="nodes", metavar="user@host[:port]",
                    help="render on this SSH node too (a registered node name or an address; repeatable)")
+    g.add_argument("--dask", action="append", default=[], metavar="tcp://HOST:PORT",
+                   help="render on the workers of this Dask cluster too (a saved cluster name or the scheduler's "
+                        "address; workers offer slots as the resource render, e.g. --resources render=2; repeatable)")
     g.add_argument("--accept-host-key", action="append", default=[], dest="accept_host_keys",
                    metavar="SHA256:FINGERPRINT", help="confirm and pin a node's SSH host key (repeatable)")
     g.add_argument("--stall-timeout", type=float, default=None, metavar="SECONDS",
@@ -91,7 +94,8 @@ def request_from_args(args: argparse.Namespace) -> RenderRequest:
         composition=str(Path(args.composition).expanduser().absolute()),
         output=str(Path(args.output).expanduser().absolute()), config=config_from_args(args),
         overwrite=args.overwrite,
-        farm=FarmRequest(local=local, nodes=list(args.nodes), accept_host_keys=list(args.accept_host_keys),
+        farm=FarmRequest(local=local, nodes=list(args.nodes), dask=list(args.dask),
+                         accept_host_keys=list(args.accept_host_keys),
                          stall_timeout_s=args.stall_timeout, keep_chunks=args.keep_chunks))
 
 

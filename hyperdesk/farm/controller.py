@@ -536,7 +536,7 @@ class FarmController:
             transfer = await executor.prepare_plan(Path(self.job.plan_dir), self.job.plan_hash, force=force_plan,
                                                    job_id=self.job.id)
             self.bytes_uploaded += transfer.bytes_uploaded
-            if executor.kind == "ssh":
+            if executor.kind != "local":
                 self._emit(ev.PlanTransferred(job_id=self._jid(), node=name, files_total=transfer.files_total,
                                               files_uploaded=transfer.files_uploaded,
                                               bytes_uploaded=transfer.bytes_uploaded,

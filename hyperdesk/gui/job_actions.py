@@ -84,7 +84,9 @@ class JobActions(QObject):
         s = w.settings_panel.settings() if w.settings_panel.isEnabled() else load_settings(w.settings, composition)
         s.variables = w.composition_panel.variables.overrides() if w.composition_panel.variables.decls \
             else load_settings(w.settings, composition).variables
-        farm = FarmRequest(local=w.node_actions.local_workers(), nodes=[n.name for n in w.node_actions.enabled_nodes()])
+        enabled = w.node_actions.enabled_nodes()
+        farm = FarmRequest(local=w.node_actions.local_workers(), nodes=[n.name for n in enabled if not n.scheduler],
+                           dask=[n.name for n in enabled if n.scheduler])
         return s.request(composition, farm)
 
     @property

@@ -36,7 +36,7 @@ from hyperdesk.plan.paths import check_output
 from hyperdesk.plan.evict import RECENT_S
 from hyperdesk.service import caches
 from hyperdesk.service.child import ChildCall, plan_payload
-from hyperdesk.service.executors import ExecutorFactory
+from hyperdesk.service.executors import ExecutorFactory, resolve_cluster
 from hyperdesk.service.facts import CompositionFacts, facts_from_plan
 from hyperdesk.service.request import FarmRequest, RenderRequest
 from hyperdesk.store.db import JobStore
@@ -207,6 +207,12 @@ class RenderService:
                 planned = await self.plan(request, job_id=job_id)
             finally:
                 self._planning.pop(job_id, None)
+        # The Dask clusters' workers: connected after planning, before any chunk, so no chunk is lost to a bad one.
+        try:
+            executors += await self.executors.dask_workers(request.farm.dask)
+        except HyperdeskError as err:
+            self._emit(ev.JobFailed.from_error(job_id, err, stage="connecting"))
+            raise
         controller = FarmController(executors, store=self.store,
                                     settings=self._settings(request.farm, request.overwrite), data_dir=self.data_dir)
         self._attach(job_id, controller)
@@ -294,6 +300,8 @@ class RenderService:
                 for index in targets:
                     self.store.set_chunk(job.id, index, "pending", None)
             executors = self.executors.from_spec(job.spec, local=local, accept_host_keys=accept_host_keys)
+            clusters = list(((job.spec or {}).get("request") or {}).get("farm", {}).get("dask") or [])
+            executors += await self.executors.dask_workers(clusters)
             saved = (job.spec or {}).get("settings", {})
             farm = FarmRequest(stall_timeout_s=saved.get("stall_timeout_s"),
                                keep_chunks=bool(saved.get("keep_chunks", False)))
@@ -502,6 +510,37 @@ class RenderService:
         if not others:
             self.store.unpin_host_key(rec.host, rec.port)
         return not others
+
+    async def test_cluster(self, cluster: str, *, preflight: bool = True) -> dict[str, Any]:
+        """Connect to a Dask cluster (a saved name or tcp://HOST:PORT), list its render workers and their slots,
+        and preflight each. Returns {"state", "address", "workers": [{name, address, slots, state, reason}],
+        "slots", "error"}; state is online (a compatible worker), incompatible or offline."""
+        address, _ = resolve_cluster(cluster, self.store)
+        try:
+            executors = await self.executors.dask_workers([cluster])
+        except HyperdeskError as err:
+            state = "offline" if err.code == "NODE_UNREACHABLE" else "incompatible"
+            return {"state": state, "address": address, "workers": [], "slots": 0, "error": err.to_dict()}
+        env = await asyncio.to_thread(self.worker_env) if preflight else None
+
+        async def one(executor: Any) -> dict[str, Any]:
+            row: dict[str, Any] = {"name": executor.name, "address": getattr(executor, "address", ""),
+                                   "slots": executor.slots, "state": "online", "reason": None}
+            if env is not None:
+                report = await executor.preflight(env)
+                if not report.compatible:
+                    row.update(state="incompatible", reason=report.reason)
+            return row
+
+        try:
+            workers = list(await asyncio.gather(*(one(e) for e in executors)))
+        finally:
+            for executor in executors:
+                with contextlib.suppress(Exception):
+                    await executor.close()
+        usable = [w for w in workers if w["state"] == "online"]
+        return {"state": "online" if usable else "incompatible", "address": address, "workers": workers,
+                "slots": sum(w["slots"] for w in usable), "error": None}
 
     async def test_node(self, cfg: NodeConfig, *, accept_fingerprint: str | None = None,
                         preflight: bool = True, connect_timeout: float = 10.0) -> dict[str, Any]:

@@ -25,6 +25,8 @@ class FarmRequest(BaseModel):
     local: int | None = None  # local worker slots; None = this machine's default, 0 = nodes only
     nodes: list[str] = Field(default_factory=list)  # registered node names or user@host[:port]
     accept_host_keys: list[str] = Field(default_factory=list)  # SHA256:… fingerprints confirmed by the user
+    # Dask clusters: saved cluster names or scheduler addresses (tcp://HOST:PORT); their render workers join
+    dask: list[str] = Field(default_factory=list)
     stall_timeout_s: float | None = None  # None = the controller's default (60 s)
     keep_chunks: bool = False  # keep chunk files after assembly
 

@@ -15,7 +15,7 @@ class _Record(BaseModel):
 
 
 class NodeConfig(_Record):
-    """An SSH render node as the user registered it (or as given with --node)."""
+    """An SSH render node as the user registered it (or as given with --node), or a saved Dask cluster."""
 
     name: str
     host: str
@@ -28,9 +28,17 @@ class NodeConfig(_Record):
     remote_command: list[str] = Field(default_factory=lambda: ["hyperdesk"])
     # extra environment of every remote command (e.g. HYPERDESK_CACHE_DIR)
     remote_env: dict[str, str] = Field(default_factory=dict)
+    # a Dask cluster entry: its scheduler's address (tcp://HOST:PORT); host and port are the scheduler's
+    scheduler: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "dask" if self.scheduler else "ssh"
 
     @property
     def address(self) -> str:
+        if self.scheduler:
+            return self.scheduler
         user = f"{self.user}@" if self.user else ""
         return f"{user}{self.host}:{self.port}"
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from hyperdesk.cli.progress import project_line  # lazy: see cli/__init__.py
+    from hyperdesk.composition.project import find_project  # lazy: see cli/__init__.py
     from hyperdesk.plan.planner import plan  # lazy: see cli/__init__.py
     from hyperdesk.plan.verify import load_plan  # lazy: see cli/__init__.py
 
@@ -48,6 +50,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"{m.chunk_count} chunks, {m.format}")
         print(f"plan hash {m.plan_hash}")
         print(f"plan dir  {result.plan_dir}  ({m.size_bytes} bytes, {time.monotonic() - t0:.1f} s)")
+        if m.project_files is not None:
+            print(project_line(str(find_project(Path(args.composition), config.entry).root), m.project_scope,
+                               m.project_files, m.project_bytes or 0))
         for w in m.warnings:
             print(f"warning {w.code}: {w.message}", file=sys.stderr)
     return 0

@@ -12,6 +12,12 @@ from hyperdesk.farm import events as ev
 QUIET_IN_JSON = ("attempt_log", "attempt_heartbeat")
 
 
+def project_line(project_dir: str | None, scope: str | None, files: int, size: int) -> str:
+    """What the project copy took, for people: `project /x: 3 files, 1.2 MB (what promo.html references)`."""
+    what = "the whole folder" if scope == "folder" else "only the files the composition references"
+    return f"project {project_dir or '?'}: {files} files, {size / 1e6:.1f} MB ({what})"
+
+
 class ProgressBar:
     """Frames, frames/s, ETA of a whole job."""
 
@@ -90,6 +96,8 @@ class EventPrinter:
         if isinstance(e, ev.JobPlanned):
             lines = [f"plan {e.plan_hash[:12]} ({'reused' if e.reused else 'new'}, {e.plan_seconds:.1f} s): "
                      f"{e.total_frames} frames in {e.chunk_count} chunks"]
+            if e.project_files is not None:
+                lines.append(project_line(e.project_dir, e.project_scope, e.project_files, e.project_bytes or 0))
             lines += [f"warning {w.get('code')}: {w.get('message')}" for w in e.warnings]
             return "\n".join(lines)
         if isinstance(e, ev.JobStarted):

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from hyperdesk.dirs import PROJECT_SKIP
+from hyperdesk.encode.assembly import output_plan_tag
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.sequence_record import check_replaceable, recorded_files
 
 
 def check_writable_parent(target: Path, what: str = "the output") -> None:
@@ -30,13 +32,23 @@ def check_writable_parent(target: Path, what: str = "the output") -> None:
                              details={"path": str(target)}) from None
 
 
-# What a png-sequence output folder may hold of ours: the frames and the audio track (plan-contract 9.6).
-_OWN_SEQUENCE_FILE = re.compile(r"^frame_\d{6}\.png$|^audio\.m4a$")
+# The output's extension, when it names one of our formats (issue 15, item 8).
+FORMAT_OF_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".webm": "webm"}
 
 
-def is_own_sequence_file(name: str) -> bool:
-    """A file hyperdesk writes into a png-sequence folder (and may replace with --overwrite)."""
-    return bool(_OWN_SEQUENCE_FILE.match(name))
+def format_of(out: Path | str) -> str | None:
+    """The format an output path's extension names (None: no extension we write)."""
+    return FORMAT_OF_SUFFIX.get(Path(out).suffix.lower())
+
+
+def check_output_format(out: Path | str, fmt: str) -> None:
+    """INVALID_RENDER_CONFIG when the output's extension names another format than the one asked for."""
+    named = format_of(out)
+    if named is not None and named != fmt:
+        raise HyperdeskError("INVALID_RENDER_CONFIG",
+                             f"the output {Path(out).name} names a {named} file, but the format is {fmt}",
+                             hint=f"Leave --format out (the extension chooses it), or name the output for {fmt}.",
+                             details={"field": "format", "value": fmt, "path": str(out), "extension_format": named})
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -44,16 +56,19 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None,
-                 entry: str | None = None, overwrite: bool = False) -> Path:
+                 entry: str | None = None, overwrite: bool = False,
+                 referenced: Iterable[Path | str] = ()) -> Path:
     """Refuse, before any work, an output that would destroy something: returns the absolute path.
 
     * a folder where a video file goes, or a file where a png-sequence folder goes;
     * a directory we cannot write into (OUTPUT_NOT_WRITABLE);
-    * the composition's own files: the entry, any existing project file outside the folders hyperdesk
-      never reads as source (output/, renders/, dist/, dot-folders) unless it is a video hyperdesk
-      wrote, and for a png-sequence the project folder or one that holds it (OUTPUT_INSIDE_PROJECT);
-    * a non-empty png-sequence folder, unless `overwrite` (then only our own frame files are replaced)
-      (OUTPUT_EXISTS).
+    * the composition's own files (OUTPUT_INSIDE_PROJECT): the entry and every file it `referenced`
+      (real paths: through a symbolic link or `../` too), whatever it is; any other existing project
+      file outside the folders hyperdesk never reads as source (output/, renders/, dist/,
+      dot-folders) unless it is a video hyperdesk wrote; for a png-sequence the project folder, one
+      that holds it, or a project folder holding anything but an earlier render's frames;
+    * a non-empty png-sequence folder (OUTPUT_EXISTS), unless `overwrite`; then a file named like
+      ours that an earlier render did not record (plan/sequence_record.py) is OUTPUT_EXISTS.
     """
     out = Path(out).expanduser().absolute()
     sequence = fmt == "png-sequence"
@@ -67,16 +82,21 @@ def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None
                              details={"path": str(out), "format": fmt})
     check_writable_parent(out)
     if project is not None:
-        _check_not_source(out, sequence, Path(project), entry)
-    if sequence and out.is_dir() and not overwrite:
-        entries = sorted(p.name for p in out.iterdir())
-        if entries:
-            raise HyperdeskError("OUTPUT_EXISTS", f"the output folder {out} is not empty ({len(entries)} entries, "
-                                 f"e.g. {entries[0]})", details={"path": str(out), "entries": entries[:10]})
+        _check_not_source(out, sequence, Path(project), entry, referenced)
+    if sequence and out.is_dir():
+        if not overwrite:
+            entries = sorted(p.name for p in out.iterdir())
+            if entries:
+                raise HyperdeskError("OUTPUT_EXISTS", f"the output folder {out} is not empty ({len(entries)} "
+                                     f"entries, e.g. {entries[0]})",
+                                     details={"path": str(out), "entries": entries[:10]})
+        else:
+            check_replaceable(out)
     return out
 
 
-def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | None) -> None:
+def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | None,
+                      referenced: Iterable[Path | str]) -> None:
     proj = project.resolve()
     real = out.resolve()
 
@@ -86,6 +106,13 @@ def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | Non
 
     if entry and real == (proj / entry).resolve():
         refuse("is the composition itself")
+    for ref in referenced:
+        source = (proj / ref).resolve()
+        if real == source:
+            shown = source.relative_to(proj).as_posix() if _inside(source, proj) else str(source)
+            refuse(f"is a file the composition reads ({shown})")
+        if sequence and _inside(source, real):
+            refuse(f"holds a file the composition reads ({source})")
     if sequence and _inside(proj, real):
         refuse("is the project folder or holds it")
     if not _inside(real, proj) or not real.exists():
@@ -94,9 +121,7 @@ def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | Non
     if top in PROJECT_SKIP or top.startswith("."):
         return
     if real.is_file():
-        from hyperdesk.encode.assembly import output_plan_tag
-
         if output_plan_tag(real) is None:
             refuse(f"is a file of the project ({real.relative_to(proj).as_posix()}), not a hyperdesk render")
-    elif real.is_dir() and not all(is_own_sequence_file(p.name) for p in real.iterdir()):
+    elif real.is_dir() and recorded_files(real)[1]:
         refuse(f"is a folder of the project ({real.relative_to(proj).as_posix()})")

@@ -22,6 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hyperdesk.composition.boundary import ProjectBoundary
+from hyperdesk.composition.project import project_files
+from hyperdesk.composition.references import static_references
 from hyperdesk.dirs import data_root
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
@@ -33,6 +36,7 @@ from hyperdesk.plan.assemble import assemble
 from hyperdesk.plan.cache import cached_plan, find_cached_plan
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.verify import load_plan
 from hyperdesk.service.child import ChildCall, plan_payload
 from hyperdesk.service.executors import ExecutorFactory
 from hyperdesk.service.facts import CompositionFacts, facts_from_plan
@@ -86,12 +90,28 @@ class RenderService:
     # ---- checks before any work ---------------------------------------------------------------------
 
     def check(self, request: RenderRequest) -> Path:
-        """Every typed refusal that needs no planning: bad farm settings, an output that would destroy
-        something or cannot be written. Returns the absolute output path."""
-        request.farm.check()
-        project, entry = request.project()
+        """Every typed refusal that needs no planning: bad farm settings, an output whose extension names
+        another format, a project over its caps, an output that would destroy something (the
+        composition, a file it references, an earlier render's frames that changed) or cannot be
+        written. Returns the absolute output path."""
+        request.check()
+        project = request.project()
         out = Path(request.output).expanduser().absolute()
-        return check_output(out, request.config.format, project=project, entry=entry, overwrite=request.overwrite)
+        config = request.config
+        boundary = ProjectBoundary(project.root, [Path(p) for p in config.allow_outside])
+        project_files(project, (out,), boundary, [], include=config.include, variables=config.variables,
+                      limits=config.project_limits())  # PROJECT_TOO_LARGE, by stat only
+        referenced = static_references(project.root, project.entry, variables=config.variables)
+        return check_output(out, config.format, project=project.root, entry=project.entry,
+                            overwrite=request.overwrite, referenced=referenced)
+
+    def check_planned(self, request: RenderRequest, planned: PlanResult) -> Path:
+        """The output gate again with what the plan knows: every file the compiled composition reads."""
+        project = request.project()
+        sources = load_plan(planned.plan_dir, verify_hash=False).sources
+        return check_output(Path(request.output).expanduser().absolute(), planned.manifest.format,
+                            project=project.root, entry=project.entry, overwrite=request.overwrite,
+                            referenced=sources.referenced)
 
     # ---- planning -----------------------------------------------------------------------------------
 
@@ -113,7 +133,7 @@ class RenderService:
         except HyperdeskError as err:
             self._planning_failed(job_id, err)
             raise
-        self._planning_done(job_id, planned, t0)
+        self._planning_done(request, job_id, planned, t0)
         return planned
 
     async def plan(self, request: RenderRequest, *, job_id: str | None = None) -> PlanResult:
@@ -135,7 +155,7 @@ class RenderService:
             if job_id:
                 self._emit(ev.JobCancelled(job_id=job_id))
             raise
-        self._planning_done(job_id, planned, t0)
+        self._planning_done(request, job_id, planned, t0)
         return planned
 
     def _planning_started(self, request: RenderRequest, job_id: str | None) -> float:
@@ -148,13 +168,15 @@ class RenderService:
         if job_id:
             self._emit(ev.JobFailed.from_error(job_id, err, stage="planning"))
 
-    def _planning_done(self, job_id: str | None, planned: PlanResult, t0: float) -> None:
+    def _planning_done(self, request: RenderRequest, job_id: str | None, planned: PlanResult, t0: float) -> None:
         if job_id:
             m = planned.manifest
             self._emit(ev.JobPlanned(job_id=job_id, plan_hash=m.plan_hash, plan_dir=planned.plan_dir,
                                      reused=planned.reused, total_frames=m.total_frames, chunk_count=m.chunk_count,
                                      plan_seconds=round(time.monotonic() - t0, 3),
-                                     warnings=[w.model_dump(mode="json") for w in m.warnings]))
+                                     warnings=[w.model_dump(mode="json") for w in m.warnings],
+                                     project_dir=str(request.project().root), project_scope=m.project_scope,
+                                     project_files=m.project_files, project_bytes=m.project_bytes))
 
     async def inspect(self, request: RenderRequest) -> CompositionFacts:
         """The composition's facts from the plan a render of this request uses (planned once, cached)."""
@@ -180,11 +202,11 @@ class RenderService:
         """How many local workers this machine runs by default."""
         return default_local_slots()
 
-    def _settings(self, farm: FarmRequest, overwrite: bool) -> FarmSettings:
+    def _settings(self, farm: FarmRequest, overwrite: bool, project_dir: str | None) -> FarmSettings:
         base = self.base_settings
         return FarmSettings(stall_timeout_s=farm.stall_timeout_s or base.stall_timeout_s,
                             heartbeat_timeout_s=base.heartbeat_timeout_s, policy=base.policy,
-                            keep_chunks=farm.keep_chunks, overwrite=overwrite,
+                            keep_chunks=farm.keep_chunks, overwrite=overwrite, project_dir=project_dir,
                             reconnect_delays_s=base.reconnect_delays_s, log_lines_per_s=base.log_lines_per_s)
 
     async def start(self, request: RenderRequest, *, job_id: str | None = None, planned: PlanResult | None = None,
@@ -201,8 +223,14 @@ class RenderService:
                 planned = await self.plan(request, job_id=job_id)
             finally:
                 self._planning.pop(job_id, None)
-        controller = FarmController(executors, store=self.store,
-                                    settings=self._settings(request.farm, request.overwrite), data_dir=self.data_dir)
+        try:
+            self.check_planned(request, planned)  # before any chunk renders
+        except HyperdeskError as err:
+            self._emit(ev.JobFailed.from_error(job_id, err, stage="planning"))
+            raise
+        controller = FarmController(executors, store=self.store, data_dir=self.data_dir,
+                                    settings=self._settings(request.farm, request.overwrite,
+                                                            str(request.project().root)))
         self._attach(job_id, controller)
         try:
             await controller.start(planned.plan_dir, out, job_id=job_id, paused=paused, spec_extra={
@@ -292,7 +320,8 @@ class RenderService:
             farm = FarmRequest(stall_timeout_s=saved.get("stall_timeout_s"),
                                keep_chunks=bool(saved.get("keep_chunks", False)))
             controller = FarmController(executors, store=self.store,
-                                        settings=self._settings(farm, bool(saved.get("overwrite", False))),
+                                        settings=self._settings(farm, bool(saved.get("overwrite", False)),
+                                                                saved.get("project_dir")),
                                         data_dir=self.data_dir)
         except BaseException:
             job_lock.release()
@@ -352,14 +381,14 @@ class RenderService:
             raise HyperdeskError("ASSEMBLE_INPUT_MISSING", f"chunks {missing[:10]} are not done",
                                  hint="Render them first (Retry failed / Re-render selected).")
         results = [ChunkResult.model_validate(c.result) for c in sorted(chunks, key=lambda c: c.index)]
-        overwrite = bool((job.spec or {}).get("settings", {}).get("overwrite", False))
+        saved = (job.spec or {}).get("settings", {})
+        overwrite = bool(saved.get("overwrite", False))
         lock = lock_output(self.store.path, Path(job.output), job.id)
         self._emit(ev.AssembleStarted(job_id=job.id))
         t0 = time.monotonic()
         try:
-            check_output(job.output, job.format, overwrite=overwrite)
             result = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output),
-                                             overwrite=overwrite)
+                                             overwrite=overwrite, project=saved.get("project_dir"))
         except HyperdeskError as err:
             self._emit(ev.JobFailed.from_error(job.id, err, stage="assembling"))
             raise

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from hyperdesk.dirs import PROJECT_SKIP
-from hyperdesk.encode.assembly import output_plan_tag
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.sequence_record import check_replaceable, recorded_files
 
@@ -121,6 +120,9 @@ def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | Non
     if top in PROJECT_SKIP or top.startswith("."):
         return
     if real.is_file():
+        # Lazy: a worker imports this module for every chunk attempt and never checks an output here.
+        from hyperdesk.encode.assembly import output_plan_tag
+
         if output_plan_tag(real) is None:
             refuse(f"is a file of the project ({real.relative_to(proj).as_posix()}), not a hyperdesk render")
     elif real.is_dir() and recorded_files(real)[1]:

@@ -95,6 +95,7 @@ class RenderService:
         composition, a file it references, an earlier render's frames that changed) or cannot be
         written. Returns the absolute output path."""
         request.check()
+        self.executors.for_request(request.farm)  # node addresses and ports, at least one worker: no connection yet
         project = request.project()
         out = Path(request.output).expanduser().absolute()
         config = request.config

@@ -113,7 +113,9 @@ class PlanManifest(_Model):
     file_count: int
     created_at: str
     warnings: list[PlanWarning] = Field(default_factory=list)
-    # Display copies of meta/sources.json: what the project copy took (issue 19).
+    # What the project copy took and from where (issue 19): copies of meta/sources.json and the project
+    # folder's real path, which plan.json keeps outside the plan hash (the same files elsewhere make the same plan).
+    project_dir: str | None = None
     project_scope: Literal["folder", "referenced"] | None = None
     project_files: int | None = None
     project_bytes: int | None = None

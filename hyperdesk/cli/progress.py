@@ -14,9 +14,12 @@ QUIET_IN_JSON = ("attempt_log", "attempt_heartbeat", "planning")
 
 
 def project_line(project_dir: str | None, scope: str | None, files: int, size: int) -> str:
-    """What the project copy took, for people: `project /x: 3 files, 1.2 MB (what promo.html references)`."""
-    what = "the whole folder" if scope == "folder" else "only the files the composition references"
-    return f"project {project_dir or '?'}: {files} files, {size / 1e6:.1f} MB ({what})"
+    """What the project copy took and from where, for people:
+    `project /home/me: 7 files, 17.8 KiB (only the files the composition references, and --include)`."""
+    what = "the whole folder" if scope == "folder" else "only the files the composition references, and --include"
+    shown = f"{size} bytes" if size < 1024 else next(
+        f"{size / 1024 ** k:.1f} {unit}" for k, unit in ((3, "GiB"), (2, "MiB"), (1, "KiB")) if size >= 1024 ** k)
+    return f"project {project_dir or '?'}: {files} files, {shown} ({what})"
 
 
 class ProgressBar:

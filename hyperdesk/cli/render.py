@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 
 def add_render_options(p: argparse.ArgumentParser) -> None:
     """What the plan freezes: the options of `render`, `plan` (and every command that makes a request)."""
-    p.add_argument("--format", default=None,
-                   help="output format: mp4, mov, webm or png-sequence (default: the output's extension, else mp4)")
+    p.add_argument("--format", default="mp4", help="output format: mp4 (default), mov, webm or png-sequence")
     p.add_argument("--quality", default="standard", choices=["draft", "standard", "high"])
     p.add_argument("--fps", default=None, help="frame rate: an integer 1-240 or num/den (default: data-fps, else 30)")
     p.add_argument("--crf", type=int, default=None)
@@ -86,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> RenderConfig:
                                                                     "max_project_bytes")
                              if getattr(args, name) is not None}
     return RenderConfig(
-        entry=comp.name if comp.is_file() else args.entry, format=args.format or "mp4", quality=args.quality,
+        entry=comp.name if comp.is_file() else args.entry, format=args.format, quality=args.quality,
         fps=args.fps, include=list(args.include),
         crf=args.crf, bitrate=args.bitrate, keyframe_interval=args.keyframe_interval, chunk_frames=args.chunk_size,
         include_audio=not args.no_audio, variables=parse_variables(args.variables),
@@ -96,15 +95,11 @@ def config_from_args(args: argparse.Namespace) -> RenderConfig:
 
 def request_from_args(args: argparse.Namespace) -> RenderRequest:
     from hyperdesk.service import FarmRequest, RenderRequest  # lazy: see cli/__init__.py
-    from hyperdesk.service.request import infer_format  # lazy: see cli/__init__.py
 
     local = args.local if args.local is not None else args.workers
-    config = config_from_args(args)
-    if args.format is None:  # the output's extension chooses, else mp4
-        config = config.model_copy(update={"format": infer_format(args.output)})
     return RenderRequest(
         composition=str(Path(args.composition).expanduser().absolute()),
-        output=str(Path(args.output).expanduser().absolute()), config=config,
+        output=str(Path(args.output).expanduser().absolute()), config=config_from_args(args),
         overwrite=args.overwrite,
         farm=FarmRequest(local=local, nodes=list(args.nodes), accept_host_keys=list(args.accept_host_keys),
                          stall_timeout_s=args.stall_timeout, keep_chunks=args.keep_chunks))

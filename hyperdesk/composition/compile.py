@@ -226,6 +226,7 @@ class _Compiler:
         self.local_css_files: list[str] = []
         self._css_seen: set[str] = set()
         self._external: dict[str, str] = {}
+        self._external_bytes = 0  # what the copies under __hd/external took, counted with the project's files
         self._instance_files: dict[str, str] = {}
         self._element_files: dict[Any, str] = {}  # elements the compiler added, by source file
 
@@ -412,8 +413,10 @@ class _Compiler:
             warnings=_dedupe(self.warnings),
             fps=render_fps or facts.fps_attr or DEFAULT_FPS,
             variable_values=top_values,
-            sources=ProjectSources(scope="folder" if self.whole else "referenced", files=len(taken_files),
-                                   bytes=sum(e.size for e in taken_files), referenced=self._referenced()),
+            sources=ProjectSources(scope="folder" if self.whole else "referenced",
+                                   files=len(taken_files) + len(self._external),
+                                   bytes=sum(e.size for e in taken_files) + self._external_bytes,
+                                   referenced=self._referenced()),
         )
 
     def _referenced(self) -> list[str]:
@@ -503,6 +506,7 @@ class _Compiler:
         target = self.compiled_dir / EXTERNAL_DIR / digest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        self._external_bytes += len(data)
         site = "/" + EXTERNAL_DIR + "/" + digest + "/" + quote(name)
         self._external[key] = site
         return site

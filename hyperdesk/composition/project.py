@@ -219,15 +219,27 @@ def too_large(project: Project, files: int, size: int, limits: ProjectLimits) ->
     if limits.max_files is not None and files > limits.max_files:
         over = f"more than {limits.max_files} files"
     else:
-        over = f"more than {(limits.max_bytes or 0) / 2 ** 30:.2f} GiB ({limits.max_bytes} bytes)"
+        over = f"more than {_size(limits.max_bytes or 0)} ({limits.max_bytes} bytes)"
     hint = ("Move the composition into a folder of its own, render its HTML file from a folder without a "
             "project marker (then only the files it references are taken), or raise --max-project-files / "
             "--max-project-bytes." if project.whole else
             "Narrow the --include globs, or raise --max-project-files / --max-project-bytes.")
     return HyperdeskError(
         "PROJECT_TOO_LARGE",
-        f"{what} hold {over}; a project's files are copied into the plan and sent to every render node",
+        f"{what}: {over}, and a project's files are copied into the plan and sent to every render node",
         hint=hint,
         details={"project": str(project.root), "scope": "folder" if project.whole else "referenced",
                  "files_counted": files, "bytes_counted": size, "max_files": limits.max_files,
                  "max_bytes": limits.max_bytes})
+
+
+def _size(n: int) -> str:
+    """Bytes for people: 18232 -> "17.8 KiB"."""
+    if n < 1024:
+        return f"{n} bytes"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"

@@ -38,9 +38,10 @@ _VARIABLE_ATTRS = ("data-composition-variables", "data-variable-values")
 _MAX_TEXT_BYTES = 32 * 1024 * 1024
 
 
-def project_path(url: str, base_dir: str) -> str | None:
+def project_path(url: str, base_dir: str, *, outside: bool = False) -> str | None:
     """The project-relative posix path a local URL names (written in a file of `base_dir`), or None
-    for a remote, data:, fragment-only or template URL and for one that leaves the project."""
+    for a remote, data:, fragment-only or template URL, and (unless `outside`) for one that leaves
+    the project."""
     u = url.strip()
     if not u or is_remote_url(u):
         return None
@@ -52,14 +53,15 @@ def project_path(url: str, base_dir: str) -> str | None:
     if not path:
         return None
     joined = posixpath.normpath(posixpath.join(base_dir, unquote(path)))
-    if joined in (".", "..") or joined.startswith("../"):
+    if joined == "." or (not outside and (joined == ".." or joined.startswith("../"))):
         return None
     return joined
 
 
 class _Scan:
-    def __init__(self, root: Path, variables: Mapping[str, Any]) -> None:
+    def __init__(self, root: Path, variables: Mapping[str, Any], outside: bool) -> None:
         self.root = root
+        self.outside = outside
         self.found: dict[str, None] = {}  # insertion-ordered set
         self.documents: list[tuple[str, bool]] = []  # (file, is a sub-composition) still to read
         self.stylesheets: list[str] = []
@@ -77,10 +79,10 @@ class _Scan:
             return None
 
     def add(self, url: str, base_dir: str = "") -> str | None:
-        rel = project_path(url, base_dir)
+        rel = project_path(url, base_dir, outside=self.outside)
         if rel is not None:
             self.found.setdefault(rel, None)
-        return rel
+        return None if rel is None or rel == ".." or rel.startswith("../") else rel  # read only inside
 
     def add_css(self, css: str, base_dir: str) -> None:
         for url in collect_css_urls(css):
@@ -111,10 +113,10 @@ class _Scan:
             self.binds_src = True
         src = el.get("data-composition-src")
         if src is not None:
-            rel = posixpath.normpath(unquote(split_url(src.strip())[0]).replace("\\", "/").lstrip("/") or ".")
-            if rel not in (".", "..") and not rel.startswith("../"):
-                self.found.setdefault(rel, None)
-                self.documents.append((rel, True))
+            sub = posixpath.normpath(unquote(split_url(src.strip())[0]).replace("\\", "/").lstrip("/") or ".")
+            if sub not in (".", "..") and not sub.startswith("../"):
+                self.found.setdefault(sub, None)
+                self.documents.append((sub, True))
         for attr in ("src", "poster", "data", "href", "xlink:href", "background"):
             value = el.get(attr)
             if value is None:
@@ -180,8 +182,10 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
-def static_references(root: Path | str, entry: str, *, variables: Mapping[str, Any] | None = None) -> list[str]:
+def static_references(root: Path | str, entry: str, *, variables: Mapping[str, Any] | None = None,
+                      outside: bool = False) -> list[str]:
     """Project-relative posix paths of the local files `entry` (a file of `root`) references, the entry
-    first, in the order found. Paths that leave the project are left out (the compiler refuses them
-    or copies them from an --allow-outside folder); a path may name a file that does not exist."""
-    return _Scan(Path(root), variables or {}).run(entry)
+    first, in the order found; a path may name a file that does not exist. Paths that leave the
+    project (the compiler refuses them or copies them from an --allow-outside folder) are left out,
+    or with `outside` listed as `../…` (not read further): what the output gate refuses."""
+    return _Scan(Path(root), variables or {}, outside).run(entry)

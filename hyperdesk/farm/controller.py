@@ -37,7 +37,7 @@ from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
 from hyperdesk.farm.scheduler import Policy, Scheduler
 from hyperdesk.models import AssembleResult, ChunkResult, WorkerEnv
 from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.paths import check_planned_output
 from hyperdesk.plan.verify import load_plan
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.locks import lock_job, lock_output
@@ -176,9 +176,8 @@ class FarmController:
         self._take_locks(job_id, out)  # OUTPUT_LOCKED: another job writes there; nothing recorded
         try:
             loaded = await asyncio.to_thread(load_plan, plan_dir, verify_hash=False)
-            await asyncio.to_thread(check_output, out, loaded.encoder.format, overwrite=self.settings.overwrite,
-                                    project=self.settings.project_dir,
-                                    referenced=loaded.sources.referenced if self.settings.project_dir else ())
+            await asyncio.to_thread(check_planned_output, out, loaded, overwrite=self.settings.overwrite,
+                                    project=self.settings.project_dir)
         except HyperdeskError as err:
             # A planDir that does not even load: record the job as failed, so it shows in `jobs list`.
             self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra)

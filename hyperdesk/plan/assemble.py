@@ -17,7 +17,7 @@ from hyperdesk.encode.probe import decode_check
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
 from hyperdesk.models import AssembleResult, AssembleTimings, ChunkResult, ResultWarning
-from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.paths import check_planned_output
 from hyperdesk.plan.sequence_record import RecordedFile, SequenceRecord, check_replaceable, write_record
 from hyperdesk.plan.verify import LoadedPlan, load_plan
 
@@ -104,8 +104,8 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
              project: Path | str | None = None) -> AssembleResult:
     """Stitch and verify; the output appears only once verified. A png-sequence goes into a new or
     empty folder, or with `overwrite` into a folder whose recorded frame files it replaces (nothing
-    else in that folder is touched). With the composition's `project` folder, the output gate
-    refuses again any file the plan says the composition reads."""
+    else in that folder is touched). The output gate refuses again any file the plan says the
+    composition reads, in `project` (default: the folder the plan was made from)."""
     t0 = time.monotonic()
     loaded = load_plan(plan_dir)
     identity = ffmpeg_identity or own_identity()
@@ -113,8 +113,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         wanted = loaded.manifest.worker_env.ffmpeg_identity
         raise HyperdeskError("FFMPEG_VERSION_MISMATCH", f"this machine's ffmpeg is {identity}, the plan needs {wanted}",
                              details={"worker": identity, "plan": wanted})
-    out = check_output(out, loaded.encoder.format, overwrite=overwrite, project=project,
-                       referenced=loaded.sources.referenced if project is not None else ())
+    out = check_planned_output(out, loaded, overwrite=overwrite, project=project)
     ordered = check_chunk_results(loaded, chunk_results)
     verify_inputs_ms = _ms(t0)
     cfg = loaded.encoder

@@ -5,10 +5,14 @@ import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hyperdesk.dirs import PROJECT_SKIP
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.sequence_record import check_replaceable, recorded_files
+
+if TYPE_CHECKING:
+    from hyperdesk.plan.verify import LoadedPlan
 
 
 def check_writable_parent(target: Path, what: str = "the output") -> None:
@@ -29,25 +33,6 @@ def check_writable_parent(target: Path, what: str = "the output") -> None:
     except OSError as exc:
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot write {what} into {parent}: {exc.strerror or exc}",
                              details={"path": str(target)}) from None
-
-
-# The output's extension, when it names one of our formats (issue 15, item 8).
-FORMAT_OF_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".webm": "webm"}
-
-
-def format_of(out: Path | str) -> str | None:
-    """The format an output path's extension names (None: no extension we write)."""
-    return FORMAT_OF_SUFFIX.get(Path(out).suffix.lower())
-
-
-def check_output_format(out: Path | str, fmt: str) -> None:
-    """INVALID_RENDER_CONFIG when the output's extension names another format than the one asked for."""
-    named = format_of(out)
-    if named is not None and named != fmt:
-        raise HyperdeskError("INVALID_RENDER_CONFIG",
-                             f"the output {Path(out).name} names a {named} file, but the format is {fmt}",
-                             hint=f"Leave --format out (the extension chooses it), or name the output for {fmt}.",
-                             details={"field": "format", "value": fmt, "path": str(out), "extension_format": named})
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -92,6 +77,15 @@ def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None
         else:
             check_replaceable(out)
     return out
+
+
+def check_planned_output(out: Path | str, loaded: LoadedPlan, *, overwrite: bool = False,
+                         project: Path | str | None = None) -> Path:
+    """check_output with what a plan knows: its format and every file its composition reads, in the
+    `project` folder (default: the one the plan was made from)."""
+    project = project if project is not None else loaded.manifest.project_dir
+    return check_output(out, loaded.encoder.format, overwrite=overwrite, project=project,
+                        referenced=loaded.sources.referenced if project is not None else ())
 
 
 def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | None,

@@ -351,8 +351,8 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             chunk_count=len(table.chunks), has_audio=has_audio, audio_included=locked.include_audio,
             size_bytes=size_bytes, file_count=len(hashes),
             created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-            warnings=warnings, project_scope=compiled.sources.scope, project_files=compiled.sources.files,
-            project_bytes=compiled.sources.bytes,
+            warnings=warnings, project_dir=str(project_dir), project_scope=compiled.sources.scope,
+            project_files=compiled.sources.files, project_bytes=compiled.sources.bytes,
         )
         _write_json(partial / "plan.json", manifest)
         if plan_dir.exists():

@@ -36,7 +36,6 @@ from hyperdesk.plan.assemble import assemble
 from hyperdesk.plan.cache import cached_plan, find_cached_plan
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.paths import check_output
-from hyperdesk.plan.verify import load_plan
 from hyperdesk.service.child import ChildCall, plan_payload
 from hyperdesk.service.executors import ExecutorFactory
 from hyperdesk.service.facts import CompositionFacts, facts_from_plan
@@ -90,10 +89,9 @@ class RenderService:
     # ---- checks before any work ---------------------------------------------------------------------
 
     def check(self, request: RenderRequest) -> Path:
-        """Every typed refusal that needs no planning: bad farm settings, an output whose extension names
-        another format, a project over its caps, an output that would destroy something (the
-        composition, a file it references, an earlier render's frames that changed) or cannot be
-        written. Returns the absolute output path."""
+        """Every typed refusal that needs no planning: bad farm settings, a project over its caps, an
+        output that would destroy something (the composition, a file it references, an earlier
+        render's frames that changed) or cannot be written. Returns the absolute output path."""
         request.check()
         self.executors.for_request(request.farm)  # node addresses and ports, at least one worker: no connection yet
         project = request.project()
@@ -102,17 +100,9 @@ class RenderService:
         boundary = ProjectBoundary(project.root, [Path(p) for p in config.allow_outside])
         project_files(project, (out,), boundary, [], include=config.include, variables=config.variables,
                       limits=config.project_limits())  # PROJECT_TOO_LARGE, by stat only
-        referenced = static_references(project.root, project.entry, variables=config.variables)
+        referenced = static_references(project.root, project.entry, variables=config.variables, outside=True)
         return check_output(out, config.format, project=project.root, entry=project.entry,
                             overwrite=request.overwrite, referenced=referenced)
-
-    def check_planned(self, request: RenderRequest, planned: PlanResult) -> Path:
-        """The output gate again with what the plan knows: every file the compiled composition reads."""
-        project = request.project()
-        sources = load_plan(planned.plan_dir, verify_hash=False).sources
-        return check_output(Path(request.output).expanduser().absolute(), planned.manifest.format,
-                            project=project.root, entry=project.entry, overwrite=request.overwrite,
-                            referenced=sources.referenced)
 
     # ---- planning -----------------------------------------------------------------------------------
 
@@ -224,11 +214,6 @@ class RenderService:
                 planned = await self.plan(request, job_id=job_id)
             finally:
                 self._planning.pop(job_id, None)
-        try:
-            self.check_planned(request, planned)  # before any chunk renders
-        except HyperdeskError as err:
-            self._emit(ev.JobFailed.from_error(job_id, err, stage="planning"))
-            raise
         controller = FarmController(executors, store=self.store, data_dir=self.data_dir,
                                     settings=self._settings(request.farm, request.overwrite,
                                                             str(request.project().root)))

@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from hyperdesk.composition.project import Project, check_include, find_project
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.config import RenderConfig
-from hyperdesk.plan.paths import check_output_format, format_of
 
 
 class FarmRequest(BaseModel):
@@ -53,13 +52,10 @@ class RenderRequest(BaseModel):
     @classmethod
     def create(cls, composition: str | Path, output: str | Path, *, farm: FarmRequest | None = None,
                overwrite: bool = False, **config: object) -> RenderRequest:
-        """A request with absolute paths; a file composition names its own entry; without a format, the
-        output's extension chooses it (else mp4)."""
+        """A request with absolute paths; a file composition names its own entry."""
         comp = Path(composition).expanduser().absolute()
         if comp.is_file():
             config["entry"] = comp.name
-        if config.get("format") is None:
-            config["format"] = infer_format(output)
         return cls(composition=str(comp), output=str(Path(output).expanduser().absolute()),
                    config=RenderConfig.model_validate(config), overwrite=overwrite, farm=farm or FarmRequest())
 
@@ -70,10 +66,8 @@ class RenderRequest(BaseModel):
         return find_project(comp, None if comp.is_file() else self.config.entry)
 
     def check(self) -> None:
-        """The request's own typed refusals: farm settings, an output whose extension names another
-        format, bad project caps or --include globs."""
+        """The request's own typed refusals: farm settings, bad project caps or --include globs."""
         self.farm.check()
-        check_output_format(self.output, self.config.format)
         self.config.project_limits()
         check_include(self.config.include)
 
@@ -82,8 +76,3 @@ class RenderRequest(BaseModel):
         """A short name for lists: the composition's file or folder name."""
         comp = Path(self.composition)
         return comp.name if comp.suffix.lower() in (".html", ".htm") else comp.name + "/"
-
-
-def infer_format(output: str | Path) -> str:
-    """The format an output's extension names (.mp4/.m4v, .mov, .webm), else mp4."""
-    return format_of(output) or "mp4"

@@ -11,6 +11,7 @@ request's caps is PROJECT_TOO_LARGE before any file is read or copied. Dot-entri
 """
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 import unicodedata
@@ -191,7 +192,9 @@ def project_files(project: Project, exclude: Sequence[Path], boundary: ProjectBo
     else:
         check_include(include)
         rels = static_references(project.root, project.entry, variables=variables)
-        entries = _listed_entries(project.root, [*rels, *_included(project.root, include)], exclude, boundary)
+        # lazily: a broad glob over a home directory meets the caps before it is listed whole
+        entries = _listed_entries(project.root, itertools.chain(rels, _included(project.root, include)), exclude,
+                                  boundary)
     limits = limits or ProjectLimits()
     taken: list[ProjectEntry] = []
     files = size = 0

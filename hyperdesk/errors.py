@@ -145,18 +145,22 @@ CODES: dict[str, ErrorSpec] = {
         RUNTIME),
     "OUTPUT_EXISTS": ErrorSpec(
         False,
-        "Choose an empty or new output folder, or pass --overwrite to replace hyperdesk's own frame files in "
-        "it (other files stay).",
+        "Choose an empty or new output folder, or pass --overwrite to replace the frames an earlier render "
+        "recorded in it (other files stay).",
         INPUT),
     "OUTPUT_INSIDE_PROJECT": ErrorSpec(
         False,
-        "Write the output outside the project, or into its output/, renders/ or dist/ folder: hyperdesk never"
-        " overwrites a composition's own files.",
+        "Write the output outside the project, or as a new file (for example in its output/, renders/ or dist/ "
+        "folder): hyperdesk never overwrites the composition's own files or a file it reads.",
         INPUT),
     "OUTSIDE_PROJECT_REFERENCE": ErrorSpec(
         False, "Move the file into the project folder, or admit its folder explicitly with --allow-outside PATH.",
         INPUT),
     "BROKEN_SYMLINK": ErrorSpec(False, "The symbolic link points to nothing: fix or remove it.", INPUT),
+    "PROJECT_TOO_LARGE": ErrorSpec(
+        False,
+        "Render the HTML file from a folder of its own, or raise --max-project-files / --max-project-bytes.",
+        INPUT),
     "PROJECT_FILE_UNREADABLE": ErrorSpec(
         False,
         "Make the file readable (chmod a+r), or move it out of the project folder if the composition does not"

@@ -113,6 +113,29 @@ class PlanManifest(_Model):
     file_count: int
     created_at: str
     warnings: list[PlanWarning] = Field(default_factory=list)
+    # What the project copy took and from where (issue 19): copies of meta/sources.json and the project
+    # folder's real path, which plan.json keeps outside the plan hash (the same files elsewhere make the same plan).
+    project_dir: str | None = None
+    project_scope: Literal["folder", "referenced"] | None = None
+    project_files: int | None = None
+    project_bytes: int | None = None
+
+
+class ProjectSources(_Model):
+    """meta/sources.json: what the plan took from the project, and the files the composition reads.
+
+    `scope` is "folder" when the whole project folder was copied, "referenced" when only the files
+    the entry references (and the request's --include globs) were. `referenced` holds the real path
+    of every local file the compiled composition reads (entry, sub-compositions, stylesheets,
+    scripts, media, images, fonts), relative to the project's real path (`../` for a file of an
+    --allow-outside folder): the output gate never writes onto one of them.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    scope: Literal["folder", "referenced"]
+    files: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    referenced: list[str] = Field(default_factory=list)
 
 
 class SubCompositionInfo(_Model):

@@ -13,6 +13,15 @@ from hyperdesk.farm import events as ev
 QUIET_IN_JSON = ("attempt_log", "attempt_heartbeat", "planning")
 
 
+def project_line(project_dir: str | None, scope: str | None, files: int, size: int) -> str:
+    """What the project copy took and from where, for people:
+    `project /home/me: 7 files, 17.8 KiB (only the files the composition references, and --include)`."""
+    what = "the whole folder" if scope == "folder" else "only the files the composition references, and --include"
+    shown = f"{size} bytes" if size < 1024 else next(
+        f"{size / 1024 ** k:.1f} {unit}" for k, unit in ((3, "GiB"), (2, "MiB"), (1, "KiB")) if size >= 1024 ** k)
+    return f"project {project_dir or '?'}: {files} files, {shown} ({what})"
+
+
 class ProgressBar:
     """Frames, frames/s, ETA of a whole job."""
 
@@ -91,6 +100,8 @@ class EventPrinter:
         if isinstance(e, ev.JobPlanned):
             lines = [f"plan {e.plan_hash[:12]} ({'reused' if e.reused else 'new'}, {e.plan_seconds:.1f} s): "
                      f"{e.total_frames} frames in {e.chunk_count} chunks"]
+            if e.project_files is not None:
+                lines.append(project_line(e.project_dir, e.project_scope, e.project_files, e.project_bytes or 0))
             lines += [f"warning {w.get('code')}: {w.get('message')}" for w in e.warnings]
             return "\n".join(lines)
         if isinstance(e, ev.JobStarted):

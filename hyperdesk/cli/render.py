@@ -39,6 +39,13 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="refuse a composition longer than N frames (default 864000: 4 h at 60 fps)")
     p.add_argument("--entry", default="index.html", help="entry file when COMPOSITION is a folder")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB",
+                   help="an HTML file outside a project folder takes only the files it references: also take "
+                        "these (a glob relative to its folder, for what its scripts fetch; repeatable)")
+    p.add_argument("--max-project-files", type=int, default=None, metavar="N",
+                   help="refuse a project of more than N files (default 20000)")
+    p.add_argument("--max-project-bytes", type=int, default=None, metavar="BYTES",
+                   help="refuse a project of more than BYTES (default 2 GiB)")
 
 
 def add_farm_options(p: argparse.ArgumentParser) -> None:
@@ -77,9 +84,12 @@ def config_from_args(args: argparse.Namespace) -> RenderConfig:
     from hyperdesk.plan.config import RenderConfig  # lazy: see cli/__init__.py
 
     comp = Path(args.composition)
-    extra: dict[str, Any] = {} if args.max_frames is None else {"max_frames": args.max_frames}
+    extra: dict[str, Any] = {name: getattr(args, name) for name in ("max_frames", "max_project_files",
+                                                                    "max_project_bytes")
+                             if getattr(args, name) is not None}
     return RenderConfig(
-        entry=comp.name if comp.is_file() else args.entry, format=args.format, quality=args.quality, fps=args.fps,
+        entry=comp.name if comp.is_file() else args.entry, format=args.format, quality=args.quality,
+        fps=args.fps, include=list(args.include),
         crf=args.crf, bitrate=args.bitrate, keyframe_interval=args.keyframe_interval, chunk_frames=args.chunk_size,
         include_audio=not args.no_audio, variables=parse_variables(args.variables),
         asset_dirs=[str(Path(d).absolute()) for d in args.asset_dirs],

@@ -37,7 +37,7 @@ from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
 from hyperdesk.farm.scheduler import Policy, Scheduler
 from hyperdesk.models import AssembleResult, ChunkResult, WorkerEnv
 from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.paths import check_planned_output
 from hyperdesk.plan.verify import load_plan
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.locks import lock_job, lock_output
@@ -53,6 +53,7 @@ class FarmSettings:
     policy: Policy = field(default_factory=Policy)
     keep_chunks: bool = False
     overwrite: bool = False  # png-sequence: replace our own frame files in a non-empty output folder
+    project_dir: str | None = None  # the composition's project: the output is never a file it reads
     reconnect_delays_s: tuple[float, ...] = (5.0, 15.0, 30.0)
     log_lines_per_s: float = 4.0  # AttemptLog events per attempt, at most
 
@@ -175,7 +176,8 @@ class FarmController:
         self._take_locks(job_id, out)  # OUTPUT_LOCKED: another job writes there; nothing recorded
         try:
             loaded = await asyncio.to_thread(load_plan, plan_dir, verify_hash=False)
-            await asyncio.to_thread(check_output, out, loaded.encoder.format, overwrite=self.settings.overwrite)
+            await asyncio.to_thread(check_planned_output, out, loaded, overwrite=self.settings.overwrite,
+                                    project=self.settings.project_dir)
         except HyperdeskError as err:
             # A planDir that does not even load: record the job as failed, so it shows in `jobs list`.
             self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra)
@@ -360,7 +362,8 @@ class FarmController:
         (work / "chunks").mkdir(parents=True, exist_ok=True)
         spec = {"executors": [describe_executor(e) for e in self.executors.values()],
                 "settings": {"stall_timeout_s": self.settings.stall_timeout_s,
-                             "keep_chunks": self.settings.keep_chunks, "overwrite": self.settings.overwrite},
+                             "keep_chunks": self.settings.keep_chunks, "overwrite": self.settings.overwrite,
+                             "project_dir": self.settings.project_dir},
                 **(spec_extra or {})}
         job = JobRecord(id=job_id, state="running", plan_dir=str(plan_dir), plan_hash=plan_hash, output=str(out),
                         format=fmt, chunk_count=len(chunks), created_at=now, updated_at=now, work_dir=str(work),
@@ -841,7 +844,8 @@ class FarmController:
         for attempt_left in (1, 0):
             try:
                 assembled = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output),
-                                                    overwrite=self.settings.overwrite)
+                                                    overwrite=self.settings.overwrite,
+                                                    project=self.settings.project_dir)
                 break
             except HyperdeskError as err:
                 if err.code == "ENCODE_FAILED" and attempt_left:

@@ -19,7 +19,8 @@ from hyperdesk.encode.probe import decode_check
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
 from hyperdesk.models import AssembleResult, AssembleTimings, ChunkResult, ResultWarning
-from hyperdesk.plan.paths import check_output, is_own_sequence_file
+from hyperdesk.plan.paths import check_planned_output
+from hyperdesk.plan.sequence_record import RecordedFile, SequenceRecord, check_replaceable, write_record
 from hyperdesk.plan.verify import LoadedPlan, load_plan
 
 
@@ -92,31 +93,40 @@ def check_chunk_results(loaded: LoadedPlan, results: Iterable[ChunkResult]) -> l
     return ordered
 
 
-def _place_sequence(partial: Path, out: Path, *, overwrite: bool) -> None:
-    """Move a verified frame folder to `out`. Never deletes a folder, nor any file that is not ours."""
+def _place_sequence(partial: Path, out: Path, *, overwrite: bool, digests: dict[str, str]) -> None:
+    """Move a verified frame folder to `out` with its record (plan/sequence_record.py). Never deletes a
+    folder, nor any file an earlier render did not record with the bytes it still has."""
+    new = {name: RecordedFile(size=(partial / name).stat().st_size, sha256=digests[name]) for name in sorted(digests)}
     if not out.exists():
+        write_record(partial, SequenceRecord(files=new))
         os.rename(partial, out)
         return
     if not out.is_dir():
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"{out} exists and is not a folder",
                              details={"path": str(out)})
-    others = [p for p in out.iterdir()]
+    others = sorted(p.name for p in out.iterdir())
     if others and not overwrite:
         raise HyperdeskError("OUTPUT_EXISTS", f"the output folder {out} is not empty",
-                             details={"path": str(out), "entries": sorted(p.name for p in others)[:10]})
-    for p in others:  # an earlier render's frames (and audio) go, even past the new last frame
-        if is_own_sequence_file(p.name) and p.is_file() and not p.is_symlink():
-            p.unlink()
-    for p in sorted(partial.iterdir()):
-        os.replace(p, out / p.name)
+                             details={"path": str(out), "entries": others[:10]})
+    earlier = check_replaceable(out)  # every clash refused before the first file moves
+    # While the files move, the record accepts each name's old and new bytes: a render killed
+    # halfway leaves a folder the next --overwrite still recognises.
+    write_record(out, SequenceRecord(files=earlier, replacing=new))
+    for name in new:
+        os.replace(partial / name, out / name)
+    for name in sorted(set(earlier) - set(new)):  # an earlier render's frames past the new last one
+        (out / name).unlink(missing_ok=True)
+    write_record(out, SequenceRecord(files=new))
     partial.rmdir()
 
 
 def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Path | str, *,
-             ffmpeg_identity: str | None = None, overwrite: bool = False) -> AssembleResult:
+             ffmpeg_identity: str | None = None, overwrite: bool = False,
+             project: Path | str | None = None) -> AssembleResult:
     """Stitch and verify; the output appears only once verified. A png-sequence goes into a new or
-    empty folder, or with `overwrite` into a folder whose own frame files it replaces (nothing else
-    in that folder is touched)."""
+    empty folder, or with `overwrite` into a folder whose recorded frame files it replaces (nothing
+    else in that folder is touched). The output gate refuses again any file the plan says the
+    composition reads, in `project` (default: the folder the plan was made from)."""
     t0 = time.monotonic()
     loaded = load_plan(plan_dir)
     identity = ffmpeg_identity or own_identity()
@@ -124,7 +134,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         wanted = loaded.manifest.worker_env.ffmpeg_identity
         raise HyperdeskError("FFMPEG_VERSION_MISMATCH", f"this machine's ffmpeg is {identity}, the plan needs {wanted}",
                              details={"worker": identity, "plan": wanted})
-    out = check_output(out, loaded.encoder.format, overwrite=overwrite)
+    out = check_planned_output(out, loaded, overwrite=overwrite, project=project)
     sweep_assembly_leftovers(out.parent)
     ordered = check_chunk_results(loaded, chunk_results)
     verify_inputs_ms = _ms(t0)
@@ -170,9 +180,11 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
             decode_check(partial / "frame_%06d.png", total, png_sequence=True)
             verify_output_ms = _ms(t3)
             (partial / OWNER_FILE).unlink()  # the folder becomes the output: only frames and audio
-            digest = frame_dir_hash(partial)[0]
+            digest, per_file = frame_dir_hash(partial)
+            if has_audio:
+                per_file = {**per_file, "audio.m4a": sha256_file(partial / "audio.m4a")}
             size = sum(p.stat().st_size for p in partial.iterdir())
-            _place_sequence(partial, out, overwrite=overwrite)
+            _place_sequence(partial, out, overwrite=overwrite, digests=per_file)
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise

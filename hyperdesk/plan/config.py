@@ -6,10 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hyperdesk.composition.project import ProjectLimits
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import Fps, Quality
 
 DEFAULT_MAX_PLAN_BYTES = 2 * 1024 ** 3
+# What a project copy may take (issue 19): far above a real composition's files, far below a home
+# directory's, so a composition in the wrong folder is refused before anything is read.
+DEFAULT_MAX_PROJECT_BYTES = 2 * 1024 ** 3
+DEFAULT_MAX_PROJECT_FILES = 20_000
 # 4 hours at 60 fps (8 at 30): far beyond a real composition, far below a data-duration typed in
 # frames or milliseconds, which would otherwise plan for hours writing silence.
 DEFAULT_MAX_FRAMES = 864_000
@@ -37,6 +42,10 @@ class RenderConfig(BaseModel):
     variables: dict[str, Any] = Field(default_factory=dict)
     asset_dirs: list[str] = Field(default_factory=list)
     allow_outside: list[str] = Field(default_factory=list)  # folders outside the project a composition may read
+    # a single-file composition: globs (relative to its folder) of files its scripts fetch at run time
+    include: list[str] = Field(default_factory=list)
+    max_project_bytes: int = DEFAULT_MAX_PROJECT_BYTES
+    max_project_files: int = DEFAULT_MAX_PROJECT_FILES
     max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
     max_frames: int = DEFAULT_MAX_FRAMES
     # Chunk pre-roll: "auto" lets the plan's seam audit decide, "on"/"off" force it.
@@ -52,7 +61,12 @@ class RenderConfig(BaseModel):
                                  hint="Use an integer fps (1-240) or num/den such as 30000/1001.",
                                  details={"field": "fps", "value": self.fps, "reason": str(exc)}) from None
 
-
+    def project_limits(self) -> ProjectLimits:
+        for name in ("max_project_files", "max_project_bytes"):
+            if getattr(self, name) < 1:
+                raise HyperdeskError("INVALID_RENDER_CONFIG", f"{name} must be at least 1, got {getattr(self, name)}",
+                                     details={"field": name, "value": getattr(self, name)})
+        return ProjectLimits(max_files=self.max_project_files, max_bytes=self.max_project_bytes)
 
 
 def runtime_env_snapshot(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from hyperdesk.capture.session import CaptureSession, PageSpec
 from hyperdesk.composition.compile import CompiledComposition, compile_project
+from hyperdesk.composition.project import find_project
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.encode.args import lock_encoder_settings
 from hyperdesk.encode.media import extract_video_frames, mix_audio
@@ -59,20 +60,6 @@ def frame_count(duration_s: float, fps: Fps) -> int:
     if abs(x - round(x)) <= 1e-3:
         return int(round(x))
     return int(math.ceil(x))
-
-
-def resolve_composition(composition: Path | str, entry: str | None = None) -> tuple[Path, str]:
-    """(project dir, entry file name) for a path naming an HTML file or a project folder."""
-    path = Path(composition).expanduser()
-    if path.is_dir():
-        name = entry or "index.html"
-        if not (path / name).is_file():
-            raise HyperdeskError("COMPOSITION_NOT_FOUND", f"no {name} in {path}",
-                                 details={"path": str(path / name)})
-        return path.resolve(), name
-    if not path.is_file():
-        raise HyperdeskError("COMPOSITION_NOT_FOUND", f"composition not found: {path}", details={"path": str(path)})
-    return path.resolve().parent, path.name
 
 
 _PARTIAL = re.compile(r"^.+\.partial\.(\d+)\.[0-9a-f]{8}$")
@@ -269,7 +256,9 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
 
     ``faults`` (tests only): ``loopback_only`` keeps the asset resolver's downloads on this machine."""
     plan_dir = Path(plan_dir).absolute()
-    project_dir, entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
+    project = find_project(composition, config.entry if config.entry != "index.html" else None)
+    project_dir, entry = project.root, project.entry
+    limits = config.project_limits()
     _check_target(plan_dir)
     requested_fps = config.parsed_fps()
     if config.format not in ("mp4", "mov", "webm", "png-sequence"):
@@ -296,6 +285,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
             loopback_only=faults is not None and faults.loopback_only,
+            whole=project.whole, include=config.include, limits=limits,
         )
         fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
         width, height = int(compiled.width), int(compiled.height)
@@ -355,6 +345,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         _write_json(partial / "meta" / "chunks.json", table)
         _write_json(partial / "meta" / "videos.json", VideoTable(videos=videos))
         _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(compiled.assets or [])))
+        _write_json(partial / "meta" / "sources.json", compiled.sources)
         if not (fonts_dir / "manifest.json").exists():
             _write_json(fonts_dir / "manifest.json", compiled.font_manifest or FontManifest())
         _check_size(partial, config.max_plan_bytes)
@@ -368,7 +359,8 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             chunk_count=len(table.chunks), has_audio=has_audio, audio_included=locked.include_audio,
             size_bytes=size_bytes, file_count=len(hashes),
             created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-            warnings=warnings,
+            warnings=warnings, project_dir=str(project_dir), project_scope=compiled.sources.scope,
+            project_files=compiled.sources.files, project_bytes=compiled.sources.bytes,
         )
         _write_json(partial / "plan.json", manifest)
         if plan_dir.exists():

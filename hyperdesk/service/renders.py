@@ -22,6 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hyperdesk.composition.boundary import ProjectBoundary
+from hyperdesk.composition.project import project_files
+from hyperdesk.composition.references import static_references
 from hyperdesk.dirs import data_root
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
@@ -88,13 +91,20 @@ class RenderService:
     # ---- checks before any work ---------------------------------------------------------------------
 
     def check(self, request: RenderRequest) -> Path:
-        """Every typed refusal that needs no planning: bad farm settings, an output that would destroy
-        something or cannot be written. Returns the absolute output path."""
-        request.farm.check()
+        """Every typed refusal that needs no planning: bad farm settings, a project over its caps, an
+        output that would destroy something (the composition, a file it references, an earlier
+        render's frames that changed) or cannot be written. Returns the absolute output path."""
+        request.check()
         self.executors.for_request(request.farm)  # node addresses and ports, at least one worker: no connection yet
-        project, entry = request.project()
+        project = request.project()
         out = Path(request.output).expanduser().absolute()
-        return check_output(out, request.config.format, project=project, entry=entry, overwrite=request.overwrite)
+        config = request.config
+        boundary = ProjectBoundary(project.root, [Path(p) for p in config.allow_outside])
+        project_files(project, (out,), boundary, [], include=config.include, variables=config.variables,
+                      limits=config.project_limits())  # PROJECT_TOO_LARGE, by stat only
+        referenced = static_references(project.root, project.entry, variables=config.variables, outside=True)
+        return check_output(out, config.format, project=project.root, entry=project.entry,
+                            overwrite=request.overwrite, referenced=referenced)
 
     # ---- planning -----------------------------------------------------------------------------------
 
@@ -118,7 +128,7 @@ class RenderService:
             raise
         if not planned.reused:
             self.enforce_cache_caps()
-        self._planning_done(job_id, planned, t0)
+        self._planning_done(request, job_id, planned, t0)
         return planned
 
     async def plan(self, request: RenderRequest, *, job_id: str | None = None) -> PlanResult:
@@ -141,7 +151,7 @@ class RenderService:
             if job_id:
                 self._emit(ev.JobCancelled(job_id=job_id))
             raise
-        self._planning_done(job_id, planned, t0)
+        self._planning_done(request, job_id, planned, t0)
         return planned
 
     def _planning_started(self, request: RenderRequest, job_id: str | None) -> float:
@@ -154,13 +164,15 @@ class RenderService:
         if job_id:
             self._emit(ev.JobFailed.from_error(job_id, err, stage="planning"))
 
-    def _planning_done(self, job_id: str | None, planned: PlanResult, t0: float) -> None:
+    def _planning_done(self, request: RenderRequest, job_id: str | None, planned: PlanResult, t0: float) -> None:
         if job_id:
             m = planned.manifest
             self._emit(ev.JobPlanned(job_id=job_id, plan_hash=m.plan_hash, plan_dir=planned.plan_dir,
                                      reused=planned.reused, total_frames=m.total_frames, chunk_count=m.chunk_count,
                                      plan_seconds=round(time.monotonic() - t0, 3),
-                                     warnings=[w.model_dump(mode="json") for w in m.warnings]))
+                                     warnings=[w.model_dump(mode="json") for w in m.warnings],
+                                     project_dir=str(request.project().root), project_scope=m.project_scope,
+                                     project_files=m.project_files, project_bytes=m.project_bytes))
 
     async def inspect(self, request: RenderRequest) -> CompositionFacts:
         """The composition's facts from the plan a render of this request uses (planned once, cached)."""
@@ -186,11 +198,11 @@ class RenderService:
         """How many local workers this machine runs by default."""
         return default_local_slots()
 
-    def _settings(self, farm: FarmRequest, overwrite: bool) -> FarmSettings:
+    def _settings(self, farm: FarmRequest, overwrite: bool, project_dir: str | None) -> FarmSettings:
         base = self.base_settings
         return FarmSettings(stall_timeout_s=farm.stall_timeout_s or base.stall_timeout_s,
                             heartbeat_timeout_s=base.heartbeat_timeout_s, policy=base.policy,
-                            keep_chunks=farm.keep_chunks, overwrite=overwrite,
+                            keep_chunks=farm.keep_chunks, overwrite=overwrite, project_dir=project_dir,
                             reconnect_delays_s=base.reconnect_delays_s, log_lines_per_s=base.log_lines_per_s)
 
     async def start(self, request: RenderRequest, *, job_id: str | None = None, planned: PlanResult | None = None,
@@ -213,8 +225,9 @@ class RenderService:
         except HyperdeskError as err:
             self._emit(ev.JobFailed.from_error(job_id, err, stage="connecting"))
             raise
-        controller = FarmController(executors, store=self.store,
-                                    settings=self._settings(request.farm, request.overwrite), data_dir=self.data_dir)
+        controller = FarmController(executors, store=self.store, data_dir=self.data_dir,
+                                    settings=self._settings(request.farm, request.overwrite,
+                                                            str(request.project().root)))
         self._attach(job_id, controller)
         try:
             await controller.start(planned.plan_dir, out, job_id=job_id, paused=paused, spec_extra={
@@ -306,7 +319,8 @@ class RenderService:
             farm = FarmRequest(stall_timeout_s=saved.get("stall_timeout_s"),
                                keep_chunks=bool(saved.get("keep_chunks", False)))
             controller = FarmController(executors, store=self.store,
-                                        settings=self._settings(farm, bool(saved.get("overwrite", False))),
+                                        settings=self._settings(farm, bool(saved.get("overwrite", False)),
+                                                                saved.get("project_dir")),
                                         data_dir=self.data_dir)
         except BaseException:
             job_lock.release()
@@ -366,14 +380,14 @@ class RenderService:
             raise HyperdeskError("ASSEMBLE_INPUT_MISSING", f"chunks {missing[:10]} are not done",
                                  hint="Render them first (Retry failed / Re-render selected).")
         results = [ChunkResult.model_validate(c.result) for c in sorted(chunks, key=lambda c: c.index)]
-        overwrite = bool((job.spec or {}).get("settings", {}).get("overwrite", False))
+        saved = (job.spec or {}).get("settings", {})
+        overwrite = bool(saved.get("overwrite", False))
         lock = lock_output(self.store.path, Path(job.output), job.id)
         self._emit(ev.AssembleStarted(job_id=job.id))
         t0 = time.monotonic()
         try:
-            check_output(job.output, job.format, overwrite=overwrite)
             result = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output),
-                                             overwrite=overwrite)
+                                             overwrite=overwrite, project=saved.get("project_dir"))
         except HyperdeskError as err:
             self._emit(ev.JobFailed.from_error(job.id, err, stage="assembling"))
             raise

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hyperdesk.composition.project import Project, check_include, find_project
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.config import RenderConfig
-from hyperdesk.plan.planner import resolve_composition
 
 
 class FarmRequest(BaseModel):
@@ -61,10 +61,17 @@ class RenderRequest(BaseModel):
         return cls(composition=str(comp), output=str(Path(output).expanduser().absolute()),
                    config=RenderConfig.model_validate(config), overwrite=overwrite, farm=farm or FarmRequest())
 
-    def project(self) -> tuple[Path, str]:
-        """(project dir, entry file); COMPOSITION_NOT_FOUND when neither exists."""
+    def project(self) -> Project:
+        """The composition's project (its folder, entry, and whether the whole folder is taken);
+        COMPOSITION_NOT_FOUND when neither exists."""
         comp = Path(self.composition)
-        return resolve_composition(comp, None if comp.is_file() else self.config.entry)
+        return find_project(comp, None if comp.is_file() else self.config.entry)
+
+    def check(self) -> None:
+        """The request's own typed refusals: farm settings, bad project caps or --include globs."""
+        self.farm.check()
+        self.config.project_limits()
+        check_include(self.config.include)
 
     @property
     def name(self) -> str:

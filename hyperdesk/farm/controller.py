@@ -30,7 +30,7 @@ from typing import Any
 from collections.abc import AsyncIterator, Callable
 
 from hyperdesk.dirs import data_root
-from hyperdesk.errors import HyperdeskError, jsonable
+from hyperdesk.errors import HyperdeskError, jsonable, unexpected_error
 from hyperdesk.farm import events as ev
 from hyperdesk.farm.executor import AttemptSpec, Executor, NodeLost, Notice, output_digest, remove_output
 from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
@@ -442,7 +442,7 @@ class FarmController:
             await self._stop_all(HyperdeskError("CANCELLED", "the controller stopped"))
             raise
         except Exception as exc:  # a bug in the controller still ends the job with a typed error
-            bug = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            bug = unexpected_error(exc, Path(job.output).parent)
             await self._stop_all(bug)
             if not self._finished():
                 self._finish_failed(bug)

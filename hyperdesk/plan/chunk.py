@@ -20,7 +20,7 @@ from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
 from hyperdesk.capture.spec import RequestedMode
 from hyperdesk.encode.probe import pinned_packet_count
 from hyperdesk.encode.stream import StreamingEncoder
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, unexpected_error
 from hyperdesk.faults import FaultPlan
 from hyperdesk.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
 from hyperdesk.plan.aio import run_coroutine
@@ -137,8 +137,12 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
         except asyncio.CancelledError:
             raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled", details={"work_dir": str(work)}) from None
         except Exception as exc:  # an unexpected failure is still a typed one, with the work dir kept
-            raise HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}",
-                                 details={"work_dir": str(work)}) from exc
+            unexpected = unexpected_error(exc, work.parent)
+            if unexpected.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                unexpected.details["work_dir"] = str(work)
+            raise unexpected from exc
         shutil.rmtree(work, ignore_errors=True)
         return result
 

@@ -25,7 +25,7 @@ from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.encode.args import lock_encoder_settings
 from hyperdesk.encode.media import extract_video_frames, mix_audio
 from hyperdesk.encode.probe import probe_media
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, disk_full, is_disk_full
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
@@ -254,7 +254,8 @@ def _mix_audio(compiled: CompiledComposition, partial: Path, fps: Fps, total_fra
     work = partial / ".audio-work"
     work.mkdir(exist_ok=True)
     try:
-        mixed = mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work)
+        # No audio at all: no silent track here (hours of it at the frame cap); assembly makes it.
+        mixed = mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work, silence_when_empty=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # Sources without an audio stream are skipped by the mixer: count what it really mixed.
@@ -368,6 +369,11 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         os.rename(partial, plan_dir)
     except HyperdeskError:
         shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if is_disk_full(exc):
+            raise disk_full(plan_dir.parent, what="planning", cause=exc) from exc
         raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

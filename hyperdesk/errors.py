@@ -107,7 +107,8 @@ CODES: dict[str, ErrorSpec] = {
         " again: verified chunks are kept by hyperdesk jobs resume.",
         INPUT),
     "OUTPUT_HASH_MISMATCH": ErrorSpec(
-        True, "A chunk file changed after it was rendered: it will be fetched or rendered again.",
+        True, "A chunk file changed after it was rendered: render that chunk again (a render job does it by itself"
+        " when it can).",
         RUNTIME),
     "ASSEMBLE_INPUT_MISSING": ErrorSpec(True, "A chunk file is missing: render that chunk again.", RUNTIME),
     "CHUNK_RESULT_INVALID": ErrorSpec(

@@ -131,6 +131,8 @@ class LaunchedBrowser:
         self._cdp: CDPSession | None = None
         self._dead: asyncio.Future | None = None
         self._dead_reason = ""
+        self._dead_code = "BROWSER_CRASHED"
+        self._documents = 0  # documents loaded in the main frame of this launch
         self._closing = False
         self._blocked_urls: set[str] = set()
         self._tick_base_ms = 0.0
@@ -211,6 +213,8 @@ class LaunchedBrowser:
         dead = loop.create_future()  # this launch's own: events of a closed earlier launch cannot reach it
         self._dead = dead
         self._dead_reason = ""
+        self._dead_code = "BROWSER_CRASHED"
+        self._documents = 0
         self._tick_base_ms = time.monotonic() * 1000.0
         self._tick_k = 0
         self.beginframe = beginframe
@@ -261,6 +265,8 @@ class LaunchedBrowser:
         self._page = page
         page.on("crash", lambda *_: self._mark_dead(dead, "the page crashed"))
         page.on("close", lambda *_: self._mark_dead(dead, "the page closed"))
+        page.on("framenavigated", lambda frame: self._on_navigated(dead, frame))
+        page.on("domcontentloaded", lambda *_: self._on_document(dead))
         page.on("pageerror", self._on_page_error)
         page.on("console", self._on_console)
         self._cdp = cdp = await ctx.new_cdp_session(page)
@@ -280,15 +286,35 @@ class LaunchedBrowser:
         if version:
             record_browser_version(self.info, version)
 
-    def _mark_dead(self, dead: asyncio.Future, reason: str) -> None:
+    def _mark_dead(self, dead: asyncio.Future, reason: str, code: str = "BROWSER_CRASHED") -> None:
         if self._closing or dead is not self._dead:
             return
         if not dead.done():
             self._dead_reason = reason
+            self._dead_code = code
             dead.set_result(reason)
+
+    def _on_navigated(self, dead: asyncio.Future, frame: Any) -> None:
+        """The main frame went to another URL than /index.html: the composition is gone, and every
+        later call on the page would only time out (PAGE_NAVIGATED, at once)."""
+        with contextlib.suppress(Exception):  # a frame that went away meanwhile
+            if frame.parent_frame is not None:
+                return
+            url = frame.url.split("#", 1)[0]
+            if url != f"{self.origin}/index.html" and url != "about:blank":
+                self._mark_dead(dead, f"the page navigated away from /index.html to {url[:300]}", "PAGE_NAVIGATED")
+
+    def _on_document(self, dead: asyncio.Future) -> None:
+        """A second document in the main frame: the page reloaded itself (PAGE_NAVIGATED)."""
+        self._documents += 1
+        if self._documents > 1:
+            self._mark_dead(dead, "the page reloaded itself", "PAGE_NAVIGATED")
 
     def crashed(self, what: str, exc: BaseException | None = None) -> HyperdeskError:
         reason = self._dead_reason or (str(exc).splitlines()[0] if exc and str(exc) else "the CDP connection closed")
+        if self._dead_code == "PAGE_NAVIGATED":
+            return HyperdeskError("PAGE_NAVIGATED", f"The composition left its page during {what}: {reason}",
+                                  details={"work_dir": str(self.work_dir), "frame_step": what})
         return HyperdeskError(
             "BROWSER_CRASHED",
             f"Chromium stopped during {what}: {reason}",

@@ -29,7 +29,7 @@ from hyperdesk.errors import HyperdeskError, disk_full, is_disk_full
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
-from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
+from hyperdesk.plan.config import RenderConfig, check_variables, runtime_env_snapshot
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
 from hyperdesk.models import (
     AssetTable,
@@ -275,6 +275,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
     if config.format not in ("mp4", "mov", "webm", "png-sequence"):
         raise HyperdeskError("FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED", f"format {config.format!r} is not supported",
                              details={"format": config.format, "reason": "not one of mp4, mov, webm, png-sequence"})
+    check_variables(config.variables)
     if config.max_frames < 1:
         raise HyperdeskError("INVALID_RENDER_CONFIG", f"the frame cap must be at least 1, got {config.max_frames}",
                              details={"field": "max_frames", "value": config.max_frames})

@@ -32,6 +32,7 @@ from hyperdesk.models import AssembleResult, ChunkResult, PlanResult, WorkerEnv
 from hyperdesk.plan.assemble import assemble
 from hyperdesk.plan.cache import cached_plan, find_cached_plan
 from hyperdesk.plan.env import local_worker_env
+from hyperdesk.plan.config import check_format, check_variables
 from hyperdesk.plan.paths import check_output
 from hyperdesk.service.child import ChildCall, plan_payload
 from hyperdesk.service.executors import ExecutorFactory
@@ -89,6 +90,8 @@ class RenderService:
         """Every typed refusal that needs no planning: bad farm settings, an output that would destroy
         something or cannot be written. Returns the absolute output path."""
         request.farm.check()
+        check_format(request.config.format)
+        check_variables(request.config.variables)
         self.executors.for_request(request.farm)  # node addresses and ports, at least one worker: no connection yet
         project, entry = request.project()
         out = Path(request.output).expanduser().absolute()

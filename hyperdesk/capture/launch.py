@@ -267,6 +267,7 @@ class LaunchedBrowser:
         page.on("close", lambda *_: self._mark_dead(dead, "the page closed"))
         page.on("framenavigated", lambda frame: self._on_navigated(dead, frame))
         page.on("domcontentloaded", lambda *_: self._on_document(dead))
+        page.on("response", self._on_response)
         page.on("pageerror", self._on_page_error)
         page.on("console", self._on_console)
         self._cdp = cdp = await ctx.new_cdp_session(page)
@@ -373,7 +374,7 @@ class LaunchedBrowser:
             if own or url.startswith("data:") or url.startswith("blob:"):
                 await route.continue_()
             else:
-                self._block(url)
+                self._block(url, route.request.headers.get("referer"))
                 await route.abort("blockedbyclient")
         except Exception:  # the page may be gone already
             log.debug("route handling failed for %s", url, exc_info=True)
@@ -383,15 +384,42 @@ class LaunchedBrowser:
         with contextlib.suppress(Exception):
             await ws.close()
 
-    def _block(self, url: str) -> None:
+    def _block(self, url: str, referrer: str | None = None) -> None:
         if url in self._blocked_urls:
             return
         self._blocked_urls.add(url)
         self.warnings.append(SessionWarning(
             code="REQUEST_BLOCKED",
-            message=f"Request outside the render's loopback server was aborted: {url[:300]}",
+            message=f"Request outside the render's loopback server was aborted: {url[:300]}{self._by(referrer)}",
             url=url,
         ))
+
+    def _by(self, referrer: str | None) -> str:
+        """ ", requested by <file>": the referring document or stylesheet, as a project path."""
+        if not referrer:
+            return ""
+        origin = self.origin or ""
+        path = referrer[len(origin):].lstrip("/") if origin and referrer.startswith(origin) else referrer
+        return f", requested by {path.split('?', 1)[0][:300]}"
+
+    def _on_response(self, response: Any) -> None:
+        """A file of the composition the loopback server does not have (a 404): a warning naming
+        it and the file that asked for it, since the frame then renders without it."""
+        with contextlib.suppress(Exception):  # the page may be gone already
+            url = response.url
+            if response.status < 400 or url.endswith("/favicon.ico"):  # a browser's own request
+                return
+            if url in self._blocked_urls:
+                return
+            self._blocked_urls.add(url)
+            origin = self.origin or ""
+            shown = url[len(origin):] if origin and url.startswith(origin) else url
+            referrer = response.request.headers.get("referer")
+            self.warnings.append(SessionWarning(
+                code="REQUEST_FAILED",
+                message=f"{shown[:300]} answered HTTP {response.status}{self._by(referrer)}",
+                url=url,
+            ))
 
     def _on_page_error(self, err: Any) -> None:
         entry = self.errors.record(err)

@@ -44,6 +44,8 @@ from hyperdesk.store.locks import lock_job, lock_output
 from hyperdesk.store.models import AttemptRecord, JobRecord
 
 EXT = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
+# Chunk warnings of requests the page could not make: the user hears of each URL once (a notice).
+REQUEST_WARNINGS = ("REQUEST_BLOCKED", "REQUEST_FAILED")
 
 
 @dataclass
@@ -137,6 +139,7 @@ class FarmController:
         self._worker_env: WorkerEnv | None = None
         self._t0 = time.monotonic()
         self._assemble_retries = 0
+        self._warned: set[tuple[str, str]] = set()  # request warnings already told, once per job
         self.bytes_uploaded = 0
 
     # ---- public API -------------------------------------------------------------------------
@@ -657,6 +660,17 @@ class FarmController:
             message=(f"chunk {attempt.chunk_index} rendered differently on {kept_node} ({kept.sha256[:12]}…) and "
                      f"{attempt.node} ({result.sha256[:12]}…); run the admission self-test on both nodes")))
 
+    def _tell_request_warnings(self, attempt: _Attempt, result: ChunkResult) -> None:
+        """A file the page could not load (blocked, or a 404) renders as missing: said once per job
+        and URL, as a notice the front ends show."""
+        for w in result.warnings:
+            key = (w.code, w.url or w.message)
+            if w.code not in REQUEST_WARNINGS or key in self._warned:
+                continue
+            self._warned.add(key)
+            self._emit(ev.AttemptNotice(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                        node=attempt.node, code=w.code, message=w.message))
+
     def _accept(self, attempt: _Attempt, result: ChunkResult) -> None:
         assert self.sched is not None
         if not self.sched.succeeded(attempt.id):
@@ -669,6 +683,7 @@ class FarmController:
         replaced = self._replaced.pop(attempt.chunk_index, None)
         if replaced is not None:
             self._check_identical(attempt, result, *replaced)
+        self._tell_request_warnings(attempt, result)
         data = result.model_dump(mode="json")
         self.store.finish_chunk(self._jid(), attempt.chunk_index, data, attempt.id)
         self._results[attempt.chunk_index] = result

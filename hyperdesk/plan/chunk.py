@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from hyperdesk import __version__
 from hyperdesk.capture.browser import find_browser
-from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
+from hyperdesk.capture.session import CaptureSession, PageSpec
 from hyperdesk.capture.spec import RequestedMode
 from hyperdesk.encode.probe import pinned_packet_count
 from hyperdesk.encode.stream import StreamingEncoder
@@ -28,6 +28,7 @@ from hyperdesk.plan.config import RUNTIME_ENV_PREFIXES
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sha256_file
 from hyperdesk.plan.paths import check_writable_parent
+from hyperdesk.plan.timelines import page_timeouts
 from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
 
 Progress = Callable[[int, int], None]
@@ -167,7 +168,7 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         transparent=cfg.transparent_background, videos=list(loaded.videos.videos),
     )
     # A test may shorten the 45 s readiness limit (for pages that never get ready).
-    timeouts = Timeouts(ready_s=faults.ready_timeout_s) if faults and faults.ready_timeout_s else None
+    timeouts = page_timeouts(plan_dir / "compiled", faults.ready_timeout_s if faults else None)
     session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=timeouts, faults=faults)
     encoder = None
     frame_hashes: list[str] = []

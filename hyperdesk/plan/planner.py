@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 from collections.abc import Callable
 
-from hyperdesk.capture.session import CaptureSession, PageSpec
+from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
 from hyperdesk.composition.compile import CompiledComposition, compile_project
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.encode.args import lock_encoder_settings
@@ -48,6 +48,7 @@ from hyperdesk.models import (
 )
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.paths import check_writable_parent
+from hyperdesk.plan.timelines import page_timeouts, timeline_warnings
 
 log = logging.getLogger("hyperdesk.plan")
 
@@ -176,7 +177,7 @@ async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, w
                     transparent=False, videos=[])
     log.info("probing the composition duration in a browser page")
     with tempfile.TemporaryDirectory(prefix="hyperdesk-probe-") as work:
-        session = await CaptureSession.open(spec, Path(work), mode="screenshot")
+        session = await CaptureSession.open(spec, Path(work), mode="screenshot", timeouts=page_timeouts(compiled_dir))
         try:
             duration = float(await session.duration())
             warnings = [PlanWarning(code=w.code, message=w.message, url=getattr(w, "url", None))
@@ -301,6 +302,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
         width, height = int(compiled.width), int(compiled.height)
         warnings: list[PlanWarning] = list(compiled.warnings or [])
+        warnings += timeline_warnings(compiled_dir, compiled.composition_id, Timeouts().page_timeline_wait_s())
         duration = compiled.duration_s
         source: Literal["attribute", "probe"] = "attribute"
         if duration is None:

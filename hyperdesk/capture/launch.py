@@ -374,7 +374,7 @@ class LaunchedBrowser:
             if own or url.startswith("data:") or url.startswith("blob:"):
                 await route.continue_()
             else:
-                self._block(url, route.request.headers.get("referer"))
+                self._block(url, self._requester(route.request))
                 await route.abort("blockedbyclient")
         except Exception:  # the page may be gone already
             log.debug("route handling failed for %s", url, exc_info=True)
@@ -393,6 +393,17 @@ class LaunchedBrowser:
             message=f"Request outside the render's loopback server was aborted: {url[:300]}{self._by(referrer)}",
             url=url,
         ))
+
+    @staticmethod
+    def _requester(request: Any) -> str | None:
+        """The URL of the file that made a request: its Referer when that has a path (a cross-origin
+        request's carries the origin only), else its frame's document."""
+        referer = request.headers.get("referer") or ""
+        if referer.split("://", 1)[-1].strip("/").count("/"):
+            return str(referer)
+        with contextlib.suppress(Exception):  # a request of no frame (a worker's)
+            return str(request.frame.url)
+        return referer or None
 
     def _by(self, referrer: str | None) -> str:
         """ ", requested by <file>": the referring document or stylesheet, as a project path."""
@@ -414,7 +425,7 @@ class LaunchedBrowser:
             self._blocked_urls.add(url)
             origin = self.origin or ""
             shown = url[len(origin):] if origin and url.startswith(origin) else url
-            referrer = response.request.headers.get("referer")
+            referrer = self._requester(response.request)
             self.warnings.append(SessionWarning(
                 code="REQUEST_FAILED",
                 message=f"{shown[:300]} answered HTTP {response.status}{self._by(referrer)}",

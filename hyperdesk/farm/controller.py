@@ -664,7 +664,7 @@ class FarmController:
         """A file the page could not load (blocked, or a 404) renders as missing: said once per job
         and URL, as a notice the front ends show."""
         for w in result.warnings:
-            key = (w.code, w.url or w.message)
+            key = (w.code, w.message)  # not the URL: each chunk's loopback server has its own port
             if w.code not in REQUEST_WARNINGS or key in self._warned:
                 continue
             self._warned.add(key)

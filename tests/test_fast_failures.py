@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 
@@ -61,48 +60,70 @@ def nothing_left(tmp_path: Path) -> None:
     assert chromium_of(tmp_path) == []
 
 
-def test_navigating_away_is_page_navigated_at_once(tmp_path):
-    proj = comp(tmp_path, body="<script>location.href = '/elsewhere.html';</script>",
-                attrs='data-duration="1" data-no-timeline')
+@pytest.mark.parametrize("script, named", [
+    ("location.href = '/elsewhere.html';", "/elsewhere.html"),
+    ("location.href = 'https://example.invalid/away';", "navigated away"),
+    ("if (!sessionStorage.getItem('hd')) { sessionStorage.setItem('hd', '1'); location.reload(); }", "reloaded"),
+])
+@pytest.fixture(scope="module")
+def baseline_s(tmp_path_factory: pytest.TempPathFactory) -> float:
+    """How long a render of a tiny composition that works takes on this machine now: the failures'
+    times are bounded relative to it, since the machine is shared and its load varies a lot."""
+    root = tmp_path_factory.mktemp("baseline")
+    proj = comp(root, attrs='data-duration="0.2" data-no-timeline')
+    proc, took = render(root, proj)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return took
+
+
+def test_navigating_away_is_page_navigated_at_once(tmp_path, baseline_s, script, named):
+    proj = comp(tmp_path, body=f"<script>{script}</script>", attrs='data-duration="1" data-no-timeline')
     (proj / "elsewhere.html").write_text("<!doctype html><p>not the composition</p>")
     proc, took = render(tmp_path, proj)
     text = failed_with(proc, "PAGE_NAVIGATED", 3)
-    assert "/elsewhere.html" in text
+    assert named in text
     assert text.count("PAGE_NAVIGATED on") <= 1, "not retried"
-    assert took < 40, took  # it took 96 s
+    assert took < baseline_s + 20, (took, baseline_s)  # it took 96 s more: two 45 s readiness waits
     nothing_left(tmp_path)
 
 
-def test_endless_loop_is_page_unresponsive_once(tmp_path):
+def test_same_document_navigation_is_not_leaving(tmp_path):
+    """history.pushState and #hash changes keep the composition's document: the render goes on."""
+    proj = comp(tmp_path, body="<script>history.pushState({}, '', '/other'); location.hash = 'x';</script>",
+                attrs='data-duration="0.2" data-no-timeline')
+    proc, _took = render(tmp_path, proj)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_endless_loop_is_page_unresponsive_once(tmp_path, baseline_s):
     proj = comp(tmp_path, body="<script>while (true) {}</script>", attrs='data-duration="1" data-no-timeline')
     proc, took = render(tmp_path, proj)
     text = failed_with(proc, "PAGE_UNRESPONSIVE", 3)
     assert text.count("PAGE_UNRESPONSIVE on") <= 1, "not retried"
-    assert took < 60, took  # it took 126 s
+    assert took < baseline_s + 35, (took, baseline_s)  # 15 s unanswered; it took 126 s: two 60 s navigations
     nothing_left(tmp_path)
 
 
 @pytest.mark.parametrize("value", ["", "abc"])
-def test_bad_duration_fails_before_any_page_load(tmp_path, value):
+def test_bad_duration_fails_before_any_page_load(tmp_path, baseline_s, value):
     proj = comp(tmp_path, attrs=f'data-duration="{value}" data-no-timeline')
     proc, took = render(tmp_path, proj)
     text = failed_with(proc, "INVALID_COMPOSITION", 2)
     assert "data-duration" in text
-    assert took < 20, took  # "" took 44.5 s
+    assert took < baseline_s, (took, baseline_s)  # "" took 44.5 s: a page load and a 40 s timeline wait
     nothing_left(tmp_path)
 
 
-def test_no_timeline_is_said_at_plan_time_and_not_waited_for(tmp_path):
+def test_no_timeline_is_said_at_plan_time_and_not_waited_for(tmp_path, baseline_s):
     """No script registers a timeline and the root has no data-no-timeline: the plan says once
     that the render goes without it, and no chunk waits the 40 s timeline wait."""
     proj = comp(tmp_path, body='<div style="width:40px;height:40px;background:#0f0"></div>')
-    proc, _took = render(tmp_path, proj, "--chunk-size", "15", "--keyframe-interval", "15")
+    proc, took = render(tmp_path, proj, "--chunk-size", "15", "--keyframe-interval", "15")
     assert proc.returncode == 0, proc.stderr[-3000:]
     plan_lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("warning TIMELINE_NOT_REGISTERED")]
     assert len(plan_lines) == 1, proc.stderr
     assert 'window.__timelines["fast"]' in plan_lines[0] and "data-no-timeline" in plan_lines[0]
-    chunk_s = [float(m) for m in re.findall(r"chunk \d+: done on local in ([\d.]+) s", proc.stderr)]
-    assert len(chunk_s) == 2 and max(chunk_s) < 35, proc.stderr  # each waited 40 s, plus its render
+    assert took < baseline_s + 40, (took, baseline_s)  # the two chunks waited 40 s each
 
 
 def test_no_audio_plans_no_silent_track_but_the_output_keeps_one(tmp_path):

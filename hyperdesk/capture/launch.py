@@ -132,7 +132,7 @@ class LaunchedBrowser:
         self._dead: asyncio.Future | None = None
         self._dead_reason = ""
         self._dead_code = "BROWSER_CRASHED"
-        self._documents = 0  # documents loaded in the main frame of this launch
+        self._documents = 0  # documents committed in the main frame of this launch
         self._closing = False
         self._blocked_urls: set[str] = set()
         self._tick_base_ms = 0.0
@@ -265,12 +265,13 @@ class LaunchedBrowser:
         self._page = page
         page.on("crash", lambda *_: self._mark_dead(dead, "the page crashed"))
         page.on("close", lambda *_: self._mark_dead(dead, "the page closed"))
-        page.on("framenavigated", lambda frame: self._on_navigated(dead, frame))
-        page.on("domcontentloaded", lambda *_: self._on_document(dead))
         page.on("response", self._on_response)
         page.on("pageerror", self._on_page_error)
         page.on("console", self._on_console)
         self._cdp = cdp = await ctx.new_cdp_session(page)
+        # Cross-document navigations only (history.pushState and #hash changes are not reported here).
+        cdp.on("Page.frameNavigated", lambda params: self._on_navigated(dead, params))
+        await cdp.send("Page.enable")
         version = ""
         if ctx.browser is not None:
             try:
@@ -295,20 +296,20 @@ class LaunchedBrowser:
             self._dead_code = code
             dead.set_result(reason)
 
-    def _on_navigated(self, dead: asyncio.Future, frame: Any) -> None:
-        """The main frame went to another URL than /index.html: the composition is gone, and every
-        later call on the page would only time out (PAGE_NAVIGATED, at once)."""
-        with contextlib.suppress(Exception):  # a frame that went away meanwhile
-            if frame.parent_frame is not None:
-                return
-            url = frame.url.split("#", 1)[0]
-            if url != f"{self.origin}/index.html" and url != "about:blank":
-                self._mark_dead(dead, f"the page navigated away from /index.html to {url[:300]}", "PAGE_NAVIGATED")
-
-    def _on_document(self, dead: asyncio.Future) -> None:
-        """A second document in the main frame: the page reloaded itself (PAGE_NAVIGATED)."""
+    def _on_navigated(self, dead: asyncio.Future, params: dict) -> None:
+        """A new document in the main frame after /index.html: the page went elsewhere or reloaded.
+        The composition is gone, and every later call on the page would only time out
+        (PAGE_NAVIGATED, at once)."""
+        frame = params.get("frame") or {}
+        if frame.get("parentId"):
+            return
+        url = str(frame.get("url") or "")
+        if url == "about:blank" and self._documents == 0:
+            return
         self._documents += 1
-        if self._documents > 1:
+        if url != f"{self.origin}/index.html":
+            self._mark_dead(dead, f"the page navigated away from /index.html to {url[:300]}", "PAGE_NAVIGATED")
+        elif self._documents > 1:
             self._mark_dead(dead, "the page reloaded itself", "PAGE_NAVIGATED")
 
     def crashed(self, what: str, exc: BaseException | None = None) -> HyperdeskError:

@@ -60,7 +60,7 @@ class Timeouts:
     # A page whose main thread answers no call for this long while it loads is stuck (an endless
     # loop): PAGE_UNRESPONSIVE then, not a wait for the navigation and readiness limits (capped by
     # ready_s). A composition's legitimate synchronous start-up work takes well under this.
-    unresponsive_s: float = 10.0
+    unresponsive_s: float = 15.0
 
     def page_unresponsive_s(self) -> float:
         return max(0.5, min(self.unresponsive_s, self.ready_s))

@@ -60,11 +60,6 @@ def nothing_left(tmp_path: Path) -> None:
     assert chromium_of(tmp_path) == []
 
 
-@pytest.mark.parametrize("script, named", [
-    ("location.href = '/elsewhere.html';", "/elsewhere.html"),
-    ("location.href = 'https://example.invalid/away';", "navigated away"),
-    ("if (!sessionStorage.getItem('hd')) { sessionStorage.setItem('hd', '1'); location.reload(); }", "reloaded"),
-])
 @pytest.fixture(scope="module")
 def baseline_s(tmp_path_factory: pytest.TempPathFactory) -> float:
     """How long a render of a tiny composition that works takes on this machine now: the failures'
@@ -76,6 +71,11 @@ def baseline_s(tmp_path_factory: pytest.TempPathFactory) -> float:
     return took
 
 
+@pytest.mark.parametrize("script, named", [
+    ("location.href = '/elsewhere.html';", "/elsewhere.html"),
+    ("location.href = 'https://example.invalid/away';", "navigated away"),
+    ("if (!sessionStorage.getItem('hd')) { sessionStorage.setItem('hd', '1'); location.reload(); }", "reloaded"),
+])
 def test_navigating_away_is_page_navigated_at_once(tmp_path, baseline_s, script, named):
     proj = comp(tmp_path, body=f"<script>{script}</script>", attrs='data-duration="1" data-no-timeline')
     (proj / "elsewhere.html").write_text("<!doctype html><p>not the composition</p>")

@@ -133,7 +133,10 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
             result = await _render(loaded, index, out, work, attempt_id, progress, browser, mode,
                                    t_total, verify_ms, worker_env, faults)
         except HyperdeskError as exc:
-            exc.details.setdefault("work_dir", str(work))
+            if exc.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                exc.details.setdefault("work_dir", str(work))
             raise
         except asyncio.CancelledError:
             raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled", details={"work_dir": str(work)}) from None

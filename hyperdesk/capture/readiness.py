@@ -8,10 +8,11 @@ page's readiness warnings into the session's warnings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hyperdesk.capture.launch import LaunchedBrowser, playwright_error
@@ -109,19 +110,67 @@ async def load_until_ready(browser: LaunchedBrowser) -> None:
     await _collect_page_warnings(browser)
 
 
+_ALIVE_EXPRESSION = {"expression": "0", "returnByValue": True}
+
+
+async def _watch_responsive(browser: LaunchedBrowser, what: str) -> None:
+    """Raise PAGE_UNRESPONSIVE when the page's main thread answers no call for the unresponsive
+    limit (a script that never yields, e.g. `while (true) {}`); never returns otherwise."""
+    limit = browser.timeouts.page_unresponsive_s()
+    while True:
+        try:
+            await asyncio.wait_for(browser.cdp.send("Runtime.evaluate", _ALIVE_EXPRESSION), limit)
+        except TimeoutError:
+            raise HyperdeskError(
+                "PAGE_UNRESPONSIVE",
+                f"The page stopped answering during {what}: its main thread has been busy for {limit:g} s"
+                " (a script that never yields?)",
+                details={"unresponsive_s": limit, "work_dir": str(browser.work_dir)}) from None
+        except playwright_error():
+            pass  # a context replaced by the navigation; asked again below
+        await asyncio.sleep(min(1.0, limit / 4))
+
+
+async def _while_responsive(browser: LaunchedBrowser, aw: Awaitable[Any], what: str) -> Any:
+    """Await `aw`, unless the page stops answering first (PAGE_UNRESPONSIVE)."""
+    task = asyncio.ensure_future(aw)
+    watch = asyncio.ensure_future(_watch_responsive(browser, what))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            watch.result()
+        return task.result()
+    finally:
+        for t in (task, watch):
+            if not t.done():
+                t.cancel()
+            browser.consume(t)
+
+
+async def _navigated_meanwhile(browser: LaunchedBrowser) -> None:
+    """A failed navigation may be the page's own navigation away, reported a moment later."""
+    with contextlib.suppress(TimeoutError, HyperdeskError):
+        await asyncio.wait_for(asyncio.shield(browser.dead), 0.5)
+    if browser.dead.done():
+        raise browser.crashed("navigation to /index.html")
+
+
 async def _navigate(browser: LaunchedBrowser) -> None:
     url = f"{browser.origin}/index.html"
     nav_s = browser.timeouts.navigation_s
+    what = "navigation to /index.html"
     try:
         resp = await browser.guard(
-            browser.page.goto(url, wait_until="domcontentloaded", timeout=nav_s * 1000.0 + 1000.0),
-            nav_s, "navigation to /index.html", timeout_code="PAGE_NOT_READY", pump=True)
+            _while_responsive(browser, browser.page.goto(url, wait_until="domcontentloaded",
+                                                         timeout=nav_s * 1000.0 + 1000.0), what),
+            nav_s, what, timeout_code="PAGE_NOT_READY", pump=True)
     except HyperdeskError as e:
         if e.code == "PAGE_NOT_READY":
             browser.errors.check()
             e.details.setdefault("unmet", ["navigation (DOMContentLoaded)"])
         raise
     except playwright_error() as e:
+        await _navigated_meanwhile(browser)
         browser.errors.check()
         raise HyperdeskError(
             "PAGE_NOT_READY",
@@ -145,9 +194,10 @@ async def _wait_ready(browser: LaunchedBrowser) -> None:
         if remaining <= 0:
             break
         try:
-            r = await browser.guard(browser.page.evaluate(_READY_JS, browser.errors.runtime_seen),
-                                    max(remaining, timeouts.ready_poll_s), "the readiness poll",
-                                    timeout_code="PAGE_NOT_READY", pump=True)
+            r = await browser.guard(
+                _while_responsive(browser, browser.page.evaluate(_READY_JS, browser.errors.runtime_seen),
+                                  "the readiness wait"),
+                max(remaining, timeouts.ready_poll_s), "the readiness poll", timeout_code="PAGE_NOT_READY", pump=True)
         except HyperdeskError as e:
             if e.code != "PAGE_NOT_READY":
                 raise

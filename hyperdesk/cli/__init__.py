@@ -20,7 +20,7 @@ from typing import Any
 from hyperdesk import __version__
 from hyperdesk.cli import cache, desktop, doctor, gui, jobs, nodes, pipeline, provision, render, worker
 from hyperdesk.cli.output import emit_event, print_error
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, unexpected_error
 from hyperdesk.faults import FaultPlan
 
 
@@ -94,6 +94,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the user; HYPERDESK_DEBUG=1 shows it
         if os.environ.get("HYPERDESK_DEBUG"):
             raise
-        bug = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        bug = unexpected_error(exc)
         print_error(bug)
         return bug.exit_status

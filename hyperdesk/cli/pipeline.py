@@ -103,6 +103,12 @@ def _text_progress(index: int) -> Callable[[int, int], None]:
 
 # ---------------------------------------------------------------- assemble
 
+# What a user does about a bad chunk given to `hyperdesk assemble`, which stitches what it is given
+# and never fetches nor renders anything itself.
+CHUNK_FIX_HINT = ("Render chunk {index} again (hyperdesk render-chunk PLANDIR {index} -o CHUNK), then run "
+                  "hyperdesk assemble again with its new file: assemble only stitches the chunks it is given.")
+BAD_CHUNK_CODES = ("OUTPUT_HASH_MISMATCH", "ASSEMBLE_INPUT_MISSING", "CHUNK_RESULT_INVALID")
+
 
 def load_chunk_results(paths: list[str]) -> list[ChunkResult]:
     from hyperdesk.models import ChunkResult  # lazy: see cli/__init__.py
@@ -130,7 +136,12 @@ def cmd_assemble(args: argparse.Namespace) -> int:
 
     out = check_planned_output(args.output, load_plan(Path(args.plan_dir), verify_hash=False),
                                overwrite=args.overwrite)
-    result = assemble(Path(args.plan_dir), load_chunk_results(args.chunks), out, overwrite=args.overwrite)
+    try:
+        result = assemble(Path(args.plan_dir), load_chunk_results(args.chunks), out, overwrite=args.overwrite)
+    except HyperdeskError as err:
+        if err.code in BAD_CHUNK_CODES:
+            err.hint = CHUNK_FIX_HINT.format(index=err.details.get("chunk_index", "N"))
+        raise
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), sort_keys=True))
     else:

@@ -28,22 +28,33 @@ class ProgressBar:
     def __init__(self, total: int, enabled: bool = True) -> None:
         self.total = total
         self.done_by_chunk: dict[int, int] = {}
+        self.kept = 0  # frames of chunks kept from an earlier run: done, but not rendered at this rate
         self.t0 = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.enabled = enabled
         self._last = 0.0
+        self._shown = -1  # the frame count of the last line drawn
 
     def update(self, chunk: int, done: int, force: bool = False) -> None:
         self.done_by_chunk[chunk] = done
+        self._draw(min(self.total, sum(self.done_by_chunk.values())), force)
+
+    def complete(self) -> None:
+        """Every chunk is done: the last line shows the whole frame count, kept chunks included."""
+        if self._shown != self.total:
+            self._draw(self.total, True)
+
+    def _draw(self, done_all: int, force: bool) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
         if not force and now - self._last < (0.2 if self.tty else 5.0):
             return
         self._last = now
-        done_all = sum(self.done_by_chunk.values())
-        rate = done_all / max(1e-6, now - self.t0)
-        eta = (self.total - done_all) / rate if rate > 0 else float("inf")
+        self._shown = done_all
+        rendered = min(self.total, sum(self.done_by_chunk.values())) - self.kept
+        rate = max(0, rendered) / max(1e-6, now - self.t0)
+        eta = 0.0 if done_all >= self.total else (self.total - done_all) / rate if rate > 0 else float("inf")
         width = 30
         filled = int(width * done_all / max(1, self.total))
         eta_txt = f"{eta:5.0f}s" if eta != float("inf") else "    ?"
@@ -79,6 +90,11 @@ class EventPrinter:
             for index in event.kept_chunks:
                 start, end = next(((s, e) for i, s, e in event.chunks if i == index), (0, 0))
                 self.bar.done_by_chunk[index] = end - start
+            self.bar.kept = sum(self.bar.done_by_chunk.values())
+        if isinstance(event, ev.AssembleStarted) and self.bar is not None:
+            self.bar.complete()  # the bar's last line, above what assembly prints
+            self.bar.close()
+            self.bar = None
         line = self.text(event)
         if line:
             if self.bar is not None:
@@ -89,7 +105,7 @@ class EventPrinter:
                 self.bar.update(event.chunk_index, event.frames_done)
             elif isinstance(event, ev.ChunkDone):
                 self.bar.update(event.chunk_index, event.frames, force=True)
-            elif isinstance(event, (ev.AssembleStarted, ev.JobDone, ev.JobFailed, ev.JobCancelled)):
+            elif isinstance(event, (ev.JobDone, ev.JobFailed, ev.JobCancelled)):
                 self.bar.close()
                 self.bar = None
 

@@ -67,6 +67,8 @@ def add_farm_options(p: argparse.ArgumentParser) -> None:
 
 
 def parse_variables(text: str | None) -> dict[str, Any]:
+    from hyperdesk.plan.config import check_variables  # lazy: see cli/__init__.py
+
     if not text:
         return {}
     try:
@@ -77,12 +79,14 @@ def parse_variables(text: str | None) -> dict[str, Any]:
     if not isinstance(variables, dict):
         raise HyperdeskError("INVALID_RENDER_CONFIG", "--variables must be a JSON object",
                              details={"field": "variables", "value": text})
+    check_variables(variables)  # Python's JSON reads NaN and Infinity, which JSON does not have
     return variables
 
 
 def config_from_args(args: argparse.Namespace) -> RenderConfig:
-    from hyperdesk.plan.config import RenderConfig  # lazy: see cli/__init__.py
+    from hyperdesk.plan.config import RenderConfig, check_format  # lazy: see cli/__init__.py
 
+    check_format(args.format)
     comp = Path(args.composition)
     extra: dict[str, Any] = {name: getattr(args, name) for name in ("max_frames", "max_project_files",
                                                                     "max_project_bytes")

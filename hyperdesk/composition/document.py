@@ -344,8 +344,9 @@ def read_root_attributes(root: Any, file: str) -> RootFacts:
     duration: float | None = None
     for name in ("data-duration", "data-composition-duration"):
         raw = root.get(name)
-        if raw is None or not raw.strip():
+        if raw is None:
             continue
+        # An empty value is as wrong as "abc": refused here, not after a page load and a probe.
         number = parse_decimal(raw)
         if number is None:
             raise invalid(file, root, name, raw, "not a decimal number of seconds")

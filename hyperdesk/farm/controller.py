@@ -30,7 +30,7 @@ from typing import Any
 from collections.abc import AsyncIterator, Callable
 
 from hyperdesk.dirs import data_root
-from hyperdesk.errors import HyperdeskError, jsonable
+from hyperdesk.errors import HyperdeskError, jsonable, unexpected_error
 from hyperdesk.farm import events as ev
 from hyperdesk.farm.executor import AttemptSpec, Executor, NodeLost, Notice, output_digest, remove_output
 from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
@@ -44,6 +44,8 @@ from hyperdesk.store.locks import lock_job, lock_output
 from hyperdesk.store.models import AttemptRecord, JobRecord
 
 EXT = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
+# Chunk warnings of requests the page could not make: the user hears of each URL once (a notice).
+REQUEST_WARNINGS = ("REQUEST_BLOCKED", "REQUEST_FAILED")
 
 
 @dataclass
@@ -138,6 +140,7 @@ class FarmController:
         self._worker_env: WorkerEnv | None = None
         self._t0 = time.monotonic()
         self._assemble_retries = 0
+        self._warned: set[tuple[str, str]] = set()  # request warnings already told, once per job
         self.bytes_uploaded = 0
 
     # ---- public API -------------------------------------------------------------------------
@@ -445,7 +448,7 @@ class FarmController:
             await self._stop_all(HyperdeskError("CANCELLED", "the controller stopped"))
             raise
         except Exception as exc:  # a bug in the controller still ends the job with a typed error
-            bug = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            bug = unexpected_error(exc, Path(job.output).parent)
             await self._stop_all(bug)
             if not self._finished():
                 self._finish_failed(bug)
@@ -676,6 +679,17 @@ class FarmController:
             message=(f"chunk {attempt.chunk_index} rendered differently on {kept_node} ({kept.sha256[:12]}…) and "
                      f"{attempt.node} ({result.sha256[:12]}…); run the admission self-test on both nodes")))
 
+    def _tell_request_warnings(self, attempt: _Attempt, result: ChunkResult) -> None:
+        """A file the page could not load (blocked, or a 404) renders as missing: said once per job
+        and URL, as a notice the front ends show."""
+        for w in result.warnings:
+            key = (w.code, w.message)  # not the URL: each chunk's loopback server has its own port
+            if w.code not in REQUEST_WARNINGS or key in self._warned:
+                continue
+            self._warned.add(key)
+            self._emit(ev.AttemptNotice(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                        node=attempt.node, code=w.code, message=w.message))
+
     def _accept(self, attempt: _Attempt, result: ChunkResult) -> None:
         assert self.sched is not None
         if not self.sched.succeeded(attempt.id):
@@ -688,6 +702,7 @@ class FarmController:
         replaced = self._replaced.pop(attempt.chunk_index, None)
         if replaced is not None:
             self._check_identical(attempt, result, *replaced)
+        self._tell_request_warnings(attempt, result)
         data = result.model_dump(mode="json")
         self.store.finish_chunk(self._jid(), attempt.chunk_index, data, attempt.id)
         self._results[attempt.chunk_index] = result

@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from hyperdesk import __version__
 from hyperdesk.dirs import OWNER_FILE, abandoned, claim
 from hyperdesk.encode.assembly import concat_mux, verify_output
-from hyperdesk.encode.audio import fit_audio
+from hyperdesk.encode.audio import SILENCE_BYTES_S, fit_audio, write_silence
 from hyperdesk.encode.ffmpeg import ffmpeg_identity as own_identity
 from hyperdesk.encode.probe import decode_check
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, disk_full, free_bytes, is_disk_full
 from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
 from hyperdesk.models import AssembleResult, AssembleTimings, ChunkResult, ResultWarning
 from hyperdesk.plan.paths import check_planned_output
@@ -93,6 +93,30 @@ def check_chunk_results(loaded: LoadedPlan, results: Iterable[ChunkResult]) -> l
     return ordered
 
 
+def _tree_bytes(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.iterdir() if p.is_file())
+    return path.stat().st_size
+
+
+def check_space(ordered: list[ChunkResult], audio_bytes: int, out: Path, *, links: bool) -> int:
+    """DISK_FULL before any work when the output's folder cannot hold the output: its size is the sum
+    of the chunks' and the audio track's (twice: the fitted copy is written beside the output); a
+    png-sequence on the chunks' own disk links its frames instead of copying them. Returns the bytes
+    needed."""
+    folder = out.parent
+    needed = 2 * audio_bytes
+    for r in ordered:
+        src = Path(r.output_path)
+        if links and src.stat().st_dev == folder.stat().st_dev:
+            continue
+        needed += _tree_bytes(src)
+    free = free_bytes(folder)
+    if free is not None and needed > free:
+        raise disk_full(folder, needed=needed, what="assembling")
+    return needed
+
+
 def _place_sequence(partial: Path, out: Path, *, overwrite: bool, digests: dict[str, str]) -> None:
     """Move a verified frame folder to `out` with its record (plan/sequence_record.py). Never deletes a
     folder, nor any file an earlier render did not record with the bytes it still has."""
@@ -148,8 +172,21 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         warnings.append(ResultWarning(
             code="MIXED_CAPTURE_MODES",
             message=f"chunks were captured in modes {', '.join(modes)} (identical bytes by contract)"))
-    audio_src = loaded.plan_dir / "audio.m4a"
-    has_audio = cfg.include_audio and audio_src.is_file()
+    # A plan without audio has no audio.m4a: its silent track is made here, the same bytes the
+    # planner used to write (the output keeps its audio track).
+    planned_audio = loaded.plan_dir / "audio.m4a"
+    has_audio = cfg.include_audio
+    audio_bytes = 0
+    if has_audio:
+        audio_bytes = planned_audio.stat().st_size if planned_audio.is_file() else int(target_s * SILENCE_BYTES_S)
+    check_space(ordered, audio_bytes, out, links=cfg.format == "png-sequence")
+
+    def audio_source(folder: Path) -> Path:
+        if planned_audio.is_file():
+            return planned_audio
+        silence = folder / "silence.m4a"
+        write_silence(total, fps, silence)
+        return silence
 
     if cfg.format == "png-sequence":
         partial = out.parent / f"{out.name}.partial.{secrets.token_hex(4)}"
@@ -168,7 +205,10 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
             mux_ms = _ms(t1)
             t2 = time.monotonic()
             if has_audio:
-                fit_audio(audio_src, target_s, partial / "audio.m4a")
+                scratch = partial / ".audio"
+                scratch.mkdir()
+                fit_audio(audio_source(scratch), target_s, partial / "audio.m4a")
+                shutil.rmtree(scratch)
             audio_fit_ms = _ms(t2)
             t3 = time.monotonic()
             names = sorted(p.name for p in partial.iterdir() if p.name != OWNER_FILE)
@@ -185,8 +225,10 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
                 per_file = {**per_file, "audio.m4a": sha256_file(partial / "audio.m4a")}
             size = sum(p.stat().st_size for p in partial.iterdir())
             _place_sequence(partial, out, overwrite=overwrite, digests=per_file)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
+            if is_disk_full(exc):
+                raise disk_full(out.parent, what="assembling", cause=exc) from exc
             raise
     else:
         work = out.parent / f"{out.name}.assemble.{secrets.token_hex(4)}"
@@ -202,6 +244,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
             audio_fit_ms = 0.0
             t1 = time.monotonic()
             if has_audio:
+                audio_src = audio_source(work)
                 # The plan's premix is normally T long already, so the fit copies it unchanged: mux
                 # with the plan's track while the fit measures it, and again only if it changed it.
                 audio_in = work / "audio-fit.m4a"
@@ -232,6 +275,10 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
                           codec=cfg.codec, has_audio=has_audio)
             verify_output_ms = _ms(t3)
             os.replace(partial, out)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            raise disk_full(out.parent, what="assembling", cause=exc) from exc
         finally:  # done or failed (a full disk included), nothing of the assembly stays beside the output
             shutil.rmtree(work, ignore_errors=True)
         digest = sha256_file(out)

@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from hyperdesk import __version__
 from hyperdesk.capture.browser import find_browser
-from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
+from hyperdesk.capture.session import CaptureSession, PageSpec
 from hyperdesk.capture.spec import RequestedMode
 from hyperdesk.encode.probe import pinned_packet_count
 from hyperdesk.encode.stream import StreamingEncoder
 from hyperdesk.dirs import claim
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, unexpected_error
 from hyperdesk.faults import FaultPlan
 from hyperdesk.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
 from hyperdesk.plan.aio import run_coroutine
@@ -29,6 +29,7 @@ from hyperdesk.plan.config import RUNTIME_ENV_PREFIXES
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sha256_file
 from hyperdesk.plan.paths import check_writable_parent
+from hyperdesk.plan.timelines import page_timeouts
 from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
 
 Progress = Callable[[int, int], None]
@@ -134,15 +135,22 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
             result = await _render(loaded, index, out, work, attempt_id, progress, browser, mode,
                                    t_total, verify_ms, worker_env, faults)
         except HyperdeskError as exc:
-            exc.details.setdefault("work_dir", str(work))
+            if exc.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                exc.details.setdefault("work_dir", str(work))
             raise
         except asyncio.CancelledError:
             # A cancelled attempt has nothing to inspect: its work dir (Chromium profile included) goes now.
             shutil.rmtree(work, ignore_errors=True)
             raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled") from None
         except Exception as exc:  # an unexpected failure is still a typed one, with the work dir kept
-            raise HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}",
-                                 details={"work_dir": str(work)}) from exc
+            unexpected = unexpected_error(exc, work.parent)
+            if unexpected.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                unexpected.details["work_dir"] = str(work)
+            raise unexpected from exc
         shutil.rmtree(work, ignore_errors=True)
         return result
 
@@ -167,7 +175,7 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         transparent=cfg.transparent_background, videos=list(loaded.videos.videos),
     )
     # A test may shorten the 45 s readiness limit (for pages that never get ready).
-    timeouts = Timeouts(ready_s=faults.ready_timeout_s) if faults and faults.ready_timeout_s else None
+    timeouts = page_timeouts(plan_dir / "compiled", faults.ready_timeout_s if faults else None)
     session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=timeouts, faults=faults)
     encoder = None
     frame_hashes: list[str] = []

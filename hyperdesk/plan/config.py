@@ -1,6 +1,7 @@
 """What the user asks for (RenderConfig) and what reaches a render from the environment."""
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Literal
 
@@ -19,6 +20,7 @@ DEFAULT_MAX_PROJECT_FILES = 20_000
 # frames or milliseconds, which would otherwise plan for hours writing silence.
 DEFAULT_MAX_FRAMES = 864_000
 RUNTIME_ENV_PREFIXES = ("HYPERDESK_RUNTIME_", "HYPERDESK_RENDER_")
+FORMATS = ("mp4", "mov", "webm", "png-sequence")
 
 
 class RenderConfig(BaseModel):
@@ -27,7 +29,8 @@ class RenderConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entry: str = "index.html"
-    format: str = "mp4"  # checked by plan(): anything else is FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED
+    # check_format() refuses anything else for a request (plan() too, with the contract's code)
+    format: str = "mp4"
     quality: Quality = "standard"
     fps: str | None = None  # a fps form; None = the root's data-fps, else 30
     crf: int | None = None
@@ -67,6 +70,27 @@ class RenderConfig(BaseModel):
                 raise HyperdeskError("INVALID_RENDER_CONFIG", f"{name} must be at least 1, got {getattr(self, name)}",
                                      details={"field": name, "value": getattr(self, name)})
         return ProjectLimits(max_files=self.max_project_files, max_bytes=self.max_project_bytes)
+
+def check_format(fmt: str) -> None:
+    """FORMAT_NOT_SUPPORTED, listing the formats, for anything but mp4, mov, webm, png-sequence."""
+    if fmt not in FORMATS:
+        raise HyperdeskError("FORMAT_NOT_SUPPORTED", f"format {fmt!r} is not supported: choose {', '.join(FORMATS)}",
+                             details={"field": "format", "value": fmt, "formats": list(FORMATS)})
+
+
+def check_variables(variables: Any, path: str = "variables") -> None:
+    """INVALID_RENDER_CONFIG for a NaN or infinite number anywhere in the variable overrides: no
+    page value is infinite, and a plan's JSON could not hold it."""
+    if isinstance(variables, float) and not math.isfinite(variables):
+        raise HyperdeskError("INVALID_RENDER_CONFIG", f"{path} is {variables}: variables must be finite numbers",
+                             hint="Give --variables finite numbers (JSON has no NaN or Infinity).",
+                             details={"field": path, "value": str(variables)})
+    if isinstance(variables, dict):
+        for key, value in variables.items():
+            check_variables(value, f"{path}.{key}")
+    elif isinstance(variables, (list, tuple)):
+        for i, value in enumerate(variables):
+            check_variables(value, f"{path}[{i}]")
 
 
 def runtime_env_snapshot(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any, Literal
 from collections.abc import Callable
 
-from hyperdesk.capture.session import CaptureSession, PageSpec
+from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
 from hyperdesk.composition.compile import CompiledComposition, compile_project
 from hyperdesk.composition.project import find_project
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.encode.args import lock_encoder_settings
 from hyperdesk.encode.media import extract_video_frames, mix_audio
 from hyperdesk.encode.probe import probe_media
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, disk_full, is_disk_full
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
-from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
+from hyperdesk.plan.config import RenderConfig, check_variables, runtime_env_snapshot
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
 from hyperdesk.plan.seam_audit import decide_preroll
 from hyperdesk.models import (
@@ -50,6 +50,7 @@ from hyperdesk.models import (
 )
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.paths import check_writable_parent
+from hyperdesk.plan.timelines import page_timeouts, timeline_warnings
 
 log = logging.getLogger("hyperdesk.plan")
 
@@ -164,7 +165,7 @@ async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, w
                     transparent=False, videos=[])
     log.info("probing the composition duration in a browser page")
     with tempfile.TemporaryDirectory(prefix="hyperdesk-probe-") as work:
-        session = await CaptureSession.open(spec, Path(work), mode="screenshot")
+        session = await CaptureSession.open(spec, Path(work), mode="screenshot", timeouts=page_timeouts(compiled_dir))
         try:
             duration = float(await session.duration())
             warnings = [PlanWarning(code=w.code, message=w.message, url=getattr(w, "url", None))
@@ -242,7 +243,8 @@ def _mix_audio(compiled: CompiledComposition, partial: Path, fps: Fps, total_fra
     work = partial / ".audio-work"
     work.mkdir(exist_ok=True)
     try:
-        mixed = mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work)
+        # No audio at all: no silent track here (hours of it at the frame cap); assembly makes it.
+        mixed = mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work, silence_when_empty=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # Sources without an audio stream are skipped by the mixer: count what it really mixed.
@@ -264,6 +266,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
     if config.format not in ("mp4", "mov", "webm", "png-sequence"):
         raise HyperdeskError("FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED", f"format {config.format!r} is not supported",
                              details={"format": config.format, "reason": "not one of mp4, mov, webm, png-sequence"})
+    check_variables(config.variables)
     if config.max_frames < 1:
         raise HyperdeskError("INVALID_RENDER_CONFIG", f"the frame cap must be at least 1, got {config.max_frames}",
                              details={"field": "max_frames", "value": config.max_frames})
@@ -290,6 +293,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
         width, height = int(compiled.width), int(compiled.height)
         warnings: list[PlanWarning] = list(compiled.warnings or [])
+        warnings += timeline_warnings(compiled_dir, compiled.composition_id, Timeouts().page_timeline_wait_s())
         duration = compiled.duration_s
         source: Literal["attribute", "probe"] = "attribute"
         if duration is None:
@@ -368,6 +372,11 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         os.rename(partial, plan_dir)
     except HyperdeskError:
         shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if is_disk_full(exc):
+            raise disk_full(plan_dir.parent, what="planning", cause=exc) from exc
         raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

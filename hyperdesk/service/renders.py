@@ -35,6 +35,7 @@ from hyperdesk.models import AssembleResult, ChunkResult, PlanResult, WorkerEnv
 from hyperdesk.plan.assemble import assemble
 from hyperdesk.plan.cache import cached_plan, find_cached_plan
 from hyperdesk.plan.env import local_worker_env
+from hyperdesk.plan.config import check_format, check_variables
 from hyperdesk.plan.paths import check_output
 from hyperdesk.plan.evict import RECENT_S
 from hyperdesk.service import caches
@@ -95,6 +96,8 @@ class RenderService:
         output that would destroy something (the composition, a file it references, an earlier
         render's frames that changed) or cannot be written. Returns the absolute output path."""
         request.check()
+        check_format(request.config.format)
+        check_variables(request.config.variables)
         self.executors.for_request(request.farm)  # node addresses and ports, at least one worker: no connection yet
         project = request.project()
         out = Path(request.output).expanduser().absolute()

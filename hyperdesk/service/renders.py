@@ -89,6 +89,7 @@ class RenderService:
         """Every typed refusal that needs no planning: bad farm settings, an output that would destroy
         something or cannot be written. Returns the absolute output path."""
         request.farm.check()
+        self.executors.for_request(request.farm)  # node addresses and ports, at least one worker: no connection yet
         project, entry = request.project()
         out = Path(request.output).expanduser().absolute()
         return check_output(out, request.config.format, project=project, entry=entry, overwrite=request.overwrite)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
+from hyperdesk.dirs import data_root
 from hyperdesk.store.models import (
     AttemptRecord,
     ChunkRecord,
@@ -88,8 +89,6 @@ CREATE TABLE IF NOT EXISTS host_keys (
 
 
 def default_store_path() -> Path:
-    from hyperdesk.dirs import data_root
-
     return data_root() / "hyperdesk.sqlite3"
 
 

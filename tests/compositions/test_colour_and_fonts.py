@@ -26,16 +26,6 @@ TOL = 2
 KR_KB = {"bt709": (0.2126, 0.0722), "bt601": (0.299, 0.114)}
 
 
-def page_pixels(project: Path, work: Path, frame: int = 0) -> np.ndarray:
-    """Plan ``project`` for an mp4 (videos extracted as JPEG, or PNG for codecs with alpha) and
-    capture one frame as PNG: the RGB values the page shows."""
-    work.mkdir(parents=True)
-    planned = plan(project, RenderConfig(), work / "plan")
-    still = render_still(Path(planned.plan_dir), frame, work / "still.png")
-    (rgb,) = mu.decode_frames(still)
-    return rgb
-
-
 # ---------------------------------------------------------------------------------- video colour
 
 
@@ -57,7 +47,8 @@ def exact_rgb(yuv: tuple[int, int, int], matrix: str, full: bool) -> tuple[float
     pb, pr = ((cb - 128) / 255, (cr - 128) / 255) if full else ((cb - 128) / 224, (cr - 128) / 224)
     r, b = y + 2 * (1 - kr) * pr, y + 2 * (1 - kb) * pb
     g = (y - kr * r - kb * b) / (1 - kr - kb)
-    return tuple(255 * min(1.0, max(0.0, c)) for c in (r, g, b))  # type: ignore[return-value]
+    clip = [255 * min(1.0, max(0.0, c)) for c in (r, g, b)]
+    return clip[0], clip[1], clip[2]
 
 
 # name -> (size, matrix the values are computed with, full range, container tags)
@@ -90,10 +81,30 @@ def make_source(path: Path, size: str, yuv: tuple[int, int, int], tags: dict, co
     assert (got[0], got[w * h], got[w * h + w * h // 4]) == yuv, f"{path.name} does not hold {yuv}"
 
 
-@pytest.fixture(scope="module")
-def colour_render(tmp_path_factory):
-    """One composition with a tile per (source, codec); returns (frame, {tile: (x, y, expected)})."""
-    root = tmp_path_factory.mktemp("video-colour")
+def colour_chunks(path: Path) -> list[str]:
+    """The colour-management chunks of a PNG, or the ICC segments (APP2) of a JPEG."""
+    data = path.read_bytes()
+    if path.suffix == ".png":
+        found, pos = [], 8
+        while pos < len(data):
+            length, kind = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8].decode("latin-1")
+            if kind in ("cICP", "gAMA", "iCCP", "sRGB", "cHRM", "mDCV", "cLLI"):
+                found.append(kind)
+            pos += 12 + length
+        return found
+    return ["APP2/ICC"] if b"ICC_PROFILE" in data else []
+
+
+# Output format -> the format video frames are extracted in for a codec without alpha (h264).
+FORMATS = {"mp4": "jpg", "png-sequence": "png"}
+
+
+@pytest.fixture(scope="module", params=list(FORMATS))
+def colour_render(request, tmp_path_factory):
+    """One composition with a tile per (source, codec), planned for an output format; returns
+    (frame, {tile: (x, y, expected)}, plan dir)."""
+    fmt = request.param
+    root = tmp_path_factory.mktemp(f"video-colour-{fmt}")
     project = root / "project"
     project.mkdir()
     tiles, html = {}, []
@@ -111,15 +122,29 @@ def colour_render(tmp_path_factory):
         '<div id="root" data-composition-id="colour" data-width="320" data-height="180" '
         'data-duration="0.2" data-fps="10" data-no-timeline style="position:relative;width:320px;'
         'height:180px">' + "".join(html) + "</div></body></html>")
-    return page_pixels(project, root / "work"), tiles
+    work = root / "work"
+    work.mkdir()
+    planned = plan(project, RenderConfig(format=fmt), work / "plan")
+    still = render_still(Path(planned.plan_dir), 0, work / "still.png")
+    (rgb,) = mu.decode_frames(still)
+    return fmt, rgb, tiles, Path(planned.plan_dir)
 
 
 @pytest.mark.parametrize("codec", list(CODECS))
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_video_colour_as_the_page_shows_it(colour_render, name, codec):
-    frame, tiles = colour_render
+    fmt, frame, tiles, _ = colour_render
     x, y, want = tiles[f"{name}/{codec}"]
     patch = frame[y - 6:y + 6, x - 6:x + 6].reshape(-1, 3).astype(float)
     got = tuple(float(v) for v in np.median(patch, axis=0))
-    off = max(abs(a - b) for a, b in zip(got, want))
-    assert off <= TOL, f"{name} ({codec}): page shows {got}, the source holds {tuple(round(v, 1) for v in want)}"
+    off = max(abs(a - b) for a, b in zip(got, want, strict=True))
+    assert off <= TOL, (f"{name} ({codec}, {fmt}): page shows {got}, "
+                        f"the source holds {tuple(round(v, 1) for v in want)}")
+
+
+def test_extracted_frames_carry_no_colour_tags(colour_render):
+    fmt, _, _, plan_dir = colour_render
+    frames = sorted((plan_dir / "video-frames").glob("*/frame_*.*"))
+    assert {p.suffix for p in frames} == ({".png"} if fmt == "png-sequence" else {".jpg", ".png"})
+    tagged = {p.parent.name: colour_chunks(p) for p in frames if colour_chunks(p)}
+    assert tagged == {}, f"frames Chromium would colour-manage: {tagged}"

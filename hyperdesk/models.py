@@ -113,6 +113,8 @@ class PlanManifest(_Model):
     file_count: int
     created_at: str
     warnings: list[PlanWarning] = Field(default_factory=list)
+    # URLs rendered without (--allow-missing-assets): the job is "rendered with missing assets".
+    missing_assets: list[str] = Field(default_factory=list)
 
 
 class SubCompositionInfo(_Model):
@@ -346,6 +348,7 @@ class AssembleResult(_Model):
     capture_modes: list[str]
     timings: AssembleTimings
     warnings: list[ResultWarning] = Field(default_factory=list)
+    missing_assets: list[str] = Field(default_factory=list)  # the plan's: rendered without them
 
 
 class PlanResult(_Model):

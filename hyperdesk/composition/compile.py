@@ -144,10 +144,11 @@ class CompiledComposition:
 
 
 def _make_resolver(asset_dirs: list[Path], cache_dir: Path, plan_root: Path, compiled_dir: Path,
-                   fonts_dir: Path, *, loopback_only: bool = False) -> AssetResolver | None:
+                   fonts_dir: Path, *, loopback_only: bool = False,
+                   allow_missing: bool = False) -> AssetResolver | None:
     """The remote-resource resolver (contract 12.2)."""
     return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir=fonts_dir,
-                         loopback_only=loopback_only)
+                         loopback_only=loopback_only, allow_missing=allow_missing)
 
 
 def _font_api() -> tuple[Callable[[str], str], Callable[..., FontEmbedResult]] | None:
@@ -281,7 +282,8 @@ class _Compiler:
     def __init__(self, project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                  variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None,
                  exclude: Sequence[Path], prober: Callable[[Path], Any] | None,
-                 allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> None:
+                 allow_outside: Sequence[Path] = (), loopback_only: bool = False,
+                 allow_missing: bool = False) -> None:
         self.project_dir = Path(project_dir).absolute()
         # Every local file the plan reads passes this check (issue 10).
         self.boundary = ProjectBoundary(self.project_dir, [Path(p) for p in (allow_outside or ())])
@@ -292,6 +294,7 @@ class _Compiler:
         self.asset_dirs = [Path(d) for d in (asset_dirs or [])]
         self.cache_dir = Path(cache_dir)
         self.loopback_only = loopback_only
+        self.allow_missing = allow_missing
         self.config_fps = fps
         self.exclude = tuple(exclude) + (self.compiled_dir, self.fonts_dir)
         self.prober = prober
@@ -406,7 +409,8 @@ class _Compiler:
         # allowed folder (--allow-outside), copied under __hd/external.
         strip_preview_runtimes(doc)  # never fetch a preview runtime only to delete it in step 7
         self.resolver = _make_resolver(self.asset_dirs, self.cache_dir, self.compiled_dir.parent,
-                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only)
+                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only,
+                                       allow_missing=self.allow_missing)
         if self.resolver is None:
             self.warnings.append(PlanWarning(code="ASSET_RESOLVER_UNAVAILABLE",
                                              message="remote resources were not frozen (no asset resolver)"))
@@ -483,7 +487,7 @@ class _Compiler:
             audio_tracks=tracks,
             assets=assets,
             font_manifest=manifest,
-            warnings=_dedupe(self.warnings),
+            warnings=_dedupe(self.warnings + (self.resolver.missing if self.resolver is not None else [])),
             fps=render_fps or facts.fps_attr or DEFAULT_FPS,
             variable_values=top_values,
         )
@@ -814,13 +818,16 @@ def _document_texts(doc: Any) -> list[str]:
 def compile_project(project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                     variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None = None,
                     exclude: Sequence[Path] = (), prober=None,
-                    allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> CompiledComposition:
+                    allow_outside: Sequence[Path] = (), loopback_only: bool = False,
+                    allow_missing_assets: bool = False) -> CompiledComposition:
     """Compile a project into compiled_dir (contract section 13, in order); see the module doc.
 
     ``cache_dir`` is the user asset cache the resolver reads and fills (the caller's choice, e.g.
     ``hyperdesk.dirs.asset_cache_dir()``); ``loopback_only`` limits the resolver's direct downloads
-    to loopback hosts (a test's ``FaultPlan.loopback_only``)."""
+    to loopback hosts (a test's ``FaultPlan.loopback_only``); ``allow_missing_assets`` renders without
+    a remote asset no tier supplies (an ``ASSET_MISSING`` warning each) instead of failing."""
     compiler = _Compiler(project_dir, entry, compiled_dir, fonts_dir, variables=variables,
                          asset_dirs=asset_dirs, cache_dir=cache_dir, fps=fps, exclude=exclude,
-                         prober=prober, allow_outside=allow_outside, loopback_only=loopback_only)
+                         prober=prober, allow_outside=allow_outside, loopback_only=loopback_only,
+                         allow_missing=allow_missing_assets)
     return compiler.run()

@@ -58,7 +58,8 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
 
     Writes ``fonts_dir/<family-slug>/<face>.ttf|otf``, ``fonts_dir/fonts.css`` and
     ``fonts_dir/manifest.json``; records every face fetched through the resolver in
-    ``resolver.assets``. Raises ``ASSET_FETCH_FAILED`` for a font URL that cannot be fetched;
+    ``resolver.assets``. Raises ``ASSET_FETCH_FAILED`` for a font URL that cannot be fetched
+    (unless the resolver allows missing assets);
     a family that is only named and cannot be resolved gives a ``FONT_NOT_FOUND`` warning.
     """
     fonts_dir = Path(fonts_dir)
@@ -76,7 +77,12 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
     # 1. Google Fonts stylesheets named by the document.
     urls = sorted({normalize_url(u) for u in list(google_font_urls) + resolver.google_font_urls})
     for url in urls:
-        faces = _embed_google_css(resolver, url, "Google Fonts stylesheet", writer, codepoints)
+        try:
+            faces = _embed_google_css(resolver, url, "Google Fonts stylesheet", writer, codepoints)
+        except HyperdeskError as e:
+            if not resolver.tolerate(e):
+                raise
+            continue  # its families are then resolved by name below, like any named family
         own |= {f.family.casefold() for f in faces}
 
     # 2. The default face, always.

@@ -37,6 +37,7 @@ class RenderConfig(BaseModel):
     variables: dict[str, Any] = Field(default_factory=dict)
     asset_dirs: list[str] = Field(default_factory=list)
     allow_outside: list[str] = Field(default_factory=list)  # folders outside the project a composition may read
+    allow_missing_assets: bool = False  # render without a remote asset no tier supplies (a warning each)
     max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
     max_frames: int = DEFAULT_MAX_FRAMES
 

@@ -295,6 +295,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
             loopback_only=faults is not None and faults.loopback_only,
+            allow_missing_assets=config.allow_missing_assets,
         )
         fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
         width, height = int(compiled.width), int(compiled.height)
@@ -361,6 +362,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             size_bytes=size_bytes, file_count=len(hashes),
             created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             warnings=warnings,
+            missing_assets=sorted({w.url for w in warnings if w.code == "ASSET_MISSING" and w.url}),
         )
         _write_json(partial / "plan.json", manifest)
         if plan_dir.exists():

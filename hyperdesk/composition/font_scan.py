@@ -1,7 +1,8 @@
 """What a document's CSS and scripts say about fonts (composition contract 12.1).
 
-* :func:`normalize_font_css` prepends the default face ``"Inter"`` to every font list whose first
-  family is generic or a host UI face.
+* :func:`normalize_font_css` prepends the default face ``"Inter"`` to every ``font-family`` list
+  whose first family is generic (not to the ``font`` shorthand's, which Chromium resolves itself:
+  docs/fonts.md).
 * :func:`scan_font_css` collects the font lists, the families with their own ``@font-face`` and
   the weights named; :func:`wanted_weights` turns that into the weights to embed: 400 and 700
   (the browser's own ``normal`` and ``bold``, used by ``<b>``, ``<strong>`` and headings) plus
@@ -285,7 +286,8 @@ def normalize_font_css(css_text: str) -> str:
     pos = CssPositions(text)
 
     def sink(site: FontListSite) -> None:
-        if site.first_generic and site.first_token is not None:
+        # The font shorthand is left to the browser, as HyperFrames leaves it (docs/fonts.md).
+        if site.first_generic and site.first_token is not None and site.kind != "font":
             inserts.append(pos.offset(site.first_token))
 
     _scan_text(text, FontScan(), sink)

@@ -97,15 +97,15 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
 
     # 2b. The faces Chromium draws where the CSS names no family (docs/fonts.md), under their own
     # names; without one, the fontconfig binding falls back to the default face.
-    for target in BROWSER_FACE_FAMILIES:
+    for browser_face in BROWSER_FACE_FAMILIES:
         try:
-            _embed_fontsource(resolver, target, _variants(weights), writer, codepoints, family=target,
-                              source=f"browser:{target}", referenced_by="the browser's default faces")
+            _embed_fontsource(resolver, browser_face, _variants(weights), writer, codepoints, family=browser_face,
+                              source=f"browser:{browser_face}", referenced_by="the browser's default faces")
         except HyperdeskError as e:
             # Not a plan warning: the plan is then what it was before issue 16 (the default face),
             # e.g. offline with only the document's own packages in an --asset-dir.
-            log.warning("the browser face %s (%s) is unavailable, its text renders in %s: %s", target,
-                        fontsource_package(target), DEFAULT_FAMILY, e.message)
+            log.warning("the browser face %s (%s) is unavailable, its text renders in %s: %s", browser_face,
+                        fontsource_package(browser_face), DEFAULT_FAMILY, e.message)
 
     # 3. Named families without their own @font-face.
     named: dict[str, str] = {}

@@ -148,3 +148,99 @@ def test_extracted_frames_carry_no_colour_tags(colour_render):
     assert {p.suffix for p in frames} == ({".png"} if fmt == "png-sequence" else {".jpg", ".png"})
     tagged = {p.parent.name: colour_chunks(p) for p in frames if colour_chunks(p)}
     assert tagged == {}, f"frames Chromium would colour-manage: {tagged}"
+
+
+# ---------------------------------------------------------------------------------- fonts
+
+LINE = "Hamburgefonstiv 0123"
+
+
+def render_lines(root: Path, rows: list[str], script: str = "") -> tuple[np.ndarray, int, int]:
+    """A 640x480 page with one 24 px line of text per style in ``rows`` (32 px apart) and a canvas
+    below them; returns the captured frame as grey levels (0 = ink), the row pitch and the
+    canvas's top."""
+    canvas_top = 4 + len(rows) * 32
+    project = root / "project"
+    project.mkdir(parents=True)
+    lines = "".join(f'<p style="top:{4 + i * 32}px;{style}">{LINE}</p>' for i, style in enumerate(rows))
+    (project / "index.html").write_text(
+        "<!doctype html><html><head><style>html,body{margin:0;background:#fff}"
+        "p{position:absolute;left:8px;margin:0;font-size:24px;line-height:30px;height:30px;white-space:nowrap;"
+        "color:#000}</style></head><body>"
+        '<div id="root" data-composition-id="fonts" data-width="640" data-height="480" data-duration="0.1" '
+        'data-fps="10" data-no-timeline style="position:relative;width:640px;height:480px;background:#fff">'
+        f'{lines}<canvas id="c" width="640" height="60" style="position:absolute;left:0;top:{canvas_top}px">'
+        "</canvas>"
+        f"</div><script>{script}</script></body></html>")
+    planned = plan(project, RenderConfig(format="png-sequence"), root / "plan")
+    still = render_still(Path(planned.plan_dir), 0, root / "still.png")
+    (rgb,) = mu.decode_frames(still)
+    return rgb[..., :3].astype(float).mean(axis=2), 32, canvas_top
+
+
+def band(grey: np.ndarray, top: int) -> np.ndarray:
+    return grey[top:top + 30]
+
+
+def ink(grey: np.ndarray, top: int) -> float:
+    """Total ink of a line (0 = white): heavier weights lay more."""
+    return float((255 - band(grey, top)).sum() / 255)
+
+
+def width(grey: np.ndarray, top: int) -> int:
+    cols = np.nonzero((band(grey, top) < 128).any(axis=0))[0]
+    return int(cols[-1] - cols[0])
+
+
+def test_inter_weights_are_their_own(tmp_path):
+    """Issue 16, item 5: 300 and 800 draw with their own weight (not as 400 and 700), set in CSS,
+    by a Tailwind class the CDN build would style at run time, and in canvas ctx.font."""
+    rows = ["font-family:Inter;font-weight:300", "font-family:Inter;font-weight:400",
+            "font-family:Inter;font-weight:700", "font-family:Inter;font-weight:800"]
+    script = ("document.querySelectorAll('p')[4].style.fontWeight = 300;"
+              "document.querySelectorAll('p')[5].style.fontWeight = 800;"
+              "const c = document.getElementById('c').getContext('2d'); c.textBaseline = 'top';"
+              f"c.font = '300 24px Inter'; c.fillText('{LINE}', 8, 0);"
+              f"c.font = '800 24px Inter'; c.fillText('{LINE}', 8, 30);")
+    # a Tailwind class names the weight; the script applies it as Tailwind's runtime CSS would
+    rows += ['font-family:Inter" class="font-light', 'font-family:Inter" class="font-extrabold']
+    grey, pitch, top = render_lines(tmp_path, rows, script)
+    w300, w400, w700, w800 = (ink(grey, 4 + i * pitch) for i in range(4))
+    assert w300 < 0.93 * w400, (w300, w400)
+    assert w800 > 1.05 * w700, (w800, w700)
+    assert width(grey, 4 + 3 * pitch) > width(grey, 4 + 2 * pitch)  # 800 is wider than 700
+    # the run-time weights (Tailwind classes) draw exactly as the CSS ones
+    assert np.array_equal(band(grey, 4 + 4 * pitch), band(grey, 4)), "font-light is not Inter 300"
+    assert np.array_equal(band(grey, 4 + 5 * pitch), band(grey, 4 + 3 * pitch)), "font-extrabold is not Inter 800"
+    c300, c800 = ink(grey, top), ink(grey, top + 30)
+    assert c800 > 1.4 * c300, (c300, c800)
+
+
+def test_generic_families_draw_the_hyperframes_designs(tmp_path):
+    """Issue 16, item 6 (docs/fonts.md): font-family lists with a generic family draw Inter; the
+    font shorthand, canvas ctx.font, unstyled text and unknown families draw what Chromium picks on a
+    Linux host: Liberation Sans/Serif/Mono (Arimo/Tinos/Cousine) and DejaVu Sans."""
+    rows = ["font:24px/30px sans-serif", "font-family:Arimo",
+            "font:24px/30px serif", "font-family:Tinos",
+            "font:24px/30px monospace", "font-family:Cousine",
+            "font:24px/30px system-ui", "font-family:'DejaVu Sans'",
+            "", "font-family:Impact", "font-family:sans-serif", "font-family:Inter"]
+    # drawn once Arimo's web face has loaded: a canvas draws an unloaded web face's fallback
+    script = ("document.fonts.load('24px Arimo').then(() => {"
+              "const c = document.getElementById('c').getContext('2d'); c.textBaseline = 'top';"
+              f"c.font = '24px sans-serif'; c.fillText('{LINE}', 8, 0);"
+              f"c.font = '24px Arimo'; c.fillText('{LINE}', 8, 30);}});")
+    grey, pitch, top = render_lines(tmp_path, rows, script)
+
+    def diff(a: int, b: int) -> float:
+        return float(np.abs(band(grey, 4 + a * pitch) - band(grey, 4 + b * pitch)).mean())
+
+    for generic, design in ((0, 1), (2, 3), (4, 5), (6, 7)):
+        assert diff(generic, design) == 0, f"{rows[generic]} is not drawn in {rows[design]}"
+    assert diff(8, 3) == 0 and diff(9, 3) == 0  # unstyled and unknown: the standard face, Tinos
+    assert diff(10, 11) == 0  # a font-family list keeps Inter first
+    designs = [1, 3, 5, 7, 11]
+    for i in designs:
+        for j in designs:
+            assert i == j or diff(i, j) > 5, f"{rows[i]} and {rows[j]} look alike"
+    assert float(np.abs(band(grey, top) - band(grey, top + 30)).mean()) == 0  # canvas sans-serif is Arimo

@@ -119,6 +119,8 @@ class PlanManifest(_Model):
     project_scope: Literal["folder", "referenced"] | None = None
     project_files: int | None = None
     project_bytes: int | None = None
+    # URLs rendered without (--allow-missing-assets): the job is "rendered with missing assets".
+    missing_assets: list[str] = Field(default_factory=list)
 
 
 class ProjectSources(_Model):
@@ -373,6 +375,7 @@ class AssembleResult(_Model):
     capture_modes: list[str]
     timings: AssembleTimings
     warnings: list[ResultWarning] = Field(default_factory=list)
+    missing_assets: list[str] = Field(default_factory=list)  # the plan's: rendered without them
 
 
 class PlanResult(_Model):

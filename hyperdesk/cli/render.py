@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--variables", default=None, help="JSON object of variable overrides")
     p.add_argument("--asset-dir", action="append", default=[], dest="asset_dirs", metavar="DIR",
                    help="directory of offline copies of remote assets (repeatable)")
+    p.add_argument("--allow-missing-assets", action="store_true",
+                   help="render without a remote asset that cannot be fetched (a warning each; the job is marked "
+                        "as rendered with missing assets) instead of failing with ASSET_FETCH_FAILED")
     p.add_argument("--allow-outside", action="append", default=[], dest="allow_outside", metavar="PATH",
                    help="let the composition read files in this folder outside the project (repeatable)")
     p.add_argument("--chunk-size", type=int, default=None,
@@ -97,7 +101,8 @@ def config_from_args(args: argparse.Namespace) -> RenderConfig:
         crf=args.crf, bitrate=args.bitrate, keyframe_interval=args.keyframe_interval, chunk_frames=args.chunk_size,
         include_audio=not args.no_audio, variables=parse_variables(args.variables),
         asset_dirs=[str(Path(d).absolute()) for d in args.asset_dirs],
-        allow_outside=[str(Path(d).expanduser().absolute()) for d in args.allow_outside], **extra)
+        allow_outside=[str(Path(d).expanduser().absolute()) for d in args.allow_outside],
+        allow_missing_assets=args.allow_missing_assets, **extra)
 
 
 def request_from_args(args: argparse.Namespace) -> RenderRequest:
@@ -147,6 +152,11 @@ def finish(outcome: JobOutcome, json_events: bool, started: float) -> int:
                   f"job {outcome.job_id}")
             print(f"output {r.output_path}")
             print(f"sha256 {r.sha256}")
+            if r.missing_assets:
+                print(f"WARNING: rendered with {len(r.missing_assets)} missing asset(s) (--allow-missing-assets):",
+                      file=sys.stderr)
+                for url in r.missing_assets:
+                    print(f"  missing {url}", file=sys.stderr)
         return 0
     err = outcome.error or HyperdeskError("INTERNAL_ERROR", "the job ended without a result")
     err.details.setdefault("job_id", outcome.job_id)

@@ -146,10 +146,11 @@ class CompiledComposition:
 
 
 def _make_resolver(asset_dirs: list[Path], cache_dir: Path, plan_root: Path, compiled_dir: Path,
-                   fonts_dir: Path, *, loopback_only: bool = False) -> AssetResolver | None:
+                   fonts_dir: Path, *, loopback_only: bool = False,
+                   allow_missing: bool = False) -> AssetResolver | None:
     """The remote-resource resolver (contract 12.2)."""
     return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir=fonts_dir,
-                         loopback_only=loopback_only)
+                         loopback_only=loopback_only, allow_missing=allow_missing)
 
 
 def _font_api() -> tuple[Callable[[str], str], Callable[..., FontEmbedResult]] | None:
@@ -203,7 +204,8 @@ class _Compiler:
                  variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None,
                  exclude: Sequence[Path], prober: Callable[[Path], Any] | None,
                  allow_outside: Sequence[Path] = (), loopback_only: bool = False, whole: bool = True,
-                 include: Sequence[str] = (), limits: ProjectLimits | None = None) -> None:
+                 include: Sequence[str] = (), limits: ProjectLimits | None = None,
+                 allow_missing: bool = False) -> None:
         self.project_dir = Path(project_dir).absolute()
         self.whole = whole
         self.include = tuple(include)
@@ -217,6 +219,7 @@ class _Compiler:
         self.asset_dirs = [Path(d) for d in (asset_dirs or [])]
         self.cache_dir = Path(cache_dir)
         self.loopback_only = loopback_only
+        self.allow_missing = allow_missing
         self.config_fps = fps
         self.exclude = tuple(exclude) + (self.compiled_dir, self.fonts_dir)
         self.prober = prober
@@ -336,7 +339,8 @@ class _Compiler:
         # allowed folder (--allow-outside), copied under __hd/external.
         strip_preview_runtimes(doc)  # never fetch a preview runtime only to delete it in step 7
         self.resolver = _make_resolver(self.asset_dirs, self.cache_dir, self.compiled_dir.parent,
-                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only)
+                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only,
+                                       allow_missing=self.allow_missing)
         if self.resolver is None:
             self.warnings.append(PlanWarning(code="ASSET_RESOLVER_UNAVAILABLE",
                                              message="remote resources were not frozen (no asset resolver)"))
@@ -413,7 +417,7 @@ class _Compiler:
             audio_tracks=tracks,
             assets=assets,
             font_manifest=manifest,
-            warnings=_dedupe(self.warnings),
+            warnings=_dedupe(self.warnings + (self.resolver.missing if self.resolver is not None else [])),
             fps=render_fps or facts.fps_attr or DEFAULT_FPS,
             variable_values=top_values,
             sources=ProjectSources(scope="folder" if self.whole else "referenced",
@@ -775,15 +779,17 @@ def compile_project(project_dir: Path, entry: str, compiled_dir: Path, fonts_dir
                     variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None = None,
                     exclude: Sequence[Path] = (), prober=None,
                     allow_outside: Sequence[Path] = (), loopback_only: bool = False, whole: bool = True,
-                    include: Sequence[str] = (), limits: ProjectLimits | None = None) -> CompiledComposition:
+                    include: Sequence[str] = (), limits: ProjectLimits | None = None,
+                    allow_missing_assets: bool = False) -> CompiledComposition:
     """Compile a project into compiled_dir (contract section 13, in order); see the module doc.
 
     ``cache_dir`` is the user asset cache the resolver reads and fills (the caller's choice, e.g.
     ``hyperdesk.dirs.asset_cache_dir()``); ``loopback_only`` limits the resolver's direct downloads
     to loopback hosts (a test's ``FaultPlan.loopback_only``). ``whole``, ``include`` and ``limits``
-    say which files of the project folder are copied (composition/project.py)."""
+    say which files of the project folder are copied (composition/project.py); ``allow_missing_assets``
+    renders without a remote asset no tier supplies (an ``ASSET_MISSING`` warning each) instead of failing."""
     compiler = _Compiler(project_dir, entry, compiled_dir, fonts_dir, variables=variables,
                          asset_dirs=asset_dirs, cache_dir=cache_dir, fps=fps, exclude=exclude,
                          prober=prober, allow_outside=allow_outside, loopback_only=loopback_only,
-                         whole=whole, include=include, limits=limits)
+                         whole=whole, include=include, limits=limits, allow_missing=allow_missing_assets)
     return compiler.run()

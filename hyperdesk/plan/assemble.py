@@ -288,5 +288,5 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
         duration_s=round(target_s, 6), size_bytes=size, capture_modes=modes,
         timings=AssembleTimings(verify_inputs_ms=verify_inputs_ms, audio_fit_ms=audio_fit_ms, mux_ms=mux_ms,
                                 verify_output_ms=verify_output_ms),
-        warnings=warnings,
+        warnings=warnings, missing_assets=list(loaded.manifest.missing_assets),
     )

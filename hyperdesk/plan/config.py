@@ -49,6 +49,7 @@ class RenderConfig(BaseModel):
     include: list[str] = Field(default_factory=list)
     max_project_bytes: int = DEFAULT_MAX_PROJECT_BYTES
     max_project_files: int = DEFAULT_MAX_PROJECT_FILES
+    allow_missing_assets: bool = False  # render without a remote asset no tier supplies (a warning each)
     max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES
     max_frames: int = DEFAULT_MAX_FRAMES
     # Chunk pre-roll: "auto" lets the plan's seam audit decide, "on"/"off" force it.

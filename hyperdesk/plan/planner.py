@@ -289,6 +289,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             allow_outside=[Path(d) for d in config.allow_outside],
             loopback_only=faults is not None and faults.loopback_only,
             whole=project.whole, include=config.include, limits=limits,
+            allow_missing_assets=config.allow_missing_assets,
         )
         fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
         width, height = int(compiled.width), int(compiled.height)
@@ -365,6 +366,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
             warnings=warnings, project_dir=str(project_dir), project_scope=compiled.sources.scope,
             project_files=compiled.sources.files, project_bytes=compiled.sources.bytes,
+            missing_assets=sorted({w.url for w in warnings if w.code == "ASSET_MISSING" and w.url}),
         )
         _write_json(partial / "plan.json", manifest)
         if plan_dir.exists():

@@ -1,4 +1,4 @@
-"""hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, gui.
+"""hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, queue, gui.
 
 Every failure is printed as a typed error (code, message, hint) with the exit status of its code
 (errors.CODES) and no traceback.
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperdesk import __version__
-from hyperdesk.cli import desktop, doctor, gui, jobs, nodes, pipeline, provision, render, worker
+from hyperdesk.cli import desktop, doctor, gui, jobs, nodes, pipeline, provision, queue, render, worker
 from hyperdesk.cli.output import emit_event, print_error
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.register(sub)
     provision.register(nodes.register(sub))
     jobs.register(sub)
+    queue.register(sub)
     desktop.register(sub)
     gui.register(sub)
     return parser

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,7 +155,32 @@ def run_render(request: RenderRequest, *, json_events: bool = False, faults: Fau
     return finish(outcome, json_events, started)
 
 
+def run_batch(args: argparse.Namespace) -> int:
+    """`render --batch ROWS`: one job per row of the table, every row checked before anything renders, then
+    the jobs run through the render queue (the next row's job takes idle slots at the tail of the current)."""
+    from hyperdesk.cli.queue import run_queue  # lazy: see cli/__init__.py
+    from hyperdesk.models import CompositionMeta  # lazy: see cli/__init__.py
+    from hyperdesk.service import RenderService  # lazy: see cli/__init__.py
+    from hyperdesk.service.batch import batch_requests, read_rows  # lazy: see cli/__init__.py
+    from hyperdesk.service.queue import RenderQueue  # lazy: see cli/__init__.py
+
+    base = request_from_args(args)
+    service = RenderService(faults=args.faults)
+    planned = service.plan_now(base)  # the declarations type the table's cells
+    meta = CompositionMeta.model_validate_json((Path(planned.plan_dir) / "meta" / "composition.json").read_text())
+    rows = batch_requests(base, read_rows(Path(args.batch)), args.output, list(meta.variables))
+    for _n, request in rows:
+        service.check(request)  # every output refused or accepted before the first job is queued
+    queue = RenderQueue(service)
+    ids = {queue.add(request, name=f"{base.name} row {n}") for n, request in rows}
+    if not args.json:
+        print(f"batch: {len(ids)} jobs queued from {args.batch}", file=sys.stderr)
+    return run_queue(args, queue, only=ids)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
+    if args.batch:
+        return run_batch(args)
     return run_render(request_from_args(args), json_events=args.json, faults=args.faults)
 
 
@@ -166,6 +192,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of a progress bar")
     p.add_argument("--overwrite", action="store_true",
                    help="png-sequence: replace the frame files of an earlier render in a non-empty output folder")
+    p.add_argument("--batch", default=None, metavar="ROWS.csv|ROWS.json",
+                   help="one render per row of variable values; -o may use {column} and {row} placeholders")
     add_farm_options(p)
     p.set_defaults(handler=cmd_render)
 

@@ -47,7 +47,8 @@ class Fps(_Model):
                 raise ValueError(f"fps {raw!r} needs positive integers")
         else:
             if not raw.isdigit():
-                raise ValueError(f"fps {raw!r} is not an integer or num/den (decimal rates like 29.97 are written 30000/1001)")
+                raise ValueError(f"fps {raw!r} is not an integer or num/den "
+                                 "(decimal rates like 29.97 are written 30000/1001)")
             num, den = int(raw), 1
         f = Fraction(num, den)
         if not (1 <= f <= 240):

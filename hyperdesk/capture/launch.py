@@ -64,8 +64,8 @@ def playwright_error() -> type[Exception]:
 
 
 def is_closed_error(exc: BaseException) -> bool:
-    # Lazy: see playwright_error(); a private module, so its absence is tolerated.
     try:
+        # Lazy: see playwright_error(); a private module, so its absence is tolerated.
         from playwright._impl._errors import TargetClosedError
 
         if isinstance(exc, TargetClosedError):

@@ -10,6 +10,7 @@ at their tops; those imports say `# lazy: see cli/__init__.py`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -31,10 +32,8 @@ def _terminate_as_interrupt() -> None:
     def raise_interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    try:
+    with contextlib.suppress(ValueError, OSError):  # not the main thread
         signal.signal(signal.SIGTERM, raise_interrupt)
-    except (ValueError, OSError):  # not the main thread
-        pass
 
 
 def _fault_plan(text: str) -> FaultPlan:
@@ -89,10 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         print("error CANCELLED: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `hyperdesk doctor --json | head`: the reader left, nothing to report
-        try:
+        with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (stays open until the process exits)
-        except OSError:
-            pass
         return 0
     except Exception as exc:  # never a traceback for the user; HYPERDESK_DEBUG=1 shows it
         if os.environ.get("HYPERDESK_DEBUG"):

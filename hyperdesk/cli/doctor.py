@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperdesk import __version__
+from hyperdesk.dirs import asset_cache_dir
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 
@@ -32,30 +34,28 @@ def _try(report: dict[str, Any], key: str, fn) -> Any:
 
 def _font_fingerprint() -> dict[str, Any]:
     """The default face package every plan embeds from: name, version and a hash of its font files."""
-    from hyperdesk.composition.fonts import ensure_default_font
-    from hyperdesk.dirs import asset_cache_dir
+    from hyperdesk.composition.fonts import ensure_default_font  # lazy: see cli/__init__.py
 
     font = ensure_default_font(asset_cache_dir())
     files = sorted(p for p in Path(font.root).rglob("*") if p.suffix in (".woff2", ".woff", ".ttf", ".otf"))
     h = hashlib.sha256()
     for f in files:
-        h.update(f.relative_to(font.root).as_posix().encode() + b"\0" + hashlib.sha256(f.read_bytes()).hexdigest().encode() + b"\0")
+        digest = hashlib.sha256(f.read_bytes()).hexdigest()
+        h.update(f.relative_to(font.root).as_posix().encode() + b"\0" + digest.encode() + b"\0")
     return {"default_family": font.family, "package": f"{font.package}@{font.version}", "files": len(files),
             "sha256": h.hexdigest(), "system_fonts_isolated": sys.platform.startswith("linux")}
 
 
 def collect(check_gl: bool = True, faults: FaultPlan | None = None) -> dict[str, Any]:
-    from hyperdesk.capture.browser import browser_version, find_browser
-    from hyperdesk.encode.ffmpeg import ffmpeg_exe, ffmpeg_identity
+    from hyperdesk.capture.browser import browser_version, find_browser  # lazy: see cli/__init__.py
+    from hyperdesk.encode.ffmpeg import ffmpeg_exe, ffmpeg_identity  # lazy: see cli/__init__.py
 
     faults = faults or FaultPlan()  # a test's stand-ins for the versions this machine reports
     report: dict[str, Any] = {"schema_version": 1, "hyperdesk_version": __version__}
     report["platform"] = {"system": platform.system(), "machine": platform.machine(),
                           "python": platform.python_version(), "cpu_count": os.cpu_count()}
-    try:
+    with contextlib.suppress(ValueError, OSError):  # no sysconf names on this platform
         report["platform"]["memory_bytes"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        pass
     info = None
     try:
         info = find_browser()
@@ -66,7 +66,7 @@ def collect(check_gl: bool = True, faults: FaultPlan | None = None) -> dict[str,
     if info is not None:
         _try(report, "browser_version", lambda: faults.browser_version or browser_version(info))
         if check_gl:
-            from hyperdesk.capture.glinfo import read_gl_renderer
+            from hyperdesk.capture.glinfo import read_gl_renderer  # lazy: see cli/__init__.py
 
             gl = _try(report, "gl", lambda: asyncio.run(read_gl_renderer(info)))
             report["gl_renderer"] = (gl or {}).get("renderer")
@@ -88,13 +88,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     print(f"hyperdesk        {report['hyperdesk_version']}")
     print(f"platform         {report['platform']['system']} {report['platform']['machine']}, "
           f"{report['platform']['cpu_count']} cores, Python {report['platform']['python']}")
-    print(f"chromium         {b.get('path', 'not found')} ({b.get('kind', '-')}) version {report.get('browser_version')}")
+    print(f"chromium         {b.get('path', 'not found')} ({b.get('kind', '-')}) "
+          f"version {report.get('browser_version')}")
     print(f"beginframe       {'available' if b.get('beginframe') else 'not available (screenshot capture)'}")
     if not args.no_gl:
         print(f"software GL      {report.get('gl_renderer')}")
     print(f"ffmpeg           {report.get('ffmpeg_identity')}")
     fonts = report.get("fonts") or {}
-    print(f"fonts            {fonts.get('package')} ({fonts.get('files', 0)} files), set {str(fonts.get('sha256'))[:16]}…")
+    print(f"fonts            {fonts.get('package')} ({fonts.get('files', 0)} files), "
+          f"set {str(fonts.get('sha256'))[:16]}…")
     for p in report.get("problems", []):
         print(f"problem {p.get('code')}: {p.get('message')}")
         if p.get("hint"):

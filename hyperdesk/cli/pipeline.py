@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hyperdesk.cli.render import add_render_options, config_from_args
+from hyperdesk.dirs import asset_cache_dir
 from hyperdesk.errors import HyperdeskError
 
 if TYPE_CHECKING:
@@ -141,7 +142,6 @@ def cmd_assemble(args: argparse.Namespace) -> int:
 def cmd_setup(args: argparse.Namespace) -> int:
     """Fetch what renders need offline later: the default font face (composition contract 12.1)."""
     from hyperdesk.composition.fonts import ensure_default_font  # lazy: see cli/__init__.py
-    from hyperdesk.dirs import asset_cache_dir
 
     font = ensure_default_font(asset_cache_dir())
     print(f"default font ready: {font.package}@{font.version} in {font.root}")

@@ -8,8 +8,9 @@ import time
 from hyperdesk.cli.output import emit_event, say
 from hyperdesk.farm import events as ev
 
-# Events a script does not need line by line: the bar and `jobs show` hold them.
-QUIET_IN_JSON = ("attempt_log", "attempt_heartbeat")
+# Events a script does not need line by line (the bar and `jobs show` hold them); `planning` is left out
+# so that a render's stream still starts with `planned`, as scripts written for earlier versions expect.
+QUIET_IN_JSON = ("attempt_log", "attempt_heartbeat", "planning")
 
 
 class ProgressBar:

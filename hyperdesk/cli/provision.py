@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hyperdesk.cli.output import print_error
 from hyperdesk.errors import HyperdeskError
 
 
@@ -22,8 +23,8 @@ def _say(text: str) -> None:
 def _node_from_args(args: argparse.Namespace, store) -> Any:
     """The node to provision: a registered name, or an address (updating the node registered under
     --name, else the one registered at that address, else a new one)."""
-    from hyperdesk.farm.ssh import default_node_name, parse_node_address
-    from hyperdesk.store.models import NodeConfig
+    from hyperdesk.farm.ssh import default_node_name, parse_node_address  # lazy: see cli/__init__.py
+    from hyperdesk.store.models import NodeConfig  # lazy: see cli/__init__.py
 
     by_name = store.get_node(args.address)
     if by_name is not None and args.name in (None, by_name.name):
@@ -53,8 +54,8 @@ def _node_from_args(args: argparse.Namespace, store) -> Any:
 
 
 def cmd_nodes_provision(args: argparse.Namespace) -> int:
-    from hyperdesk.farm.provision.provisioner import ProvisionOptions, provision
-    from hyperdesk.store import JobStore
+    from hyperdesk.farm.provision.provisioner import ProvisionOptions, provision  # lazy: see cli/__init__.py
+    from hyperdesk.store import JobStore  # lazy: see cli/__init__.py
 
     store = JobStore()
     node = _node_from_args(args, store)
@@ -130,8 +131,6 @@ def register(nsub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m hyperdesk.cli.provision user@host …` (the same as `hyperdesk nodes provision`)."""
-    from hyperdesk.cli.output import print_error
-
     parser = argparse.ArgumentParser(prog="hyperdesk nodes")
     register(parser.add_subparsers())
     args = parser.parse_args(["provision", *(sys.argv[1:] if argv is None else argv)])

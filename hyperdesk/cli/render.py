@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hyperdesk.cli.output import say
 from hyperdesk.errors import HyperdeskError
 
 if TYPE_CHECKING:
@@ -31,7 +33,8 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                    help="directory of offline copies of remote assets (repeatable)")
     p.add_argument("--allow-outside", action="append", default=[], dest="allow_outside", metavar="PATH",
                    help="let the composition read files in this folder outside the project (repeatable)")
-    p.add_argument("--chunk-size", type=int, default=None, help="frames per chunk (rounded up to the keyframe interval)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="frames per chunk (rounded up to the keyframe interval)")
     p.add_argument("--keyframe-interval", type=int, default=None, help="frames between keyframes (default 2 s)")
     p.add_argument("--no-audio", action="store_true", help="render without an audio stream")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
@@ -95,8 +98,6 @@ def request_from_args(args: argparse.Namespace) -> RenderRequest:
 
 async def drive(service: RenderService, job_id: str, start: Any) -> JobOutcome:
     """Run a job to its end; Ctrl-C / SIGTERM cancel it (SIGINT, then process-group kill)."""
-    from hyperdesk.cli.output import say  # lazy: see cli/__init__.py
-
     loop = asyncio.get_running_loop()
     cancelling: list[asyncio.Future] = []
 
@@ -106,20 +107,16 @@ async def drive(service: RenderService, job_id: str, start: Any) -> JobOutcome:
             cancelling.append(asyncio.ensure_future(service.cancel(job_id)))
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows, not in the main thread
             loop.add_signal_handler(sig, on_signal)
-        except (NotImplementedError, RuntimeError):
-            pass
     try:
         await start
         return await service.wait(job_id)
     finally:
         await service.aclose()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-            except (NotImplementedError, RuntimeError):
-                pass
 
 
 def finish(outcome: JobOutcome, json_events: bool, started: float) -> int:

@@ -56,7 +56,8 @@ def _as_fps(fps: Any) -> Fps:
         return Fps.of(fps.numerator, fps.denominator)
     if isinstance(fps, int) and not isinstance(fps, bool):
         return Fps.of(fps, 1)
-    raise _config_error("fps", fps if isinstance(fps, (int, float, str)) else str(fps), "not a supported frame rate form")
+    raise _config_error("fps", fps if isinstance(fps, (int, float, str)) else str(fps),
+                        "not a supported frame rate form")
 
 
 def track_timescale(fps: Fps) -> int:
@@ -116,9 +117,8 @@ def lock_encoder_settings(
         lo, hi = CRF_RANGE[codec]
         if not isinstance(crf, int) or isinstance(crf, bool) or not lo <= crf <= hi:
             raise _config_error("crf", crf, f"must be an integer in {lo}–{hi} for {codec}")
-    if bitrate is not None:
-        if not isinstance(bitrate, str) or not _BITRATE_RE.match(bitrate):
-            raise _config_error("bitrate", bitrate, "write it like 8M or 5000k")
+    if bitrate is not None and (not isinstance(bitrate, str) or not _BITRATE_RE.match(bitrate)):
+        raise _config_error("bitrate", bitrate, "write it like 8M or 5000k")
     if keyframe_interval is None:
         keyframe_interval = default_keyframe_interval(fps_m)
     elif not isinstance(keyframe_interval, int) or isinstance(keyframe_interval, bool) or keyframe_interval < 1:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
 
-from hyperdesk.encode.ffmpeg import run_ffmpeg
+from hyperdesk.encode.ffmpeg import ffmpeg_exe, run_ffmpeg
 from hyperdesk.encode.probe import decode_check, scan_output
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import Fps
@@ -131,8 +133,6 @@ def verify_output(
         raise HyperdeskError("OUTPUT_DECODE_FAILED", f"no output file at {path}", details=base)
     # The decode pass reads the whole file and dominates the verification; it runs beside the
     # (cheap) container checks, whose errors still come first.
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(max_workers=1) as pool:
         decoding = pool.submit(decode_check, path, total_frames)
         summary = _verify_streams(path, base, total_frames=total_frames, fps=fps,
@@ -208,10 +208,6 @@ def output_plan_tag(path: str | os.PathLike[str]) -> str | None:
 
     Tells a file hyperdesk wrote from any other file at the same path (pinned ffmpeg, ~40 ms).
     """
-    import subprocess
-
-    from hyperdesk.encode.ffmpeg import ffmpeg_exe
-
     try:
         proc = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", os.fspath(path), "-f", "ffmetadata", "-"],
                               capture_output=True, timeout=30)

@@ -13,9 +13,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from hyperdesk.encode.ffmpeg import fmt_num, fmt_time, run_ffmpeg
+from hyperdesk.encode.probe import audio_duration_from_packets, probe_media
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import Fps
 
@@ -43,10 +44,8 @@ class AudioTrack:
     def of(cls, value: Any) -> AudioTrack:
         if isinstance(value, AudioTrack):
             return value
-        if isinstance(value, Mapping):
-            get = value.get
-        else:
-            get = lambda k, d=None: getattr(value, k, d)  # noqa: E731
+        # A mapping (a planDir entry's dict) or any object with the same attributes.
+        get: Callable[..., Any] = value.get if isinstance(value, Mapping) else (lambda k, d=None: getattr(value, k, d))
         rate = get("playback_rate", None)
         if rate is None:
             rate = get("rate", 1.0)
@@ -93,8 +92,6 @@ def target_length_s(total_frames: int, fps: Fps) -> float:
 
 
 def _source_audio(src: Any) -> tuple[int | None, float]:
-    from hyperdesk.encode.probe import probe_media
-
     try:
         pr = probe_media(src)
     except HyperdeskError as exc:
@@ -231,10 +228,7 @@ def mix_audio(
 
 def fit_args(src: Any, out: Any, target_s: float, measured_s: float) -> list[str]:
     T = fmt_time(target_s)
-    if measured_s < target_s:
-        af = f"apad,atrim=0:{T}"
-    else:
-        af = f"atrim=duration={T},asetpts=PTS-STARTPTS"
+    af = f"apad,atrim=0:{T}" if measured_s < target_s else f"atrim=duration={T},asetpts=PTS-STARTPTS"
     return ["-i", os.fspath(src), "-map", "0:a:0", "-af", af, "-t", T, *AAC_ARGS, *BITEXACT_AUDIO,
             "-f", "mp4", "-y", os.fspath(out)]
 
@@ -252,8 +246,6 @@ def fit_audio(
     shorter is padded with silence, longer trimmed, both re-encoded AAC 48 kHz stereo 192k.
     Returns {"action": "copied"|"padded"|"trimmed", "measured_s", "target_s"}. Raises ENCODE_FAILED.
     """
-    from hyperdesk.encode.probe import audio_duration_from_packets
-
     if not os.path.isfile(src):
         raise HyperdeskError("MISSING_PLAN_ARTIFACT", f"the plan's audio track is missing: {src}",
                              details={"path": str(src)})

@@ -12,6 +12,7 @@ from typing import Any
 
 from hyperdesk.encode.assembly import concat_mux  # noqa: F401 (re-export, docs/internals.md)
 from hyperdesk.encode.audio import AudioTrack, fit_audio, mix_audio, prepare_audio_track  # noqa: F401 (re-export)
+from hyperdesk.encode import probe
 from hyperdesk.encode.ffmpeg import fmt_time, run_ffmpeg
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import Fps
@@ -147,9 +148,7 @@ def extract_video_frames(
     details = {"media_id": media_id, "src": str(src)}
     try:
         if color_transfer is ... or color_space is ...:
-            from hyperdesk.encode.probe import probe_media
-
-            pr = probe_media(src)
+            pr = probe.probe_media(src)
             if color_transfer is ...:
                 color_transfer = pr.color_transfer
             if color_space is ...:
@@ -185,8 +184,6 @@ def extract_video_frames(
 
 def _video_size(src: str | os.PathLike[str]) -> tuple[int, int]:
     """Width and height of the first video stream (one light probe: no packet scan)."""
-    from hyperdesk.encode import probe
-
     if probe.ffprobe_exe():
         data = probe._run_ffprobe(["-select_streams", "v:0", "-show_entries", "stream=width,height"], src,
                                   code="VIDEO_EXTRACTION_FAILED")

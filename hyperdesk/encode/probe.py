@@ -6,6 +6,7 @@ the `framecrc` muxer for packets (timestamps, durations, key flags). Both paths 
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -87,7 +88,7 @@ class PacketList:
 
     def duration_s(self) -> float:
         """Presentation length: end of the last packet minus max(0, first pts)."""
-        ends = [p + d for p, d in zip(self.pts, self.duration) if p is not None]
+        ends = [p + d for p, d in zip(self.pts, self.duration, strict=True) if p is not None]
         starts = [p for p in self.pts if p is not None]
         if not ends:
             return 0.0
@@ -135,12 +136,12 @@ def _float(text: Any) -> float | None:
 
 
 def _is_alpha_pix(pix_fmt: str | None) -> bool:
-    return bool(pix_fmt) and pix_fmt.startswith(ALPHA_PIX_PREFIXES)
+    return pix_fmt is not None and pix_fmt.startswith(ALPHA_PIX_PREFIXES)
 
 
 def _vfr_from_packets(packets: PacketList) -> bool:
     pts = sorted(p for p in packets.pts if p is not None)
-    deltas = [b - a for a, b in zip(pts, pts[1:]) if b > a]
+    deltas = [b - a for a, b in itertools.pairwise(pts) if b > a]
     if len(deltas) < 2:
         return False
     lo, hi = min(deltas), max(deltas)
@@ -239,7 +240,8 @@ def pinned_packet_count(path: str | os.PathLike[str], stream: str = "v:0") -> in
 def count_packets(path: str | os.PathLike[str], stream: str = "v:0") -> int:
     """Packets of one stream (ffprobe `-count_packets`, else the framecrc pass)."""
     if ffprobe_exe():
-        data = _run_ffprobe(["-select_streams", stream, "-count_packets", "-show_entries", "stream=nb_read_packets"], path)
+        data = _run_ffprobe(["-select_streams", stream, "-count_packets", "-show_entries", "stream=nb_read_packets"],
+                            path)
         streams = data.get("streams") or []
         if not streams:
             return 0
@@ -320,7 +322,9 @@ _COLOR_NAMES = {"bt709", "bt470m", "bt470bg", "smpte170m", "smpte240m", "linear"
 
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not inside parentheses or brackets."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch in "([":
             depth += 1

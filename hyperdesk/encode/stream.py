@@ -6,6 +6,7 @@ The pipe input (`-f image2pipe -c:v mjpeg|png -framerate F -i -`) and the direct
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ class StreamingEncoder:
             raise RuntimeError("StreamingEncoder already started")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.argv = [ffmpeg_exe(), "-hide_banner", *chunk_encode_command(self.cfg, str(self.out_path))]
-        self._log = open(self.log_path, "ab")
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (ffmpeg's stderr until _close_log())
         self._log.write(("$ " + " ".join(self.argv) + "\n").encode("utf-8", "replace"))
         self._log.flush()
         try:
@@ -95,19 +96,13 @@ class StreamingEncoder:
         if proc is None:
             return
         if proc.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
                 proc.kill()
-            except ProcessLookupError:
-                pass
-        try:
+        with contextlib.suppress(Exception):
             if proc.stdin is not None and not proc.stdin.is_closing():
                 proc.stdin.close()
-        except Exception:
-            pass
-        try:
+        with contextlib.suppress(Exception):
             self.returncode = await proc.wait()
-        except Exception:
-            pass
         self._close_log()
 
     async def __aenter__(self) -> StreamingEncoder:
@@ -146,10 +141,8 @@ class StreamingEncoder:
 
     def _close_log(self) -> None:
         if self._log is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._log.close()
-            except OSError:
-                pass
             self._log = None
 
 

@@ -29,13 +29,18 @@ from pathlib import Path
 from typing import Any
 from collections.abc import AsyncIterator, Callable
 
+from hyperdesk.dirs import data_root
 from hyperdesk.errors import HyperdeskError, jsonable
 from hyperdesk.farm import events as ev
 from hyperdesk.farm.executor import AttemptSpec, Executor, NodeLost, Notice, output_digest, remove_output
 from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
 from hyperdesk.farm.scheduler import Policy, Scheduler
 from hyperdesk.models import AssembleResult, ChunkResult, WorkerEnv
+from hyperdesk.plan.assemble import assemble
+from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.verify import load_plan
 from hyperdesk.store.db import JobStore
+from hyperdesk.store.locks import lock_job, lock_output
 from hyperdesk.store.models import AttemptRecord, JobRecord
 
 EXT = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
@@ -110,8 +115,6 @@ class FarmController:
         self.store = store or JobStore()
         self.settings = settings or FarmSettings()
         if data_dir is None:
-            from hyperdesk.dirs import data_root
-
             data_dir = data_root()
         self.data_dir = Path(data_dir)
         self.job_id: str | None = None
@@ -169,9 +172,6 @@ class FarmController:
 
         With `paused`, nodes connect, preflight and receive the plan, but no chunk starts until resume().
         """
-        from hyperdesk.plan.paths import check_output
-        from hyperdesk.plan.verify import load_plan
-
         plan_dir = Path(plan_dir).absolute()
         out = Path(out).absolute()
         job_id = job_id or new_job_id()
@@ -196,8 +196,6 @@ class FarmController:
 
     def _take_locks(self, job_id: str, out: Path, job_lock: Any = None) -> None:
         """Hold the job and its output (JOB_LOCKED / OUTPUT_LOCKED when another controller has them)."""
-        from hyperdesk.store.locks import lock_job, lock_output
-
         taken = [job_lock] if job_lock is not None else []
         try:
             if job_lock is None:
@@ -237,7 +235,8 @@ class FarmController:
                 try:
                     result = ChunkResult.model_validate(rec.result)
                     path = Path(result.output_path)
-                    ok = path.exists() and await asyncio.to_thread(output_digest, path, result.output_kind) == result.sha256
+                    ok = path.exists() and (await asyncio.to_thread(output_digest, path, result.output_kind)
+                                            == result.sha256)
                 except Exception:
                     ok = False
                 if ok:
@@ -391,10 +390,8 @@ class FarmController:
         for q in list(self._subscribers):
             q.put_nowait(event)
         for cb in list(self._listeners):
-            try:
+            with contextlib.suppress(Exception):  # a listener's bug must not stop the job
                 cb(event)
-            except Exception:  # a listener's bug must not stop the job
-                pass
 
     def _end_streams(self) -> None:
         for q in list(self._subscribers):
@@ -421,8 +418,6 @@ class FarmController:
         self._end_streams()
 
     async def _run(self, *, resumed: bool, kept: list[int]) -> None:
-        from hyperdesk.plan.verify import load_plan
-
         assert self.sched is not None and self.job is not None
         sched = self.sched
         job = self.job
@@ -580,7 +575,8 @@ class FarmController:
         node.reason = reason
         delays = self.settings.reconnect_delays_s
         used = len(delays) - node.reconnects_left
-        self._nodes[name].next_reconnect = time.monotonic() + delays[min(max(used, 0), len(delays) - 1)] if delays else 0
+        self._nodes[name].next_reconnect = (time.monotonic() + delays[min(max(used, 0), len(delays) - 1)]
+                                            if delays else 0)
         if was != "offline":
             self._node_event(name, code="WORKER_LOST")
         # Every attempt still running there is lost with it.
@@ -739,16 +735,13 @@ class FarmController:
             self._node_offline(attempt.node, err.message)
         elif decision.action == "retransfer":
             self._spawn(self._retransfer(attempt.node))
-        elif decision.action in ("fail_job", "chunk_failed"):
-            if self._job_error is None:
-                self._job_error = decision.job_error or err
+        elif decision.action in ("fail_job", "chunk_failed") and self._job_error is None:
+            self._job_error = decision.job_error or err
         if decision.node_blocklisted:
             self._node_event(attempt.node, code=err.code)
 
     async def _retransfer(self, name: str) -> None:
         """PLAN_HASH_MISMATCH on a node: our copy intact -> send it again; tampered -> fail the job."""
-        from hyperdesk.plan.verify import load_plan
-
         assert self.job is not None and self.sched is not None
         try:
             await asyncio.to_thread(load_plan, Path(self.job.plan_dir))
@@ -824,8 +817,6 @@ class FarmController:
 
     async def _assemble(self) -> bool:
         """True when the job ended (done or failed); False when chunks were requeued."""
-        from hyperdesk.plan.assemble import assemble
-
         assert self.sched is not None and self.job is not None
         job = self.job
         # Nothing unverified is stitched: a chunk whose file changed is rendered again.
@@ -836,12 +827,14 @@ class FarmController:
             if result is not None:
                 path = Path(result.output_path)
                 with contextlib.suppress(Exception):
-                    ok = path.exists() and await asyncio.to_thread(output_digest, path, result.output_kind) == result.sha256
+                    ok = path.exists() and (await asyncio.to_thread(output_digest, path, result.output_kind)
+                                            == result.sha256)
             if not ok:
                 bad.append(index)
         if bad:
             if self._assemble_retries >= 2:
-                self._finish_failed(HyperdeskError("OUTPUT_HASH_MISMATCH", f"chunks {bad} keep changing after rendering",
+                self._finish_failed(HyperdeskError("OUTPUT_HASH_MISMATCH",
+                                                   f"chunks {bad} keep changing after rendering",
                                                    details={"chunks": bad}))
                 return True
             self._assemble_retries += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -97,6 +98,9 @@ class SlotPool:
 
 
 class Executor(abc.ABC):
+    """`run`, `kill_attempt` and `close` every executor implements; `open`, `abandon` and `clean_job`
+    are hooks that do nothing unless the executor has a connection or remote files (SSH)."""
+
     name: str
     slots: int
     kind: str
@@ -110,7 +114,7 @@ class Executor(abc.ABC):
     def connected(self) -> bool:
         return True
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 (a hook: the local pool has nothing to connect)
         """Connect (SSH); raise HyperdeskError when the node cannot be used at all."""
 
     async def preflight(self, worker_env: WorkerEnv) -> PreflightReport:
@@ -125,6 +129,7 @@ class Executor(abc.ABC):
     async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
         ...
 
+    @abc.abstractmethod
     async def kill_attempt(self, attempt_id: str) -> None:
         """Stop an attempt's process group now (stall); the awaiting `run()` then fails."""
 
@@ -132,14 +137,15 @@ class Executor(abc.ABC):
         """Is the node reachable right now (used when heartbeats stop)?"""
         return True
 
-    async def abandon(self) -> None:
+    async def abandon(self) -> None:  # noqa: B027 (a hook: no connection to drop locally)
         """The node stopped answering: drop the connection without talking to it any more."""
 
-    async def clean_job(self, job_id: str) -> None:
+    async def clean_job(self, job_id: str) -> None:  # noqa: B027 (a hook: local outputs are the job's own files)
         """Remove what the job left on the node (chunk outputs)."""
 
+    @abc.abstractmethod
     async def close(self) -> None:
-        pass
+        """Stop every running attempt and release the node."""
 
 
 def output_digest(path: Path, kind: str) -> str:
@@ -153,10 +159,8 @@ def remove_output(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-        except FileNotFoundError:
-            pass
 
 
 async def verify_output(path: Path, kind: str, expected: str) -> None:

@@ -99,7 +99,8 @@ def parse_event(line: str | bytes) -> WorkerEvent:
                              details={"line": text[:2000]}) from None
     if not isinstance(data, dict) or data.get("v") != PROTOCOL_VERSION:
         got = data.get("v") if isinstance(data, dict) else None
-        raise HyperdeskError("WORKER_LOST", f"the worker speaks protocol version {got!r}, this controller {PROTOCOL_VERSION}",
+        raise HyperdeskError("WORKER_LOST",
+                             f"the worker speaks protocol version {got!r}, this controller {PROTOCOL_VERSION}",
                              retryable=False, details={"line": text[:2000]})
     try:
         return _ADAPTER.validate_python(data)

@@ -265,7 +265,8 @@ class Scheduler:
         if code in RETRANSFER_CODES:
             if chunk.retransfers >= 1:
                 chunk.state = "failed"
-                return Decision("fail_job", job_error=err, message="the plan failed verification again after a re-transfer")
+                return Decision("fail_job", job_error=err,
+                                message="the plan failed verification again after a re-transfer")
             chunk.retransfers += 1
             chunk.state = "pending"
             return Decision("retransfer", message="re-verify the plan and transfer it again")

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
+from PySide6.QtCore import (QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt,
+                            QTimer, Signal)
 from PySide6.QtGui import QFontDatabase
 
 from hyperdesk.errors import CODES
@@ -41,12 +42,13 @@ FontRole = Qt.ItemDataRole.FontRole
 # data() is called thousands of times per repaint: compare plain ints, answer unknown roles first.
 _DISPLAY, _TOOLTIP, _FOREGROUND, _ALIGN, _FONT = (int(r.value) for r in (DisplayRole, ToolTipRole, ForegroundRole,
                                                                           TextAlignmentRole, FontRole))
-_SORT, _PROGRESS, _ROW, _COPY, _CELL = (int(getattr(r, "value", r)) for r in (SORT_ROLE, PROGRESS_ROLE, ROW_ROLE, COPY_ROLE,
-                                                                CELL_ROLE))
+_SORT, _PROGRESS, _ROW, _COPY, _CELL = (int(getattr(r, "value", r))
+                                         for r in (SORT_ROLE, PROGRESS_ROLE, ROW_ROLE, COPY_ROLE, CELL_ROLE))
 _SERVED = frozenset({_DISPLAY, _TOOLTIP, _FOREGROUND, _ALIGN, _FONT, _SORT, _PROGRESS, _ROW, _COPY, _CELL})
 _LEFT = int((Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter).value)
 
 _RIGHT = int((Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter).value)
+_ROOT = QModelIndex()  # the invalid index: the default parent of rowCount() and columnCount()
 
 
 @dataclass
@@ -195,6 +197,17 @@ def column_index(column_id: str) -> int:
     return COLUMN_IDS.index(column_id)
 
 
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """The contiguous runs (first, last) of sorted row numbers: one dataChanged per run."""
+    runs: list[tuple[int, int]] = []
+    for n in rows:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    return runs
+
+
 class ChunkTableModel(QAbstractTableModel):
     """Rows of the open job's chunks; `apply(event)` is cheap, repaints are paced by a timer."""
 
@@ -229,10 +242,10 @@ class ChunkTableModel(QAbstractTableModel):
 
     # ---- structure ----------------------------------------------------------------------------
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else self._n
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else _NCOLS
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = DisplayRole) -> Any:
@@ -241,7 +254,7 @@ class ChunkTableModel(QAbstractTableModel):
                 return COLUMNS[section].title
             if role == ToolTipRole:
                 col = COLUMNS[section]
-                return col.tooltip(ChunkRow(0, 0, 1), 0.0) if col.id == "since" else None
+                return col.tooltip(ChunkRow(0, 0, 1), 0.0) if col.id == "since" and col.tooltip else None
         elif orientation == Qt.Orientation.Vertical and role == DisplayRole:
             return section
         return None
@@ -517,15 +530,9 @@ class ChunkTableModel(QAbstractTableModel):
         dirty = sorted(self._dirty)
         self._dirty.clear()
         last_col = len(COLUMNS) - 1
-        start = prev = dirty[0]
-        for n in dirty[1:] + [None]:  # type: ignore[list-item]
-            if n is not None and n == prev + 1:
-                prev = n
-                continue
-            self.dataChanged.emit(self.index(start, 0), self.index(prev, last_col))
+        for start, end in _runs(dirty):
+            self.dataChanged.emit(self.index(start, 0), self.index(end, last_col))
             self.data_changed_count += 1
-            if n is not None:
-                start = prev = n
         self.flush_count += 1
         self._emit_summary()
         self.rowsFlushed.emit([self.rows[n].index for n in dirty])
@@ -543,16 +550,10 @@ class ChunkTableModel(QAbstractTableModel):
             return
         for n in running:
             self._display.pop(n, None)
-        start = prev = running[0]
-        for n in running[1:] + [None]:  # type: ignore[list-item]
-            if n is not None and n == prev + 1:
-                prev = n
-                continue
+        for start, end in _runs(running):
             for c in TIMED_COLUMNS:
-                self.dataChanged.emit(self.index(start, c), self.index(prev, c))
+                self.dataChanged.emit(self.index(start, c), self.index(end, c))
                 self.data_changed_count += 1
-            if n is not None:
-                start = prev = n
         self._emit_summary()
 
     def stop_timers(self) -> None:

@@ -89,28 +89,28 @@ class VariablesEditor(QWidget):
 
     def _editor(self, d: VariableDecl, value: Any) -> QWidget:
         if d.type == "boolean":
-            w = QCheckBox()
-            w.setChecked(bool(value))
-            w.toggled.connect(self.changed)
-            return w
+            check = QCheckBox()
+            check.setChecked(bool(value))
+            check.toggled.connect(self.changed)
+            return check
         if d.type == "number":
-            w = QDoubleSpinBox()
-            w.setDecimals(3)
-            w.setRange(-1e9, 1e9)
+            spin = QDoubleSpinBox()
+            spin.setDecimals(3)
+            spin.setRange(-1e9, 1e9)
             try:
-                w.setValue(float(value if value is not None else 0))
+                spin.setValue(float(value if value is not None else 0))
             except (TypeError, ValueError):
-                w.setValue(0.0)
-            w.valueChanged.connect(self.changed)
-            return w
+                spin.setValue(0.0)
+            spin.valueChanged.connect(self.changed)
+            return spin
         if d.type == "enum":
-            w = QComboBox()
+            combo = QComboBox()
             for opt in d.options or []:
-                w.addItem(str(opt), opt)
-            i = w.findData(value)
-            w.setCurrentIndex(max(0, i))
-            w.currentIndexChanged.connect(self.changed)
-            return w
+                combo.addItem(str(opt), opt)
+            i = combo.findData(value)
+            combo.setCurrentIndex(max(0, i))
+            combo.currentIndexChanged.connect(self.changed)
+            return combo
         if d.type == "color":
             box = QWidget()
             row = QHBoxLayout(box)
@@ -136,9 +136,9 @@ class VariablesEditor(QWidget):
             row.addWidget(swatch)
             box.setProperty("line_edit", edit)
             return box
-        w = QLineEdit("" if value is None else str(value))
-        w.textChanged.connect(self.changed)
-        return w
+        line = QLineEdit("" if value is None else str(value))
+        line.textChanged.connect(self.changed)
+        return line
 
     def value_of(self, d: VariableDecl) -> Any:
         w = self.editors[d.id]
@@ -262,9 +262,9 @@ class CompositionPanel(QWidget):
 
     def recent(self) -> list[str]:
         value = self.settings.value("recent", [])
-        if isinstance(value, str):
+        if isinstance(value, str):  # QSettings gives a one-item list back as its item
             value = [value]
-        return [str(v) for v in (value or [])]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
 
     def add_recent(self, path: str) -> None:
         items = [path] + [p for p in self.recent() if p != path]
@@ -326,7 +326,8 @@ class CompositionPanel(QWidget):
         self.status.setText(f"Composition <b>{m.composition_id}</b>")
         self.size_label.setText(f"{m.width} × {m.height}")
         self.fps_label.setText(facts.fps_text)
-        self.duration_label.setText(f"{m.duration_s:.3f} s ({fmt_duration(m.duration_s)}, from the {m.duration_source})")
+        self.duration_label.setText(f"{m.duration_s:.3f} s ({fmt_duration(m.duration_s)}, "
+                                    f"from the {m.duration_source})")
         self.frames_label.setText(str(m.total_frames))
         self.media_label.setText(f"{m.media.video_count} video, {m.media.audio_count} audio, "
                                  f"{m.media.image_count} image · {len(m.fonts)} font(s)")

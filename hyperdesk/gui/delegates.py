@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPalette, QPen
+from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QToolTip, QWidget
 
 from hyperdesk.gui.chunk_model import CELL_ROLE, PROGRESS_ROLE
@@ -29,11 +29,10 @@ class CellDelegate(QStyledItemDelegate):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from PySide6.QtGui import QFontDatabase
-
         self.mono = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         CellDelegate.paint_count += 1
         cell = index.data(CELL_ROLE)
         if cell is None:
@@ -71,7 +70,8 @@ class ProgressDelegate(QStyledItemDelegate):
 
     paint_count = 0  # class-wide, for benchmarks
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
+              index: QModelIndex | QPersistentModelIndex) -> None:
         ProgressDelegate.paint_count += 1
         data = index.data(PROGRESS_ROLE)
         if not data:

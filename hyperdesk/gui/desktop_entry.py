@@ -125,9 +125,9 @@ def render_pngs(svg: bytes, sizes: tuple[int, ...] = PNG_SIZES) -> dict[int, byt
     """PNG bytes of the SVG at every size, rendered with Qt's SVG renderer (no GUI needed)."""
     # Lazy, and offscreen: the command runs without a display and Qt must not look for one.
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
-    from PySide6.QtGui import QImage, QPainter
-    from PySide6.QtSvg import QSvgRenderer
+    from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt  # lazy: after QT_QPA_PLATFORM
+    from PySide6.QtGui import QImage, QPainter  # lazy: after QT_QPA_PLATFORM
+    from PySide6.QtSvg import QSvgRenderer  # lazy: after QT_QPA_PLATFORM
 
     renderer = QSvgRenderer(QByteArray(svg))
     if not renderer.isValid():
@@ -144,7 +144,8 @@ def render_pngs(svg: bytes, sizes: tuple[int, ...] = PNG_SIZES) -> dict[int, byt
         buf = QByteArray()
         dev = QBuffer(buf)
         dev.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(dev, "PNG")
+        # PySide6's stubs type the format as bytes, but the binding accepts only a str at run time.
+        image.save(dev, "PNG")  # type: ignore[call-overload]
         dev.close()
         out[size] = bytes(buf.data())
     return out

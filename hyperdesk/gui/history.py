@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
+                               QVBoxLayout, QWidget)
 
+from hyperdesk.dirs import pid_alive
 from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 
@@ -39,11 +43,6 @@ COLUMNS = ["Job", "Started", "State", "Chunks", "Took", "Composition", "Output",
 
 def controller_alive(job: Any, live_here: set[str]) -> bool:
     """Is some controller still running this job (in this process, or another one on this host)?"""
-    import os
-    import socket
-
-    from hyperdesk.dirs import pid_alive
-
     if job.state not in ("running", "paused", "assembling") or not job.controller_pid:
         return False
     if job.controller_pid == os.getpid():

@@ -93,7 +93,8 @@ class FailureInspector(QWidget):
         self.hint.setWordWrap(True)
         self.hint.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.hint.setFrameShape(QFrame.Shape.StyledPanel)
-        self.hint.setStyleSheet("QLabel#errorHint { background: rgba(224,142,11,0.12); padding: 6px; border-radius: 3px; }")
+        self.hint.setStyleSheet("QLabel#errorHint { background: rgba(224,142,11,0.12); padding: 6px; "
+                                "border-radius: 3px; }")
         self.retryable = QLabel("")
         self.node = QLabel("")
         self.sha = QLabel("")

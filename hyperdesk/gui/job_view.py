@@ -160,13 +160,14 @@ class JobView(QWidget):
         return idx.data(ROW_ROLE) if idx.isValid() else None
 
     def selected_rows(self) -> list[ChunkRow]:
-        rows = []
+        rows: list[ChunkRow] = []
         for idx in self.table.selectionModel().selectedRows():
             r = idx.data(ROW_ROLE)
             if r is not None:
                 rows.append(r)
-        if not rows and self.current_row() is not None:
-            rows.append(self.current_row())  # type: ignore[arg-type]
+        current = self.current_row()
+        if not rows and current is not None:
+            rows.append(current)
         return sorted(rows, key=lambda r: r.index)
 
     def select_chunk(self, index: int) -> bool:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter, QPixmap
+from PySide6.QtGui import (QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter,
+                           QPixmap)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -165,7 +166,8 @@ class MainWindow(QMainWindow):
         self.preview.refreshSeamsRequested.connect(lambda: self.spawn(self.refresh_seams(), "seams"))
         service.add_listener(self.on_event)
 
-        self.node_actions.set_local_workers(int(str(settings.value("local_workers", service.default_local_slots()) or 0)))
+        local_workers = settings.value("local_workers", service.default_local_slots())
+        self.node_actions.set_local_workers(int(str(local_workers or 0)))
         self.node_actions.refresh()
         self.refresh_history()
         self.restore_layout()
@@ -413,7 +415,8 @@ class MainWindow(QMainWindow):
         box.open()
 
     def show_about(self) -> None:
-        QMessageBox.about(self, "About hyperdesk", f"hyperdesk {__version__}\nRender manager for HTML video compositions.")
+        QMessageBox.about(self, "About hyperdesk",
+                          f"hyperdesk {__version__}\nRender manager for HTML video compositions.")
 
     # ---- layout -----------------------------------------------------------------------------------
 

@@ -139,7 +139,8 @@ class NodesModel(RowsTableModel):
             f |= Qt.ItemFlag.ItemIsUserCheckable
         return f
 
-    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+    def setData(self, index: QModelIndex | QPersistentModelIndex, value: Any,
+                role: int = Qt.ItemDataRole.EditRole) -> bool:
         if role != Qt.ItemDataRole.CheckStateRole or index.column() != 0:
             return False
         r = self.rows[index.row()]

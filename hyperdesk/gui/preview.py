@@ -44,7 +44,8 @@ def _thumb_label(path: str | None, caption: str) -> QWidget:
     if path:
         pix = QPixmap(path)
         if not pix.isNull():
-            img.setPixmap(pix.scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            img.setPixmap(pix.scaled(THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation))
             img.setToolTip(path)
         else:
             img.setText("?")

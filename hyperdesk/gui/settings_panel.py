@@ -69,6 +69,15 @@ def default_output(composition: str, fmt: str) -> str:
     return str(base / "renders" / f"{stem}{EXTENSIONS.get(fmt, '')}")
 
 
+def _int_value(value: object) -> int:
+    """A stored number: QSettings gives it back as an int, or as a string from an ini file."""
+    if not value:
+        return 0
+    if isinstance(value, (int, float, str)):
+        return int(value)
+    raise TypeError(f"not a stored number: {value!r}")
+
+
 def load_settings(settings: QSettings, composition: str) -> RenderSettings:
     s = RenderSettings()
     settings.beginGroup(f"compositions/{composition_key(composition)}")
@@ -76,8 +85,8 @@ def load_settings(settings: QSettings, composition: str) -> RenderSettings:
         s.format = str(settings.value("format", s.format))
         s.quality = str(settings.value("quality", s.quality))
         s.fps = str(settings.value("fps", s.fps) or "")
-        s.chunk_frames = int(settings.value("chunk_frames", s.chunk_frames) or 0)
-        s.keyframe_interval = int(settings.value("keyframe_interval", s.keyframe_interval) or 0)
+        s.chunk_frames = _int_value(settings.value("chunk_frames", s.chunk_frames))
+        s.keyframe_interval = _int_value(settings.value("keyframe_interval", s.keyframe_interval))
         s.output = str(settings.value("output", "") or "")
         s.keep_chunks = str(settings.value("keep_chunks", "false")).lower() in ("true", "1")
         s.overwrite = str(settings.value("overwrite", "false")).lower() in ("true", "1")
@@ -191,7 +200,8 @@ class RenderSettingsPanel(QWidget):
         if fmt == "png-sequence":
             path = QFileDialog.getExistingDirectory(self, "Output folder", str(Path(self.output.text() or ".").parent))
         else:
-            path, _ = QFileDialog.getSaveFileName(self, "Output file", self.output.text(), f"{fmt} (*{EXTENSIONS[fmt]})")
+            path, _ = QFileDialog.getSaveFileName(self, "Output file", self.output.text(),
+                                                  f"{fmt} (*{EXTENSIONS[fmt]})")
         if path:
             self.output.setText(path)
 

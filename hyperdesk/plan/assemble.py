@@ -10,9 +10,14 @@ from pathlib import Path
 from collections.abc import Iterable
 
 from hyperdesk import __version__
+from hyperdesk.encode.assembly import concat_mux, verify_output
+from hyperdesk.encode.audio import fit_audio
+from hyperdesk.encode.ffmpeg import ffmpeg_identity as own_identity
+from hyperdesk.encode.probe import decode_check
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.hashing import frame_dir_hash, sha256_file
 from hyperdesk.models import AssembleResult, AssembleTimings, ChunkResult, ResultWarning
+from hyperdesk.plan.paths import check_output, is_own_sequence_file
 from hyperdesk.plan.verify import LoadedPlan, load_plan
 
 
@@ -24,11 +29,11 @@ def check_chunk_results(loaded: LoadedPlan, results: Iterable[ChunkResult]) -> l
     """10.1 steps 2 and 3: one valid result per chunk, every output present and hashing right."""
     by_index: dict[int, ChunkResult] = {}
     want_kind = "frame-dir" if loaded.encoder.format == "png-sequence" else "file"
-    for r in results:
-        if r.chunk_index in by_index:
-            raise HyperdeskError("CHUNK_RESULT_INVALID", f"two results for chunk {r.chunk_index}",
-                                 details={"chunk_index": r.chunk_index})
-        by_index[r.chunk_index] = r
+    for given in results:
+        if given.chunk_index in by_index:
+            raise HyperdeskError("CHUNK_RESULT_INVALID", f"two results for chunk {given.chunk_index}",
+                                 details={"chunk_index": given.chunk_index})
+        by_index[given.chunk_index] = given
     ordered: list[ChunkResult] = []
     for sl in loaded.chunks.chunks:
         r = by_index.pop(sl.index, None)
@@ -68,8 +73,6 @@ def check_chunk_results(loaded: LoadedPlan, results: Iterable[ChunkResult]) -> l
 
 def _place_sequence(partial: Path, out: Path, *, overwrite: bool) -> None:
     """Move a verified frame folder to `out`. Never deletes a folder, nor any file that is not ours."""
-    from hyperdesk.plan.paths import is_own_sequence_file
-
     if not out.exists():
         os.rename(partial, out)
         return
@@ -93,20 +96,13 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
     """Stitch and verify; the output appears only once verified. A png-sequence goes into a new or
     empty folder, or with `overwrite` into a folder whose own frame files it replaces (nothing else
     in that folder is touched)."""
-    from hyperdesk.encode.assembly import concat_mux, verify_output
-    from hyperdesk.encode.ffmpeg import ffmpeg_identity as own_identity
-    from hyperdesk.encode.media import fit_audio
-    from hyperdesk.encode.probe import decode_check
-
     t0 = time.monotonic()
     loaded = load_plan(plan_dir)
     identity = ffmpeg_identity or own_identity()
     if identity != loaded.manifest.worker_env.ffmpeg_identity:
-        raise HyperdeskError("FFMPEG_VERSION_MISMATCH",
-                             f"this machine's ffmpeg is {identity}, the plan needs {loaded.manifest.worker_env.ffmpeg_identity}",
-                             details={"worker": identity, "plan": loaded.manifest.worker_env.ffmpeg_identity})
-    from hyperdesk.plan.paths import check_output
-
+        wanted = loaded.manifest.worker_env.ffmpeg_identity
+        raise HyperdeskError("FFMPEG_VERSION_MISMATCH", f"this machine's ffmpeg is {identity}, the plan needs {wanted}",
+                             details={"worker": identity, "plan": wanted})
     out = check_output(out, loaded.encoder.format, overwrite=overwrite)
     ordered = check_chunk_results(loaded, chunk_results)
     verify_inputs_ms = _ms(t0)
@@ -114,11 +110,12 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
     fps = cfg.fps
     total = loaded.chunks.total_frames
     target_s = total * fps.den / fps.num
-    modes = sorted({r.capture_mode for r in ordered})
+    modes: list[str] = sorted({r.capture_mode for r in ordered})
     warnings = []
     if len(modes) > 1:
-        warnings.append(ResultWarning(code="MIXED_CAPTURE_MODES",
-                                      message=f"chunks were captured in modes {', '.join(modes)} (identical bytes by contract)"))
+        warnings.append(ResultWarning(
+            code="MIXED_CAPTURE_MODES",
+            message=f"chunks were captured in modes {', '.join(modes)} (identical bytes by contract)"))
     audio_src = loaded.plan_dir / "audio.m4a"
     has_audio = cfg.include_audio and audio_src.is_file()
 

@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from hyperdesk.composition.boundary import ProjectBoundary
+from hyperdesk.composition.compile import walk_project
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.dirs import plan_cache_dir
 from hyperdesk.faults import FaultPlan
@@ -23,9 +25,6 @@ def source_key(project_dir: Path, config: RenderConfig, env: WorkerEnv, skip: tu
     a dangling link or a link out of the project is recorded by its target, not followed, so the
     key of such a project never names an earlier successful plan and planning reports the typed
     error (BROKEN_SYMLINK, OUTSIDE_PROJECT_REFERENCE)."""
-    from hyperdesk.composition.boundary import ProjectBoundary
-    from hyperdesk.composition.compile import walk_project
-
     h = hashlib.sha256(b"hyperdesk-plan-source-v1\0")
     h.update(canonical_json(config.model_dump(mode="json")) + b"\0")
     h.update(canonical_json(env.model_dump(mode="json")) + b"\0")

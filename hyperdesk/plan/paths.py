@@ -94,6 +94,7 @@ def _check_not_source(out: Path, sequence: bool, project: Path, entry: str | Non
     if top in PROJECT_SKIP or top.startswith("."):
         return
     if real.is_file():
+        # Lazy: a worker imports this module for every chunk attempt and never checks an output here.
         from hyperdesk.encode.assembly import output_plan_tag
 
         if output_plan_tag(real) is None:

@@ -14,12 +14,17 @@ import os
 import re
 import secrets
 import shutil
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from collections.abc import Callable
 
+from hyperdesk.capture.session import CaptureSession, PageSpec
 from hyperdesk.composition.compile import CompiledComposition, compile_project
 from hyperdesk.dirs import asset_cache_dir, pid_alive
+from hyperdesk.encode.args import lock_encoder_settings
+from hyperdesk.encode.media import extract_video_frames, mix_audio
+from hyperdesk.encode.probe import probe_media
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
@@ -30,6 +35,7 @@ from hyperdesk.models import (
     AssetTable,
     ChunkPolicy,
     CompositionMeta,
+    FontManifest,
     Fps,
     LockedRenderConfig,
     PlanManifest,
@@ -40,6 +46,8 @@ from hyperdesk.models import (
     VideoTable,
     WorkerEnv,
 )
+from hyperdesk.plan.env import local_worker_env
+from hyperdesk.plan.paths import check_writable_parent
 
 log = logging.getLogger("hyperdesk.plan")
 
@@ -72,7 +80,7 @@ _PARTIAL = re.compile(r"^.+\.partial\.(\d+)\.[0-9a-f]{8}$")
 def sweep_partials(parent: Path) -> list[Path]:
     """Remove the `.partial` plan dirs that processes which no longer run left in `parent`."""
 
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(Path(parent).iterdir())
     except OSError:
@@ -103,8 +111,6 @@ def check_frame_count(total: int, duration: float, fps: Fps, source: str, max_fr
 
 
 def _check_target(plan_dir: Path) -> None:
-    from hyperdesk.plan.paths import check_writable_parent
-
     check_writable_parent(plan_dir, "the plan directory")
     if plan_dir.exists() and (not plan_dir.is_dir() or any(plan_dir.iterdir())):
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"plan directory exists and is not empty: {plan_dir}",
@@ -148,8 +154,6 @@ def _write_json(path: Path, model: Any) -> None:
 
 
 def lock_config(config: RenderConfig, *, width: int, height: int, fps: Fps) -> LockedRenderConfig:
-    from hyperdesk.encode.args import lock_encoder_settings
-
     settings = lock_encoder_settings(
         config.format, config.quality, fps, width, height,
         crf=config.crf, bitrate=config.bitrate,
@@ -167,10 +171,6 @@ def lock_config(config: RenderConfig, *, width: int, height: int, fps: Fps) -> L
 async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, width: int, height: int,
                          fps: Fps, variables: dict) -> tuple[float, list[PlanWarning]]:
     """Load the compiled page once and read __hf.duration (composition contract 10.2)."""
-    import tempfile
-
-    from hyperdesk.capture.session import CaptureSession, PageSpec
-
     spec = PageSpec(compiled_dir=compiled_dir, fonts_dir=fonts_dir, plan_dir=plan_root, width=width, height=height,
                     fps=fps, variables=variables, capture_format="jpeg", jpeg_quality=95, png_fast=True,
                     transparent=False, videos=[])
@@ -188,8 +188,6 @@ async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, w
 
 def _extract_videos(compiled: CompiledComposition, partial: Path, fps: Fps, duration_s: float, total_frames: int,
                     prober: Callable, png_frames: bool) -> list[VideoEntry]:
-    from hyperdesk.encode.media import extract_video_frames
-
     entries: list[VideoEntry] = []
     comp_end = total_frames * fps.den / fps.num
     for video in compiled.videos or []:
@@ -209,7 +207,7 @@ def _extract_videos(compiled: CompiledComposition, partial: Path, fps: Fps, dura
         window = max(0.0, min(end, natural_end) - start)
         codec = (probe.codec or "").lower()
         alpha_codec = codec in ("vp8", "vp9", "prores", "png", "qtrle")  # codecs that can carry alpha (11.1)
-        frame_format = "png" if (png_frames or alpha_codec) else "jpg"
+        frame_format: Literal["jpg", "png"] = "png" if (png_frames or alpha_codec) else "jpg"
         frames_dir = f"video-frames/{media_id}"
         out_dir = partial / frames_dir
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -220,7 +218,8 @@ def _extract_videos(compiled: CompiledComposition, partial: Path, fps: Fps, dura
                 frame_format=frame_format, is_vfr=bool(getattr(probe, "is_vfr", False)), codec=codec,
                 color_transfer=getattr(probe, "color_transfer", None), media_id=media_id,
                 color_space=getattr(probe, "color_space", None),
-                width=int(getattr(probe, "width", 0) or 0) or None, height=int(getattr(probe, "height", 0) or 0) or None,
+                width=int(getattr(probe, "width", 0) or 0) or None,
+                height=int(getattr(probe, "height", 0) or 0) or None,
             )
         entries.append(VideoEntry(
             media_id=media_id, src=src_rel, start_s=start, end_s=end, media_start_s=media_start,
@@ -237,8 +236,6 @@ def _extract_videos(compiled: CompiledComposition, partial: Path, fps: Fps, dura
 
 
 def _mix_audio(compiled: CompiledComposition, partial: Path, fps: Fps, total_frames: int) -> bool:
-    from hyperdesk.encode.media import mix_audio
-
     comp_end = total_frames * fps.den / fps.num
     tracks = []
     for track in compiled.audio_tracks or []:
@@ -270,8 +267,6 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
     """Compile, freeze and hash a composition into plan_dir (plan-contract.md 1-6, 11).
 
     ``faults`` (tests only): ``loopback_only`` keeps the asset resolver's downloads on this machine."""
-    from hyperdesk.encode.probe import probe_media
-
     plan_dir = Path(plan_dir).absolute()
     project_dir, entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
     _check_target(plan_dir)
@@ -305,7 +300,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         width, height = int(compiled.width), int(compiled.height)
         warnings: list[PlanWarning] = list(compiled.warnings or [])
         duration = compiled.duration_s
-        source = "attribute"
+        source: Literal["attribute", "probe"] = "attribute"
         if duration is None:
             source = "probe"
             duration, probe_warnings = run_coroutine(
@@ -353,8 +348,6 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         _write_json(partial / "meta" / "videos.json", VideoTable(videos=videos))
         _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(compiled.assets or [])))
         if not (fonts_dir / "manifest.json").exists():
-            from hyperdesk.models import FontManifest
-
             _write_json(fonts_dir / "manifest.json", compiled.font_manifest or FontManifest())
         _check_size(partial, config.max_plan_bytes)
 
@@ -383,6 +376,4 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
 
 
 def _local_env() -> WorkerEnv:
-    from hyperdesk.plan.env import local_worker_env
-
     return local_worker_env()

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash
 from hyperdesk.models import (
     SCHEMA_VERSION,
@@ -125,8 +126,6 @@ def load_plan(plan_dir: Path | str, *, verify_hash: bool = True) -> LoadedPlan:
 def check_worker_env(loaded: LoadedPlan, own: Any | None) -> None:
     """Steps 5-7: this worker's environment against the plan's recorded one."""
     if own is None:
-        from hyperdesk.plan.env import local_worker_env
-
         own = local_worker_env()
     want = loaded.manifest.worker_env
     for field, code, label in (

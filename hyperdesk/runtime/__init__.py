@@ -12,7 +12,7 @@ import json
 import math
 from fractions import Fraction
 from importlib import resources
-from typing import Any, Optional
+from typing import Any
 from collections.abc import Mapping
 
 __all__ = [
@@ -92,7 +92,7 @@ def init_script(fps_num: Any, fps_den: Any = 1, variables: Mapping[str, Any] | N
     num, den = _fps_pair(fps_num, fps_den)
     vars_ = dict(variables or {})
     _check_json(vars_, "")
-    config = {
+    config: dict[str, Any] = {
         "fps": {"num": num, "den": den},
         "variables": vars_,
         "version": RUNTIME_JS_SHA256[:16],

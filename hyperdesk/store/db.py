@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable
 
+from hyperdesk.dirs import data_root
 from hyperdesk.store.models import (
     FINAL_JOB_STATES,
     AttemptRecord,
@@ -100,8 +101,6 @@ _JOB_FIELDS = ("id", "state", "plan_dir", "plan_hash", "output", "format", "chun
 
 
 def default_store_path() -> Path:
-    from hyperdesk.dirs import data_root
-
     return data_root() / "hyperdesk.sqlite3"
 
 

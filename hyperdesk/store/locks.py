@@ -56,7 +56,7 @@ def _try_lock(fd: int) -> bool:
             return True
         except BlockingIOError:
             return False
-    import msvcrt  # pragma: no cover
+    import msvcrt  # pragma: no cover - Windows only (no fcntl there)
 
     try:  # pragma: no cover
         msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
@@ -69,7 +69,7 @@ def _unlock(fd: int) -> None:
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
         return
-    import msvcrt  # pragma: no cover
+    import msvcrt  # pragma: no cover - Windows only (no fcntl there)
 
     os.lseek(fd, 0, os.SEEK_SET)  # pragma: no cover
     msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # pragma: no cover

@@ -11,7 +11,7 @@ import time
 
 from typing import TYPE_CHECKING
 
-from hyperdesk.cli.render import add_farm_options, add_render_options, request_from_args
+from hyperdesk.cli.options import add_farm_options, add_render_options, request_from_args
 
 if TYPE_CHECKING:
     from hyperdesk.service.queue import RenderQueue

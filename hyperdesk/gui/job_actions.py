@@ -75,6 +75,7 @@ class JobActions(QObject):
         self.job_fps = 30.0
         self.job_total_frames = 0
         self.job_error: dict[str, Any] | None = None
+        self.job_name = ""
         self.assemble_result: AssembleOutcome | None = None
 
     # ---- the request -------------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class JobActions(QObject):
             return None
         s.variables = dict(request.config.variables)
         save_settings(w.settings, w.composition, s)
-        w.job_view.set_job(f"Planning {Path(w.composition).name}…", "planning")
+        w.job_view.set_job(f"Planning {request.name}…", "planning", tooltip=w.composition)
         self.job_error = None
         self.assemble_result = None
         w.preview.set_output(None)
@@ -351,8 +352,11 @@ class JobActions(QObject):
         w.update_actions()
 
     def _set_header(self, job_id: str, state: str, composition: str, output: str) -> None:
-        name = Path(composition).name if composition else "job"
-        self.w.job_view.set_job(f"<b>{name}</b> → {output} <span style='color:#8a8f98'>job {job_id}</span>", state)
+        job = self.service.job(job_id)
+        name = (job.name if job is not None and job.name else "") or (Path(composition).name if composition else "job")
+        self.job_name = name
+        self.w.job_view.set_job(f"{name} → {output}", state,
+                                tooltip=f"{name}\ncomposition: {composition}\noutput: {output}\njob {job_id}")
 
     def _show_job_error(self, err: dict[str, Any]) -> None:
         hint = err.get("hint")

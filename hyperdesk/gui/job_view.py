@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMenu,
+    QSizePolicy,
     QToolButton,
     QTableView,
     QVBoxLayout,
@@ -33,6 +34,7 @@ from hyperdesk.gui.chunk_model import (
     ChunkTableModel,
     column_index,
 )
+from hyperdesk.gui.elided_label import ElidedLabel
 from hyperdesk.gui.delegates import CellDelegate, JobProgressBar, ProgressDelegate
 from hyperdesk.gui.theme import fmt_duration, state_color
 
@@ -77,15 +79,19 @@ class JobView(QWidget):
         self.proxy = ChunkSortProxy(self)
         self.proxy.setSourceModel(model)
 
-        self.title = QLabel("No job — open a composition and press Render")
+        self.title = ElidedLabel("No job — open a composition and press Render", hint_width=300)
         self.title.setObjectName("jobTitle")
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bold = self.title.font()
+        bold.setBold(True)
+        self.title.setFont(bold)
         self.state_label = QLabel("")
         self.state_label.setObjectName("jobState")
         self.bar = JobProgressBar()
         self.detail = QLabel("")
         self.detail.setObjectName("jobDetail")
         self.detail.setWordWrap(True)
+        # a detail naming a long output path wraps or is cut; it never widens the window
+        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.table = ChunkTableView()
@@ -139,8 +145,8 @@ class JobView(QWidget):
 
     # ---- header ---------------------------------------------------------------------------------
 
-    def set_job(self, title: str, state: str, detail: str = "") -> None:
-        self.title.setText(title)
+    def set_job(self, title: str, state: str, detail: str = "", tooltip: str | None = None) -> None:
+        self.title.setText(title, tooltip)
         self.set_state(state)
         self.detail.setText(detail)
 

@@ -16,16 +16,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt
 from PySide6.QtGui import (QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter,
                            QPixmap)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QSystemTrayIcon,
     QToolBar,
     QWidget,
@@ -75,6 +77,20 @@ def app_icon() -> QIcon:
     return QIcon(pix)
 
 
+def default_size(available: QRect) -> QSize:
+    """The first-launch size: 1360×860 where it fits, else nine tenths of the screen's free area."""
+    return QSize(min(1360, int(available.width() * 0.9)), min(860, int(available.height() * 0.9)))
+
+
+def clamp_to(geometry: QRect, available: QRect) -> QRect:
+    """*geometry* moved and shrunk to lie inside *available* (a layout saved on a bigger screen)."""
+    w = min(geometry.width(), available.width())
+    h = min(geometry.height(), available.height())
+    x = min(max(geometry.x(), available.x()), available.x() + available.width() - w)
+    y = min(max(geometry.y(), available.y()), available.y() + available.height() - h)
+    return QRect(x, y, w, h)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, service: RenderService, settings: QSettings, *, confirm_close: bool = True,
                  probe_thumbnail: bool = True) -> None:
@@ -86,7 +102,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setObjectName("hyperdeskMain")
         self.setAcceptDrops(True)
-        self.resize(1360, 860)
+        self.resize(default_size(self.screen().availableGeometry()))
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks)
         self.notifications: list[tuple[str, str]] = []
         self.tasks: set[asyncio.Task] = set()
@@ -132,10 +148,13 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
         self.docks["nodes"].raise_()
         self.docks["inspector"].raise_()
-        self.resizeDocks([self.docks["composition"]], [310], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["nodes"]], [400], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [560, 260], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["inspector"]], [300], Qt.Orientation.Vertical)
+        # the first layout in proportion to the window (310 | 400 px and 300 px at 1360×860)
+        width, height = self.width(), self.height()
+        self.resizeDocks([self.docks["composition"]], [int(width * 0.23)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["nodes"]], [int(width * 0.29)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [int(height * 0.65), int(height * 0.3)],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["inspector"]], [int(height * 0.35)], Qt.Orientation.Vertical)
 
         self.action_sets = [ActionSet(self.composition_actions, [OPEN_ACTION], self),
                             ActionSet(self.job_actions, JOB_ACTIONS, self), ActionSet(self, WINDOW_ACTIONS, self)]
@@ -240,7 +259,14 @@ class MainWindow(QMainWindow):
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
+        # A dock smaller than its panel scrolls: without this, docks of a small window are drawn
+        # over each other or push the window past the screen.
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll_{key}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         self.addDockWidget(area, dock)
         self.docks[key] = dock
         return dock
@@ -426,6 +452,9 @@ class MainWindow(QMainWindow):
         header = self.settings.value("window/chunk_header")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            screen = self.screen().availableGeometry()
+            if not self.isMaximized() and not screen.contains(self.geometry()):
+                self.setGeometry(clamp_to(self.geometry(), screen))
         if isinstance(state, QByteArray):
             self.restoreState(state)
         if isinstance(header, QByteArray):

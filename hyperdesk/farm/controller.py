@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import AsyncIterator, Callable
 
+from hyperdesk.capture.server import project_locations
 from hyperdesk.dirs import data_root
 from hyperdesk.errors import HyperdeskError, jsonable
 from hyperdesk.farm import events as ev
@@ -702,8 +703,21 @@ class FarmController:
                                 node=attempt.node, sha256=result.sha256, output_path=result.output_path,
                                 seconds=round(time.monotonic() - attempt.started, 3), frames=result.frames_encoded))
 
+    def _in_project(self, err: HyperdeskError) -> None:
+        """Point the error at the project's files instead of the worker's loopback server (the CLI,
+        the app and the job store all show the message made here)."""
+        composition = str((self.job.spec or {}).get("composition", "")) if self.job is not None else ""
+        if not composition or "127.0.0.1:" not in err.message + str(err.details.get("source") or ""):
+            return
+        project = Path(composition) if Path(composition).is_dir() else Path(composition).parent
+        err.message = project_locations(err.message, str(project))
+        for key in ("source", "message"):
+            if isinstance(err.details.get(key), str):
+                err.details[key] = project_locations(err.details[key], str(project))
+
     def _reject(self, attempt: _Attempt, err: HyperdeskError) -> None:
         assert self.sched is not None
+        self._in_project(err)
         decision = self.sched.failed(attempt.id, err, time.monotonic(), cancelling=self._cancelling)
         remove_output(attempt.spec.local_out)
         if decision.action == "ignored":

@@ -18,6 +18,7 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
 from hyperdesk.gui.actions import ActionSpec
 from hyperdesk.gui.chunk_model import rows_from_records
+from hyperdesk.gui.history import play_output, reveal_output
 from hyperdesk.gui.job_view import job_detail_text
 from hyperdesk.gui.settings_panel import load_settings, save_settings
 from hyperdesk.gui.theme import fmt_duration, state_color
@@ -61,6 +62,10 @@ JOB_ACTIONS: list[ActionSpec] = [
                "assemble_job", "can_assemble", True),
     ActionSpec("preview", "Pre&view output", "Ctrl+Shift+V", "Show the assembled output in the player",
                "show_preview", None, True),
+    ActionSpec("reveal_output", "Reveal ou&tput", "Ctrl+Shift+O", "Show the finished output's folder in the file "
+               "manager", "reveal_output", "has_output", True),
+    ActionSpec("play_output", "P&lay", "Ctrl+Shift+L", "Play the finished output in the desktop's video player",
+               "play_output", "has_output", True),
 ]
 
 
@@ -115,8 +120,10 @@ class JobActions(QObject):
         w.job_view.set_job(f"Planning {request.name}…", "planning", tooltip=w.composition)
         self.job_error = None
         self.assemble_result = None
-        w.preview.set_output(None)
+        w.preview.set_output(None, note="rendering: the output plays here when it is assembled")
+        w.preview.set_verification("")  # the last job's "verified" line is not this job's
         w.preview.seams.set_thumbs([])
+        w.job_view.set_live_frame(None)
         job_id = self.service.new_job_id()
         self.job_id = job_id
         self.job_state = "planning"
@@ -187,7 +194,19 @@ class JobActions(QObject):
         if self.job_output and not w.preview.source:
             w.preview.set_output(self.job_output, self.job_fps, self.job_total_frames)
 
+    def reveal_output(self) -> None:
+        if self.has_output():
+            reveal_output(self.job_output)
+
+    def play_output(self) -> None:
+        if self.has_output():
+            play_output(self.job_output)
+
     # ---- enablement --------------------------------------------------------------------------------
+
+    def has_output(self) -> bool:
+        """The shown job is done and its output is on this machine."""
+        return self.job_state == "done" and bool(self.job_output) and os.path.exists(self.job_output)
 
     def can_render(self) -> bool:
         w = self.w
@@ -233,6 +252,8 @@ class JobActions(QObject):
         job = self.service.job(job_id)
         if job is None:
             return
+        if job.id != self.job_id:
+            w.job_view.set_live_frame(None)
         self.job_id = job.id
         self.job_output = job.output
         self.job_fps, self.job_total_frames = self._plan_facts(job.plan_dir)

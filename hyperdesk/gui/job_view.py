@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -38,6 +38,7 @@ from hyperdesk.gui.elided_label import ElidedLabel
 from hyperdesk.gui.delegates import CellDelegate, JobProgressBar, ProgressDelegate
 from hyperdesk.gui.theme import fmt_duration, state_color
 
+LIVE_SIZE = QSize(128, 72)
 FILTERS = [("All", None), ("Running", {"running"}), ("Failed", {"failed", "retrying"}), ("Waiting", {"waiting"}),
            ("Done", {"done"})]
 
@@ -130,14 +131,26 @@ class JobView(QWidget):
         filters.addStretch(1)
         self.filter_group.idClicked.connect(self._filter)
 
+        # the newest finished chunk's last frame, refreshed as chunks finish (see MainWindow.show_latest_frame)
+        self.live = QLabel()
+        self.live.setObjectName("liveFrame")
+        self.live.setFixedSize(LIVE_SIZE)
+        self.live.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.live.setVisible(False)
+
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.state_label)
+        progress = QVBoxLayout()
+        progress.addLayout(head)
+        progress.addWidget(self.bar)
+        progress.addWidget(self.detail)
+        top = QHBoxLayout()
+        top.addLayout(progress, 1)
+        top.addWidget(self.live, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(head)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.detail)
+        layout.addLayout(top)
         layout.addLayout(filters)
         layout.addWidget(self.table, 1)
         model.summaryChanged.connect(self.bar.set_summary)
@@ -158,6 +171,19 @@ class JobView(QWidget):
 
     def set_detail(self, text: str) -> None:
         self.detail.setText(text)
+        self.detail.setToolTip(text)  # the whole text, when a long path is cut at the panel's edge
+
+    def set_live_frame(self, image: str | None, caption: str = "") -> None:
+        """Show *image* (scaled) as the latest frame; None hides it."""
+        pix = QPixmap(image) if image else QPixmap()
+        if pix.isNull():
+            self.live.clear()
+            self.live.setVisible(False)
+            return
+        self.live.setPixmap(pix.scaled(LIVE_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation))
+        self.live.setToolTip(caption)
+        self.live.setVisible(True)
 
     # ---- selection ------------------------------------------------------------------------------
 

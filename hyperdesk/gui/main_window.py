@@ -48,9 +48,9 @@ from hyperdesk.gui.node_actions import NodeActions
 from hyperdesk.gui.nodes_panel import NodesModel, NodesPanel
 from hyperdesk.gui.preview import PreviewPanel
 from hyperdesk.gui.settings_panel import RenderSettingsPanel
-from hyperdesk.gui.theme import state_color
+from hyperdesk.gui.theme import apply_theme, state_color, system_is_dark
 from hyperdesk.service import CompositionFacts, RenderRequest, RenderService
-from hyperdesk.service.frames import build_seam_thumbs, seam_thumbs_from_output
+from hyperdesk.service.frames import build_seam_thumbs, extract_chunk_thumbs, seam_thumbs_from_output
 
 OPEN_ACTION = ActionSpec("open", "&Open composition…", "Ctrl+O", "Open an .html composition or a project folder",
                          "open_dialog", toolbar=True)
@@ -110,6 +110,8 @@ class MainWindow(QMainWindow):
         self._closed = False
         self.closed_event = asyncio.Event()  # set when shutdown() has finished
         self._scratch = Path(tempfile.mkdtemp(prefix="hyperdesk-gui-"))
+        self._live_wanted: int | None = None  # the chunk whose last frame the live thumbnail should show
+        self._live_busy = False
 
         # ---- models and panels
         self.model = ChunkTableModel(self)
@@ -290,7 +292,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.actions_by_id["quit"])
         for key in ("render", "pause", "resume", "cancel", None, "retry_failed", "rerender", "retry_elsewhere", None,
-                    "assemble", "preview", "refresh_history"):
+                    "assemble", "preview", "reveal_output", "play_output", None, "refresh_history"):
             if key is None:
                 job_menu.addSeparator()
             else:
@@ -300,6 +302,17 @@ class MainWindow(QMainWindow):
             toggle.setShortcut(QKeySequence(f"Ctrl+{n}"))
             view_menu.addAction(toggle)
         view_menu.addSeparator()
+        # the desktop's scheme until the user picks one here; the pick is remembered
+        chosen = self.settings.value("view/dark")
+        dark = str(chosen).lower() == "true" if chosen is not None else system_is_dark()
+        self.dark_action = QAction("&Dark theme", self)
+        self.dark_action.setObjectName("action_dark_theme")
+        self.dark_action.setCheckable(True)
+        self.dark_action.setChecked(dark)
+        if dark:
+            apply_theme(True)
+        self.dark_action.toggled.connect(self.set_dark_theme)
+        view_menu.addAction(self.dark_action)
         view_menu.addAction("Reset layout", self.reset_layout)
         help_menu.addAction(self.actions_by_id["shortcuts"])
         help_menu.addAction("About hyperdesk", self.show_about)
@@ -373,6 +386,8 @@ class MainWindow(QMainWindow):
         self.model.apply(e)
         self.nodes_model.apply(e)
         self.job_actions.on_event(e)
+        if isinstance(e, fe.ChunkDone) and e.job_id == self.job_id:
+            self.spawn(self.show_latest_frame(e.chunk_index), "frame")
         if not isinstance(e, (fe.ChunkProgress, fe.AttemptHeartbeat, fe.AttemptLog)):
             self.update_actions()
 
@@ -399,6 +414,29 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self.preview.seams.set_thumbs(thumbs, "No chunk files or output on this machine yet.")
 
+    async def show_latest_frame(self, index: int) -> None:
+        """The job view's live thumbnail: the last frame of the newest finished chunk.
+
+        Workers report progress but no pictures while a chunk renders, so the newest picture the app
+        can show without slowing a worker is the last frame of the chunk that finished last. One
+        ffmpeg at a time; a chunk that finishes meanwhile replaces the one waiting."""
+        self._live_wanted = index
+        if self._live_busy:
+            return
+        self._live_busy = True
+        try:
+            while self._live_wanted is not None and not self._closed:
+                n, self._live_wanted = self._live_wanted, None
+                row = self.model.row_for_chunk(n)
+                if row is None or not row.output_path or not Path(row.output_path).exists():
+                    continue
+                thumbs = await extract_chunk_thumbs(n, row.start, row.end, row.output_path, self._scratch / "live")
+                if not self._closed and row.state == "done":
+                    self.job_view.set_live_frame(thumbs.last, f"frame {row.end - 1}: the last frame of chunk {n}, "
+                                                              "the newest finished chunk")
+        finally:
+            self._live_busy = False
+
     def _summary(self, summary: dict[str, Any]) -> None:
         if self.job_state == "pausing" and summary.get("running", 0) == 0:
             self.job_actions.job_state = "paused"
@@ -423,6 +461,10 @@ class MainWindow(QMainWindow):
     def update_actions(self) -> None:
         for action_set in getattr(self, "action_sets", []):
             action_set.update()
+
+    def set_dark_theme(self, on: bool) -> None:
+        apply_theme(on)
+        self.settings.setValue("view/dark", on)
 
     # ---- help -------------------------------------------------------------------------------------
 

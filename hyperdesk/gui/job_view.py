@@ -93,6 +93,8 @@ class JobView(QWidget):
         self.detail.setWordWrap(True)
         # a detail naming a long output path wraps or is cut; it never widens the window
         self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # and a long error takes four lines at most, so the chunk table keeps its rows (all of it is in the tooltip)
+        self.detail.setMaximumHeight(self.detail.fontMetrics().lineSpacing() * 4 + 4)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.table = ChunkTableView()

@@ -150,13 +150,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
         self.docks["nodes"].raise_()
         self.docks["inspector"].raise_()
-        # the first layout in proportion to the window (310 | 400 px and 300 px at 1360×860)
-        width, height = self.width(), self.height()
-        self.resizeDocks([self.docks["composition"]], [int(width * 0.23)], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["nodes"]], [int(width * 0.29)], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [int(height * 0.65), int(height * 0.3)],
-                         Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["inspector"]], [int(height * 0.35)], Qt.Orientation.Vertical)
+        self.proportion_docks()
 
         self.action_sets = [ActionSet(self.composition_actions, [OPEN_ACTION], self),
                             ActionSet(self.job_actions, JOB_ACTIONS, self), ActionSet(self, WINDOW_ACTIONS, self)]
@@ -261,6 +255,11 @@ class MainWindow(QMainWindow):
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
+        self.addDockWidget(area, dock)
+        self.docks[key] = dock
+        if isinstance(widget, CompositionPanel):  # it scrolls by itself
+            dock.setWidget(widget)
+            return dock
         # A dock smaller than its panel scrolls: without this, docks of a small window are drawn
         # over each other or push the window past the screen.
         scroll = QScrollArea()
@@ -269,9 +268,17 @@ class MainWindow(QMainWindow):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(widget)
         dock.setWidget(scroll)
-        self.addDockWidget(area, dock)
-        self.docks[key] = dock
         return dock
+
+    def proportion_docks(self) -> None:
+        """Dock sizes in proportion to the window (310 | 400 px and 300 px at 1360×860): the job view
+        keeps about half the width on a small screen too."""
+        width, height = self.width(), self.height()
+        self.resizeDocks([self.docks["composition"]], [int(width * 0.23)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["nodes"]], [int(width * 0.27)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [int(height * 0.65), int(height * 0.3)],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["inspector"]], [int(height * 0.35)], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")

@@ -149,5 +149,7 @@ def test_finished_job_preview_names_and_output_actions_then_a_failed_render(make
     assert failed.last_line.startswith("PAGE_SCRIPT_ERROR: "), failed.last_line
     message = failed.error["message"]
     assert "127.0.0.1" not in message, message
-    assert f"{Path(broken) / 'index.html'}:" in message, message
+    lines = (broken / "index.html").read_text().splitlines()
+    throw_line = next(n for n, line in enumerate(lines, 1) if "throw" in line)
+    assert f"{Path(broken) / 'index.html'}:{throw_line}:" in message, message
     assert "127.0.0.1" not in store.get_job(w.job_id).error["message"]

@@ -117,7 +117,8 @@ class JobActions(QObject):
             return None
         s.variables = dict(request.config.variables)
         save_settings(w.settings, w.composition, s)
-        w.job_view.set_job(f"Planning {request.name}…", "planning", tooltip=w.composition)
+        self.job_name = request.name
+        w.job_view.set_job(f"Planning {self.job_name}…", "planning", tooltip=w.composition)
         self.job_error = None
         self.assemble_result = None
         w.preview.set_output(None, note="rendering: the output plays here when it is assembled")
@@ -352,7 +353,7 @@ class JobActions(QObject):
             w.job_view.set_state("failed")
             self._show_job_error(self.job_error or {})
             err = self.job_error or {}
-            w.notify("Render failed", f"{err.get('code')}: {err.get('message', '')}",
+            w.notify("Render failed", f"{self.job_name or 'the job'}: {err.get('code')}: {err.get('message', '')}",
                      QSystemTrayIcon.MessageIcon.Critical)
             failed = next((r for r in w.model.rows if r.state == "failed"), None)
             if failed is not None:
@@ -361,7 +362,7 @@ class JobActions(QObject):
         elif state == "done":
             w.job_view.set_state("done")
             took = w.model.summary().get("elapsed")
-            w.notify("Render finished", f"{Path(self.job_output).name} is ready"
+            w.notify("Render finished", f"{self.job_name or 'the job'}: {Path(self.job_output).name} is ready"
                      + (f" ({fmt_duration(took)})" if took else ""), QSystemTrayIcon.MessageIcon.Information)
         else:
             w.job_view.set_state(state)

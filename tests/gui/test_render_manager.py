@@ -83,6 +83,8 @@ def test_finished_job_preview_names_and_output_actions_then_a_failed_render(make
     assert w.job_view.title.text().startswith("tiny → ")
     row = w.history_model.rows[0]
     assert row.name == "tiny" and w.history_model.index(0, 0).data() == "tiny"
+    assert w.notifications[-1] == ("Render finished", "tiny: tiny.mp4 is ready") or \
+        w.notifications[-1][1].startswith("tiny: tiny.mp4 is ready (")
     assert w.job_view.bar.fraction() == 1.0 and w.job_view.bar.caption.startswith("30/30 frames")
 
     # a live frame: the newest finished chunk's last frame

@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter,
                            QPixmap)
 from PySide6.QtWidgets import (
@@ -112,6 +112,7 @@ class MainWindow(QMainWindow):
         self._scratch = Path(tempfile.mkdtemp(prefix="hyperdesk-gui-"))
         self._live_wanted: int | None = None  # the chunk whose last frame the live thumbnail should show
         self._live_busy = False
+        self._fitted = False  # fit_to_screen() ran after the first show
 
         # ---- models and panels
         self.model = ChunkTableModel(self)
@@ -501,13 +502,28 @@ class MainWindow(QMainWindow):
         header = self.settings.value("window/chunk_header")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-            screen = self.screen().availableGeometry()
-            if not self.isMaximized() and not screen.contains(self.geometry()):
-                self.setGeometry(clamp_to(self.geometry(), screen))
+            self.fit_to_screen()
         if isinstance(state, QByteArray):
             self.restoreState(state)
         if isinstance(header, QByteArray):
             self.job_view.table.horizontalHeader().restoreState(header)
+
+    def fit_to_screen(self) -> None:
+        """Move and shrink the window so its frame lies on its screen's free area (a geometry saved on
+        a bigger screen). Called again once shown, when the frame's size is known."""
+        screen = self.screen().availableGeometry()
+        inner, outer = self.geometry(), self.frameGeometry()
+        if self.isMaximized() or self.isFullScreen() or screen.contains(outer):
+            return
+        fitted = clamp_to(outer, screen)
+        self.setGeometry(fitted.adjusted(inner.left() - outer.left(), inner.top() - outer.top(),
+                                         inner.right() - outer.right(), inner.bottom() - outer.bottom()))
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            QTimer.singleShot(0, self.fit_to_screen)
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -31,6 +31,7 @@ def test_window_at_1024x700_with_a_200_character_path_stays_within_the_screen(ma
     comp = long_project(tmp_path, 200)
     assert len(str(comp / "index.html")) >= 200
     w = make_window(RenderService(store))
+    qtbot.wait(50)  # the first show's fit to the (800×800 offscreen) screen is done
     w.resize(1024, 700)
     qtbot.wait(50)
     w.open_composition(str(comp))
@@ -108,3 +109,16 @@ def test_hyperdesk_gui_on_a_1024x700_screen_opens_a_window_that_fits(tmp_path):
                 os.killpg(proc.pid, signal.SIGKILL)
         os.killpg(xvfb.pid, signal.SIGTERM)
         xvfb.wait(10)
+
+
+def test_a_geometry_saved_on_a_bigger_screen_is_restored_within_this_one(make_window, store, qtbot, gui_settings):
+    w = make_window(RenderService(store))
+    w.resize(1487, 1100)  # what the issue saw saved: wider and taller than this (offscreen) screen
+    w.move(200, 150)
+    qtbot.wait(50)
+    w.close()
+    qtbot.waitUntil(lambda: w.closed_event.is_set(), timeout=10000)
+    w2 = make_window(RenderService(store), settings=gui_settings)
+    qtbot.wait(50)
+    screen = w2.screen().availableGeometry()
+    assert screen.contains(w2.frameGeometry()), (w2.frameGeometry(), screen)

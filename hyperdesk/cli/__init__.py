@@ -1,4 +1,4 @@
-"""hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, cache, gui.
+"""hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, queue, cache, gui.
 
 Every failure is printed as a typed error (code, message, hint) with the exit status of its code
 (errors.CODES) and no traceback.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperdesk import __version__
-from hyperdesk.cli import cache, desktop, doctor, gui, jobs, nodes, pipeline, provision, render, worker
+from hyperdesk.cli import cache, desktop, doctor, gui, jobs, nodes, pipeline, provision, queue, render, worker
 from hyperdesk.cli.output import emit_event, print_error
 from hyperdesk.errors import HyperdeskError, unexpected_error
 from hyperdesk.faults import FaultPlan
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.register(sub)
     provision.register(nodes.register(sub))
     jobs.register(sub)
+    queue.register(sub)
     cache.register(sub)
     desktop.register(sub)
     gui.register(sub)

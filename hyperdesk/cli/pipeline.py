@@ -11,7 +11,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hyperdesk.cli.render import add_render_options, config_from_args
+from hyperdesk.cli.options import add_render_options, config_from_args
 from hyperdesk.dirs import asset_cache_dir
 from hyperdesk.errors import HyperdeskError
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import AsyncIterator, Callable
 
+from hyperdesk.capture.server import project_locations
 from hyperdesk.dirs import data_root
 from hyperdesk.errors import HyperdeskError, jsonable, unexpected_error
 from hyperdesk.farm import events as ev
@@ -131,6 +132,9 @@ class FarmController:
         self._subscribers: list[asyncio.Queue] = []
         self._listeners: list[Callable[[ev.FarmEvent], None]] = []
         self._wake = asyncio.Event()
+        for executor in executors:
+            if executor.pool is not None:  # a slot another job gives back wakes this one
+                executor.pool.subscribe(self._wake.set)
         self._locks: list[Any] = []  # the job's and the output's (store/locks.py), held until aclose()
         self._main: asyncio.Task | None = None
         self._cancelling = False
@@ -168,7 +172,7 @@ class FarmController:
         self._listeners.append(callback)
 
     async def start(self, plan_dir: Path | str, out: Path | str, *, job_id: str | None = None,
-                    spec_extra: dict[str, Any] | None = None, paused: bool = False) -> str:
+                    spec_extra: dict[str, Any] | None = None, paused: bool = False, name: str = "") -> str:
         """Create the job and start it; returns the job id. Failures arrive as events / in wait().
 
         With `paused`, nodes connect, preflight and receive the plan, but no chunk starts until resume().
@@ -183,12 +187,12 @@ class FarmController:
                                     project=self.settings.project_dir)
         except HyperdeskError as err:
             # A planDir that does not even load: record the job as failed, so it shows in `jobs list`.
-            self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra)
+            self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra, name)
             self._begin(self._fail_now(err))
             return job_id
         m = loaded.manifest
         chunks = [(c.index, c.start_frame, c.end_frame) for c in loaded.chunks.chunks]
-        self._new_job_record(job_id, plan_dir, out, m.plan_hash, m.format, chunks, spec_extra)
+        self._new_job_record(job_id, plan_dir, out, m.plan_hash, m.format, chunks, spec_extra, name)
         self.sched = Scheduler(chunks, self.settings.policy)
         if paused:
             self.sched.paused = True
@@ -348,6 +352,8 @@ class FarmController:
             if run.setup_task is not None:
                 run.setup_task.cancel()
         for executor in self.executors.values():
+            if executor.pool is not None:
+                executor.pool.unsubscribe(self._wake.set)
             with contextlib.suppress(Exception):
                 await executor.close()
         self.release_locks()
@@ -359,7 +365,8 @@ class FarmController:
         return self.job_id
 
     def _new_job_record(self, job_id: str, plan_dir: Path, out: Path, plan_hash: str, fmt: str,
-                        chunks: list[tuple[int, int, int]], spec_extra: dict[str, Any] | None) -> None:
+                        chunks: list[tuple[int, int, int]], spec_extra: dict[str, Any] | None,
+                        name: str = "") -> None:
         now = time.time()
         work = self.data_dir / "jobs" / job_id
         (work / "chunks").mkdir(parents=True, exist_ok=True)
@@ -370,9 +377,9 @@ class FarmController:
                 **(spec_extra or {})}
         job = JobRecord(id=job_id, state="running", plan_dir=str(plan_dir), plan_hash=plan_hash, output=str(out),
                         format=fmt, chunk_count=len(chunks), created_at=now, updated_at=now, work_dir=str(work),
-                        spec=spec, controller_pid=os.getpid(), controller_host=socket.gethostname())
+                        spec=spec, controller_pid=os.getpid(), controller_host=socket.gethostname(), name=name)
         self.store.create_job(job, chunks)
-        self.job_id, self.job = job_id, job
+        self.job_id, self.job = job_id, self.store.get_job(job_id) or job
 
     def _store_job(self, **fields: Any) -> None:
         if self.job_id:
@@ -467,20 +474,21 @@ class FarmController:
                 self._emit(ev.JobCancelled(job_id=self._jid()))
                 self._end_streams()
                 return
-            if self._job_error is not None:
-                await self._stop_all(HyperdeskError("CANCELLED", "the job failed"))
+            if self._job_error is not None and not self._attempts:
+                # The job fails once the chunks that were running have finished (and been kept).
                 await self._leave_nothing(local_work=False)
                 self._finish_failed(self._job_error)
                 return
-            if sched.complete():
+            if self._job_error is None and sched.complete():
                 if await self._assemble():
                     return
                 continue
             self._reconnect_nodes(now)
-            for index, node_name in sched.assignments(now):
-                self._launch(index, node_name)
+            if self._job_error is None:  # a failing job starts no new chunk
+                for index, node_name in sched.assignments(now, self._shared_limits()):
+                    self._launch(index, node_name)
             self._watch(now)
-            if sched.no_usable_node() and not sched.running_attempts():
+            if self._job_error is None and sched.no_usable_node() and not sched.running_attempts():
                 self._job_error = self._no_node_error()
                 continue
             self._wake.clear()
@@ -504,6 +512,21 @@ class FarmController:
         for executor in self.executors.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(executor.clean_job(self._jid()), 30)
+
+    def _shared_limits(self) -> dict[str, int]:
+        """Free slots of pools this job shares with other jobs of this process (the queue's tail overlap)."""
+        limits = {}
+        for name, executor in self.executors.items():
+            free = executor.shared_free()
+            if free is not None:
+                limits[name] = free
+        return limits
+
+    def pending_chunks(self) -> int:
+        """Chunks not started yet: 0 at the job's tail, when the next job of a queue may take idle slots."""
+        if self.sched is None or self._job_error is not None or self._cancelling:
+            return 0
+        return len(self.sched.pending())
 
     def _no_node_error(self) -> HyperdeskError:
         assert self.sched is not None
@@ -620,6 +643,10 @@ class FarmController:
         self._emit(ev.AttemptStarted(job_id=self.job.id, chunk_index=index, attempt_id=attempt_id, node=node_name,
                                      number=number, frames_total=chunk.frames))
         attempt.task = asyncio.create_task(self._run_attempt(attempt, executor))
+        pool = executor.pool
+        if pool is not None:  # the slot is taken now and given back however the attempt ends
+            pool.take()
+            attempt.task.add_done_callback(lambda _task: pool.give())
 
     async def _run_attempt(self, attempt: _Attempt, executor: Executor) -> None:
         def on_event(event: Any) -> None:
@@ -710,8 +737,21 @@ class FarmController:
                                 node=attempt.node, sha256=result.sha256, output_path=result.output_path,
                                 seconds=round(time.monotonic() - attempt.started, 3), frames=result.frames_encoded))
 
+    def _in_project(self, err: HyperdeskError) -> None:
+        """Point the error at the project's files instead of the worker's loopback server (the CLI,
+        the app and the job store all show the message made here)."""
+        composition = str((self.job.spec or {}).get("composition", "")) if self.job is not None else ""
+        if not composition or "127.0.0.1:" not in err.message + str(err.details.get("source") or ""):
+            return
+        project = Path(composition) if Path(composition).is_dir() else Path(composition).parent
+        err.message = project_locations(err.message, str(project))
+        for key in ("source", "message"):
+            if isinstance(err.details.get(key), str):
+                err.details[key] = project_locations(err.details[key], str(project))
+
     def _reject(self, attempt: _Attempt, err: HyperdeskError) -> None:
         assert self.sched is not None
+        self._in_project(err)
         decision = self.sched.failed(attempt.id, err, time.monotonic(), cancelling=self._cancelling)
         remove_output(attempt.spec.local_out)
         if decision.action == "ignored":

@@ -18,6 +18,7 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
 from hyperdesk.gui.actions import ActionSpec
 from hyperdesk.gui.chunk_model import rows_from_records
+from hyperdesk.gui.history import play_output, reveal_output
 from hyperdesk.gui.job_view import job_detail_text
 from hyperdesk.gui.settings_panel import load_settings, save_settings
 from hyperdesk.gui.theme import fmt_duration, state_color
@@ -61,6 +62,10 @@ JOB_ACTIONS: list[ActionSpec] = [
                "assemble_job", "can_assemble", True),
     ActionSpec("preview", "Pre&view output", "Ctrl+Shift+V", "Show the assembled output in the player",
                "show_preview", None, True),
+    ActionSpec("reveal_output", "Reveal ou&tput", "Ctrl+Shift+O", "Show the finished output's folder in the file "
+               "manager", "reveal_output", "has_output", True),
+    ActionSpec("play_output", "P&lay", "Ctrl+Shift+L", "Play the finished output in the desktop's video player",
+               "play_output", "has_output", True),
 ]
 
 
@@ -75,6 +80,7 @@ class JobActions(QObject):
         self.job_fps = 30.0
         self.job_total_frames = 0
         self.job_error: dict[str, Any] | None = None
+        self.job_name = ""
         self.assemble_result: AssembleOutcome | None = None
 
     # ---- the request -------------------------------------------------------------------------------
@@ -113,11 +119,14 @@ class JobActions(QObject):
             return None
         s.variables = dict(request.config.variables)
         save_settings(w.settings, w.composition, s)
-        w.job_view.set_job(f"Planning {Path(w.composition).name}…", "planning")
+        self.job_name = request.name
+        w.job_view.set_job(f"Planning {self.job_name}…", "planning", tooltip=w.composition)
         self.job_error = None
         self.assemble_result = None
-        w.preview.set_output(None)
+        w.preview.set_output(None, note="rendering: the output plays here when it is assembled")
+        w.preview.set_verification("")  # the last job's "verified" line is not this job's
         w.preview.seams.set_thumbs([])
+        w.job_view.set_live_frame(None)
         job_id = self.service.new_job_id()
         self.job_id = job_id
         self.job_state = "planning"
@@ -188,7 +197,19 @@ class JobActions(QObject):
         if self.job_output and not w.preview.source:
             w.preview.set_output(self.job_output, self.job_fps, self.job_total_frames)
 
+    def reveal_output(self) -> None:
+        if self.has_output():
+            reveal_output(self.job_output)
+
+    def play_output(self) -> None:
+        if self.has_output():
+            play_output(self.job_output)
+
     # ---- enablement --------------------------------------------------------------------------------
+
+    def has_output(self) -> bool:
+        """The shown job is done and its output is on this machine."""
+        return self.job_state == "done" and bool(self.job_output) and os.path.exists(self.job_output)
 
     def can_render(self) -> bool:
         w = self.w
@@ -234,6 +255,8 @@ class JobActions(QObject):
         job = self.service.job(job_id)
         if job is None:
             return
+        if job.id != self.job_id:
+            w.job_view.set_live_frame(None)
         self.job_id = job.id
         self.job_output = job.output
         self.job_fps, self.job_total_frames = self._plan_facts(job.plan_dir)
@@ -332,7 +355,7 @@ class JobActions(QObject):
             w.job_view.set_state("failed")
             self._show_job_error(self.job_error or {})
             err = self.job_error or {}
-            w.notify("Render failed", f"{err.get('code')}: {err.get('message', '')}",
+            w.notify("Render failed", f"{self.job_name or 'the job'}: {err.get('code')}: {err.get('message', '')}",
                      QSystemTrayIcon.MessageIcon.Critical)
             failed = next((r for r in w.model.rows if r.state == "failed"), None)
             if failed is not None:
@@ -341,7 +364,7 @@ class JobActions(QObject):
         elif state == "done":
             w.job_view.set_state("done")
             took = w.model.summary().get("elapsed")
-            w.notify("Render finished", f"{Path(self.job_output).name} is ready"
+            w.notify("Render finished", f"{self.job_name or 'the job'}: {Path(self.job_output).name} is ready"
                      + (f" ({fmt_duration(took)})" if took else ""), QSystemTrayIcon.MessageIcon.Information)
         else:
             w.job_view.set_state(state)
@@ -353,8 +376,11 @@ class JobActions(QObject):
         w.update_actions()
 
     def _set_header(self, job_id: str, state: str, composition: str, output: str) -> None:
-        name = Path(composition).name if composition else "job"
-        self.w.job_view.set_job(f"<b>{name}</b> → {output} <span style='color:#8a8f98'>job {job_id}</span>", state)
+        job = self.service.job(job_id)
+        name = (job.name if job is not None and job.name else "") or (Path(composition).name if composition else "job")
+        self.job_name = name
+        self.w.job_view.set_job(f"{name} → {output}", state,
+                                tooltip=f"{name}\ncomposition: {composition}\noutput: {output}\njob {job_id}")
 
     def _show_job_error(self, err: dict[str, Any]) -> None:
         hint = err.get("hint")

@@ -16,16 +16,18 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter,
                            QPixmap)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QSystemTrayIcon,
     QToolBar,
     QWidget,
@@ -47,9 +49,9 @@ from hyperdesk.gui.nodes_panel import NodesModel, NodesPanel
 from hyperdesk.gui.preview import PreviewPanel
 from hyperdesk.gui.cache_panel import CachePanel
 from hyperdesk.gui.settings_panel import RenderSettingsPanel
-from hyperdesk.gui.theme import state_color
+from hyperdesk.gui.theme import apply_theme, state_color, system_is_dark
 from hyperdesk.service import CompositionFacts, RenderRequest, RenderService
-from hyperdesk.service.frames import build_seam_thumbs, seam_thumbs_from_output
+from hyperdesk.service.frames import build_seam_thumbs, extract_chunk_thumbs, seam_thumbs_from_output
 
 OPEN_ACTION = ActionSpec("open", "&Open composition…", "Ctrl+O", "Open an .html composition or a project folder",
                          "open_dialog", toolbar=True)
@@ -76,6 +78,20 @@ def app_icon() -> QIcon:
     return QIcon(pix)
 
 
+def default_size(available: QRect) -> QSize:
+    """The first-launch size: 1360×860 where it fits, else nine tenths of the screen's free area."""
+    return QSize(min(1360, int(available.width() * 0.9)), min(860, int(available.height() * 0.9)))
+
+
+def clamp_to(geometry: QRect, available: QRect) -> QRect:
+    """*geometry* moved and shrunk to lie inside *available* (a layout saved on a bigger screen)."""
+    w = min(geometry.width(), available.width())
+    h = min(geometry.height(), available.height())
+    x = min(max(geometry.x(), available.x()), available.x() + available.width() - w)
+    y = min(max(geometry.y(), available.y()), available.y() + available.height() - h)
+    return QRect(x, y, w, h)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, service: RenderService, settings: QSettings, *, confirm_close: bool = True,
                  probe_thumbnail: bool = True) -> None:
@@ -87,7 +103,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setObjectName("hyperdeskMain")
         self.setAcceptDrops(True)
-        self.resize(1360, 860)
+        self.resize(default_size(self.screen().availableGeometry()))
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks)
         self.notifications: list[tuple[str, str]] = []
         self.tasks: set[asyncio.Task] = set()
@@ -95,6 +111,9 @@ class MainWindow(QMainWindow):
         self._closed = False
         self.closed_event = asyncio.Event()  # set when shutdown() has finished
         self._scratch = Path(tempfile.mkdtemp(prefix="hyperdesk-gui-"))
+        self._live_wanted: int | None = None  # the chunk whose last frame the live thumbnail should show
+        self._live_busy = False
+        self._fitted = False  # fit_to_screen() ran after the first show
 
         # ---- models and panels
         self.model = ChunkTableModel(self)
@@ -135,10 +154,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
         self.docks["nodes"].raise_()
         self.docks["inspector"].raise_()
-        self.resizeDocks([self.docks["composition"]], [310], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["nodes"]], [400], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [560, 260], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["inspector"]], [300], Qt.Orientation.Vertical)
+        self.proportion_docks()
 
         self.action_sets = [ActionSet(self.composition_actions, [OPEN_ACTION], self),
                             ActionSet(self.job_actions, JOB_ACTIONS, self), ActionSet(self, WINDOW_ACTIONS, self)]
@@ -244,10 +260,30 @@ class MainWindow(QMainWindow):
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.docks[key] = dock
+        if isinstance(widget, CompositionPanel):  # it scrolls by itself
+            dock.setWidget(widget)
+            return dock
+        # A dock smaller than its panel scrolls: without this, docks of a small window are drawn
+        # over each other or push the window past the screen.
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll_{key}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         return dock
+
+    def proportion_docks(self) -> None:
+        """Dock sizes in proportion to the window (310 | 400 px and 300 px at 1360×860): the job view
+        keeps about half the width on a small screen too."""
+        width, height = self.width(), self.height()
+        self.resizeDocks([self.docks["composition"]], [int(width * 0.23)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["nodes"]], [int(width * 0.27)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [int(height * 0.65), int(height * 0.3)],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["inspector"]], [int(height * 0.35)], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -268,7 +304,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.actions_by_id["quit"])
         for key in ("render", "pause", "resume", "cancel", None, "retry_failed", "rerender", "retry_elsewhere", None,
-                    "assemble", "preview", "refresh_history"):
+                    "assemble", "preview", "reveal_output", "play_output", None, "refresh_history"):
             if key is None:
                 job_menu.addSeparator()
             else:
@@ -278,6 +314,17 @@ class MainWindow(QMainWindow):
             toggle.setShortcut(QKeySequence(f"Ctrl+{n}"))
             view_menu.addAction(toggle)
         view_menu.addSeparator()
+        # the desktop's scheme until the user picks one here; the pick is remembered
+        chosen = self.settings.value("view/dark")
+        dark = str(chosen).lower() == "true" if chosen is not None else system_is_dark()
+        self.dark_action = QAction("&Dark theme", self)
+        self.dark_action.setObjectName("action_dark_theme")
+        self.dark_action.setCheckable(True)
+        self.dark_action.setChecked(dark)
+        if dark:
+            apply_theme(True)
+        self.dark_action.toggled.connect(self.set_dark_theme)
+        view_menu.addAction(self.dark_action)
         view_menu.addAction("Reset layout", self.reset_layout)
         help_menu.addAction(self.actions_by_id["shortcuts"])
         help_menu.addAction("About hyperdesk", self.show_about)
@@ -351,6 +398,8 @@ class MainWindow(QMainWindow):
         self.model.apply(e)
         self.nodes_model.apply(e)
         self.job_actions.on_event(e)
+        if isinstance(e, fe.ChunkDone) and e.job_id == self.job_id:
+            self.spawn(self.show_latest_frame(e.chunk_index), "frame")
         if not isinstance(e, (fe.ChunkProgress, fe.AttemptHeartbeat, fe.AttemptLog)):
             self.update_actions()
 
@@ -377,6 +426,29 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self.preview.seams.set_thumbs(thumbs, "No chunk files or output on this machine yet.")
 
+    async def show_latest_frame(self, index: int) -> None:
+        """The job view's live thumbnail: the last frame of the newest finished chunk.
+
+        Workers report progress but no pictures while a chunk renders, so the newest picture the app
+        can show without slowing a worker is the last frame of the chunk that finished last. One
+        ffmpeg at a time; a chunk that finishes meanwhile replaces the one waiting."""
+        self._live_wanted = index
+        if self._live_busy:
+            return
+        self._live_busy = True
+        try:
+            while self._live_wanted is not None and not self._closed:
+                n, self._live_wanted = self._live_wanted, None
+                row = self.model.row_for_chunk(n)
+                if row is None or not row.output_path or not Path(row.output_path).exists():
+                    continue
+                thumbs = await extract_chunk_thumbs(n, row.start, row.end, row.output_path, self._scratch / "live")
+                if not self._closed and row.state == "done":
+                    self.job_view.set_live_frame(thumbs.last, f"frame {row.end - 1}: the last frame of chunk {n}, "
+                                                              "the newest finished chunk")
+        finally:
+            self._live_busy = False
+
     def _summary(self, summary: dict[str, Any]) -> None:
         if self.job_state == "pausing" and summary.get("running", 0) == 0:
             self.job_actions.job_state = "paused"
@@ -401,6 +473,10 @@ class MainWindow(QMainWindow):
     def update_actions(self) -> None:
         for action_set in getattr(self, "action_sets", []):
             action_set.update()
+
+    def set_dark_theme(self, on: bool) -> None:
+        apply_theme(on)
+        self.settings.setValue("view/dark", on)
 
     # ---- help -------------------------------------------------------------------------------------
 
@@ -430,10 +506,28 @@ class MainWindow(QMainWindow):
         header = self.settings.value("window/chunk_header")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self.fit_to_screen()
         if isinstance(state, QByteArray):
             self.restoreState(state)
         if isinstance(header, QByteArray):
             self.job_view.table.horizontalHeader().restoreState(header)
+
+    def fit_to_screen(self) -> None:
+        """Move and shrink the window so its frame lies on its screen's free area (a geometry saved on
+        a bigger screen). Called again once shown, when the frame's size is known."""
+        screen = self.screen().availableGeometry()
+        inner, outer = self.geometry(), self.frameGeometry()
+        if self.isMaximized() or self.isFullScreen() or screen.contains(outer):
+            return
+        fitted = clamp_to(outer, screen)
+        self.setGeometry(fitted.adjusted(inner.left() - outer.left(), inner.top() - outer.top(),
+                                         inner.right() - outer.right(), inner.bottom() - outer.bottom()))
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            QTimer.singleShot(0, self.fit_to_screen)
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())

@@ -7,7 +7,7 @@ from typing import Any
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.farm.dask.address import check_scheduler_address, is_scheduler_address
-from hyperdesk.farm.executor import Executor
+from hyperdesk.farm.executor import Executor, SlotPool
 from hyperdesk.farm.local import LocalExecutor, default_local_slots
 from hyperdesk.service.request import FarmRequest
 from hyperdesk.store.db import JobStore
@@ -61,21 +61,24 @@ class ExecutorFactory:
         self.worker_command = worker_command
         self.worker_env = worker_env
 
-    def local(self, slots: int) -> LocalExecutor:
-        return LocalExecutor(slots, command=self.worker_command, env=self.worker_env, faults=self.faults)
+    def local(self, slots: int, pool: SlotPool | None = None) -> LocalExecutor:
+        return LocalExecutor(slots, command=self.worker_command, env=self.worker_env, faults=self.faults, pool=pool)
 
     def ssh(self, node: NodeConfig, accept_fingerprint: Any = None) -> Executor:
         from hyperdesk.farm.ssh import SshExecutor  # asyncssh costs 0.3 s to import: only for SSH nodes
 
         return SshExecutor(node, self.store, accept_fingerprint=accept_fingerprint, faults=self.faults)
 
-    def for_request(self, farm: FarmRequest) -> list[Executor]:
-        """The local pool and SSH nodes (no connection yet); Dask clusters are only checked here, their workers
-        come from `dask_workers`."""
+    def for_request(self, farm: FarmRequest, pool: SlotPool | None = None) -> list[Executor]:
+        """The local pool and SSH nodes (no connection yet); with `pool`, this machine's workers are the pool's
+        (its capacity), shared with the other jobs that use it. Dask clusters are only checked here, their
+        workers come from `dask_workers`."""
         executors: list[Executor] = []
         slots = default_local_slots() if farm.local is None else farm.local
+        if pool is not None and slots > 0:
+            slots = pool.capacity
         if slots > 0:
-            executors.append(self.local(slots))
+            executors.append(self.local(slots, pool))
         for text in farm.nodes:
             executors.append(self.ssh(resolve_node(text, self.store), list(farm.accept_host_keys) or None))
         clusters = [resolve_cluster(text, self.store) for text in farm.dask]
@@ -112,7 +115,7 @@ class ExecutorFactory:
         return out
 
     def from_spec(self, spec: dict[str, Any], *, local: int | None = None,
-                  accept_host_keys: list[str] | None = None) -> list[Executor]:
+                  accept_host_keys: list[str] | None = None, pool: SlotPool | None = None) -> list[Executor]:
         """The executors a stored job was started with (the registered node may have changed: slots, key);
         `local` replaces the local slot count."""
         out: list[Executor] = []
@@ -121,8 +124,10 @@ class ExecutorFactory:
             if item.get("kind") == "local":
                 had_local = True
                 slots = item.get("slots") if local is None else local
+                if pool is not None and slots:
+                    slots = pool.capacity
                 if slots:
-                    out.append(self.local(int(slots)))
+                    out.append(self.local(int(slots), pool))
             elif item.get("kind") == "dask":
                 continue  # a cluster's workers are found again when it reconnects (`dask_workers`)
             elif item.get("kind") == "ssh":
@@ -132,5 +137,5 @@ class ExecutorFactory:
                     node = NodeConfig.model_validate(registered.model_dump())
                 out.append(self.ssh(node, list(accept_host_keys or []) or None))
         if not had_local and local:
-            out.insert(0, self.local(local))
+            out.insert(0, self.local(pool.capacity if pool is not None else local, pool))
         return out

@@ -29,6 +29,7 @@ from hyperdesk.dirs import data_root
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.farm import events as ev
+from hyperdesk.farm.executor import SlotPool
 from hyperdesk.farm.controller import FarmController, FarmSettings, JobOutcome, new_job_id
 from hyperdesk.farm.local import default_local_slots
 from hyperdesk.models import AssembleResult, ChunkResult, PlanResult, WorkerEnv
@@ -42,7 +43,7 @@ from hyperdesk.service import caches
 from hyperdesk.service.child import ChildCall, plan_payload
 from hyperdesk.service.executors import ExecutorFactory, resolve_cluster
 from hyperdesk.service.facts import CompositionFacts, facts_from_plan
-from hyperdesk.service.request import FarmRequest, RenderRequest
+from hyperdesk.service.request import FarmRequest, RenderRequest, job_name
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.locks import lock_job, lock_output
 from hyperdesk.store.models import JobRecord, NodeConfig
@@ -209,10 +210,11 @@ class RenderService:
                             reconnect_delays_s=base.reconnect_delays_s, log_lines_per_s=base.log_lines_per_s)
 
     async def start(self, request: RenderRequest, *, job_id: str | None = None, planned: PlanResult | None = None,
-                    paused: bool = False) -> str:
-        """Check, plan (unless `planned` is given) and start a job; returns its id. Events follow."""
+                    paused: bool = False, pool: SlotPool | None = None, name: str = "") -> str:
+        """Check, plan (unless `planned` is given) and start a job; returns its id. Events follow.
+        With `pool`, this machine's workers are shared with the other jobs using the pool (the queue)."""
         out = self.check(request)
-        executors = self.executors.for_request(request.farm)
+        executors = self.executors.for_request(request.farm, pool)
         job_id = job_id or new_job_id()
         if planned is None:
             task = asyncio.current_task()
@@ -233,8 +235,9 @@ class RenderService:
                                                             str(request.project().root)))
         self._attach(job_id, controller)
         try:
-            await controller.start(planned.plan_dir, out, job_id=job_id, paused=paused, spec_extra={
-                "composition": request.composition, "request": request.model_dump(mode="json")})
+            await controller.start(planned.plan_dir, out, job_id=job_id, paused=paused, name=name or job_name(request),
+                                   spec_extra={"composition": request.composition,
+                                               "request": request.model_dump(mode="json")})
         except BaseException:
             self._live.pop(job_id, None)
             with contextlib.suppress(Exception):
@@ -274,6 +277,11 @@ class RenderService:
         await asyncio.shield(watcher)
         return self._outcomes[job_id]
 
+    def at_tail(self, job_id: str) -> bool:
+        """The job has started its last chunks (or is not running): idle slots may take another job's."""
+        controller = self._live.get(job_id)
+        return controller is None or not controller.running or controller.pending_chunks() == 0
+
     def live_jobs(self) -> list[str]:
         """Jobs this process plans or runs right now."""
         return sorted(j for j in set(self._live) | set(self._planning) if self.is_live(j))
@@ -295,7 +303,7 @@ class RenderService:
         await self._controller(job_id).pause()
 
     async def resume(self, job_id: str, *, local: int | None = None, accept_host_keys: list[str] | None = None,
-                     retry_chunks: list[int] | None = None) -> str:
+                     retry_chunks: list[int] | None = None, pool: SlotPool | None = None) -> str:
         """Continue a paused job here, or a stored one (its controller died, it failed or was cancelled) with
         the executors it was started with: every chunk whose file still verifies is kept. `retry_chunks`
         ([] = the failed ones, else every unfinished one) are rendered again."""
@@ -315,7 +323,7 @@ class RenderService:
                     or [c.index for c in chunks if c.state != "done"]
                 for index in targets:
                     self.store.set_chunk(job.id, index, "pending", None)
-            executors = self.executors.from_spec(job.spec, local=local, accept_host_keys=accept_host_keys)
+            executors = self.executors.from_spec(job.spec, local=local, accept_host_keys=accept_host_keys, pool=pool)
             clusters = list(((job.spec or {}).get("request") or {}).get("farm", {}).get("dask") or [])
             executors += await self.executors.dask_workers(clusters)
             saved = (job.spec or {}).get("settings", {})

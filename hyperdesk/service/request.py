@@ -8,6 +8,7 @@ output goes and who renders.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -75,6 +76,29 @@ class RenderRequest(BaseModel):
 
     @property
     def name(self) -> str:
-        """A short name for lists: the composition's file or folder name."""
-        comp = Path(self.composition)
-        return comp.name if comp.suffix.lower() in (".html", ".htm") else comp.name + "/"
+        """A short name for lists: see job_name()."""
+        return job_name(self)
+
+
+_ID = re.compile(rb"""data-composition-id\s*=\s*["']([^"']{1,200})["']""", re.I)
+_TITLE = re.compile(rb"<title[^>]*>([^<]{1,200})</title>", re.I)
+
+
+def job_name(request: RenderRequest) -> str:
+    """What a job is called in lists: the composition's id, else its <title>, else its folder (or file)."""
+    comp = Path(request.composition)
+    fallback = comp.name if comp.is_dir() or comp.name.lower() in ("index.html", "index.htm") else comp.stem
+    if comp.name.lower() in ("index.html", "index.htm"):
+        fallback = comp.parent.name
+    try:
+        project = request.project()
+        head = (project.root / project.entry).read_bytes()[:256 * 1024]
+    except (HyperdeskError, OSError):
+        return fallback
+    for pattern in (_ID, _TITLE):
+        found = pattern.search(head)
+        if found:
+            text = " ".join(found.group(1).decode("utf-8", "replace").split())
+            if text:
+                return text
+    return fallback

@@ -5,7 +5,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobState = Literal["running", "paused", "assembling", "done", "failed", "cancelled"]
+# queued: waiting in the render queue (no plan yet); interrupted: its controller died (found at the next start)
+JobState = Literal["queued", "running", "paused", "assembling", "done", "failed", "cancelled", "interrupted"]
+FINAL_JOB_STATES = ("done", "failed", "cancelled")
 ChunkState = Literal["pending", "running", "done", "failed"]
 AttemptState = Literal["running", "done", "failed", "lost", "stalled", "cancelled", "superseded"]
 
@@ -74,6 +76,10 @@ class JobRecord(_Record):
     result: dict[str, Any] | None = None
     controller_pid: int | None = None
     controller_host: str | None = None
+    name: str = ""  # for lists: the composition id, its <title>, or its folder
+    priority: int = 0  # the queue runs higher priorities first
+    queued_at: float | None = None  # set for jobs of the render queue
+    finished_at: float | None = None
 
 
 class ChunkRecord(_Record):

@@ -141,3 +141,67 @@ def test_queue_commands_refuse_unknown_jobs(tmp_path: Path) -> None:
     assert "nosuchjob" in r.stdout + r.stderr
     r = run_cli("queue", "run", env=env)
     assert r.returncode == 0, r.stderr
+
+
+# ---------------------------------------------------------------- re-plan after a fix, frame-range re-render
+
+def _jobs(env: dict[str, str]) -> list[dict]:
+    r = run_cli("jobs", "list", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_retry_after_a_fix_warns_and_replan_renders_the_fixed_composition(tmp_path: Path) -> None:
+    from tests.gui.compositions import write_tiny
+
+    env = _env(tmp_path)
+    project = write_tiny(tmp_path / "tiny", broken=True)
+    out = tmp_path / "tiny.mp4"
+    chunking = ("--chunk-size", "8", "--keyframe-interval", "8", "--local", "1")
+    r = run_cli("render", str(project), "-o", str(out), *chunking, env=env)
+    assert r.returncode != 0 and "PAGE_SCRIPT_ERROR" in r.stderr
+    [failed] = _jobs(env)
+
+    # unchanged files: a retry renders the same plan, no warning
+    r = run_cli("jobs", "retry", failed["id"], env=env)
+    assert r.returncode != 0 and "PAGE_SCRIPT_ERROR" in r.stderr
+    assert "changed since" not in r.stderr
+
+    write_tiny(project)  # the fix
+    r = run_cli("jobs", "retry", failed["id"], env=env)
+    assert r.returncode != 0 and "PAGE_SCRIPT_ERROR" in r.stderr
+    assert "changed since" in r.stderr and "--replan" in r.stderr
+
+    r = run_cli("jobs", "retry", failed["id"], "--replan", env=env)
+    assert r.returncode == 0, r.stderr
+    assert count_frames(out) == 30
+    jobs = {j["id"]: j for j in _jobs(env)}
+    assert len(jobs) == 2 and jobs[failed["id"]]["state"] == "failed"
+    [done] = [j for j in jobs.values() if j["id"] != failed["id"]]
+    assert done["state"] == "done" and done["plan_hash"] != failed["plan_hash"]
+
+    r = run_cli("jobs", "retry", done["id"], "--frames", "25-40", env=env)
+    assert r.returncode == 2 and "0-29" in r.stderr
+
+
+def _started_chunks(stdout: str) -> list[int]:
+    events = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return sorted({e["chunk_index"] for e in events if e.get("event") == "attempt_started"})
+
+
+def test_frame_range_rerender_renders_only_the_chunks_covering_it(tmp_path: Path) -> None:
+    from tests.gui.compositions import write_tiny
+
+    env = _env(tmp_path)
+    project = write_tiny(tmp_path / "tiny")
+    out = tmp_path / "tiny.mp4"
+    r = run_cli("render", str(project), "-o", str(out), "--chunk-size", "8", "--keyframe-interval", "8",
+                "--local", "1", "--keep-chunks", env=env)
+    assert r.returncode == 0, r.stderr
+    [job] = _jobs(env)
+    before = out.read_bytes()
+    r = run_cli("jobs", "retry", job["id"], "--frames", "10-17", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    assert _started_chunks(r.stdout) == [1, 2]  # frames 8-15 and 16-23
+    assert out.read_bytes() == before  # the same plan renders the same bytes, assembled again
+    assert count_frames(out) == 30

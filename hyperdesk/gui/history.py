@@ -19,7 +19,7 @@ from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 
 DisplayRole = Qt.ItemDataRole.DisplayRole
-RESUMABLE = ("running", "paused", "failed", "cancelled", "assembling")
+RESUMABLE = ("running", "paused", "failed", "cancelled", "assembling", "interrupted")
 
 
 @dataclass

@@ -6,6 +6,7 @@ nothing here touches a controller or a scheduler.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,23 +103,34 @@ class JobActions(QObject):
 
     # ---- actions -----------------------------------------------------------------------------------
 
-    def start_render(self) -> Any:
+    def prepared_request(self, what: str = "render") -> Any:
+        """The request of the panels for the open composition, its output folder made and the settings
+        saved; None (the error shown) when it cannot be made."""
         w = self.w
-        if not self.can_render() or w.composition is None:
+        if w.composition is None:
             return None
         s = w.settings_panel.settings()
         if not s.output:
-            w.show_error({"code": "OUTPUT_NOT_WRITABLE", "message": "choose an output path"}, "render")
+            w.show_error({"code": "OUTPUT_NOT_WRITABLE", "message": "choose an output path"}, what)
             return None
         request = self.current_request(w.composition)
         try:  # the app makes the output's folder (its default is <project>/renders/); the CLI wants one that exists
             Path(request.output).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             w.show_error({"code": "OUTPUT_NOT_WRITABLE", "message": f"cannot create {Path(request.output).parent}: "
-                                                                      f"{exc.strerror or exc}"}, "render")
+                                                                      f"{exc.strerror or exc}"}, what)
             return None
         s.variables = dict(request.config.variables)
         save_settings(w.settings, w.composition, s)
+        return request
+
+    def start_render(self) -> Any:
+        w = self.w
+        if not self.can_render() or w.composition is None:
+            return None
+        request = self.prepared_request()
+        if request is None:
+            return None
         self.job_name = request.name
         w.job_view.set_job(f"Planning {self.job_name}…", "planning", tooltip=w.composition)
         self.job_error = None
@@ -173,8 +185,46 @@ class JobActions(QObject):
 
     def retry_failed(self) -> None:
         if self.job_id:
-            self.job_error = None
-            self.w.spawn(self.service.retry_chunks(self.job_id), "retry")
+            self.w.spawn(self._retry_failed(self.job_id), "retry")
+
+    async def _retry_failed(self, job_id: str) -> None:
+        """Retry the failed chunks on the same plan, unless the composition changed since it was planned:
+        then the banner offers a re-plan (or the old plan, for a bad node)."""
+        if not self.active and await self._sources_changed(job_id):
+            self._offer_replan(job_id, retry_offered=True)
+            return
+        self.job_error = None
+        await self.service.retry_chunks(job_id)
+
+    # ---- after a fix: the composition changed since the job was planned ------------------------------
+
+    async def _sources_changed(self, job_id: str) -> bool:
+        return bool(await asyncio.to_thread(self.service.sources_changed, job_id))
+
+    def check_sources(self) -> None:
+        """Offer a re-plan when the viewed job's composition changed since it was planned."""
+        job_id = self.job_id
+        if job_id and self.job_state in ("failed", "cancelled", "interrupted") and not self.active:
+            self.w.spawn(self._check_sources(job_id), "check")
+
+    async def _check_sources(self, job_id: str) -> None:
+        if await self._sources_changed(job_id) and self.job_id == job_id and not self.active:
+            self._offer_replan(job_id)
+
+    def _offer_replan(self, job_id: str, retry_offered: bool = False) -> None:
+        actions: list[tuple[str, Any]] = [("Re-plan and render", lambda: self.replan(job_id))]
+        if retry_offered:
+            actions.append(("Retry the old plan", lambda: self.w.spawn(self.service.retry_chunks(job_id), "retry")))
+        self.w.banner.show_message(
+            f"The composition's files changed since job {job_id} was planned: a retry would render the old "
+            "composition. Re-plan to render the files as they are now.", actions)
+
+    def replan(self, job_id: str) -> None:
+        """A new job from the same settings, planned from the files as they are now (shown when it starts)."""
+        self.job_error = None
+        self.assemble_result = None
+        self.w.preview.set_output(None)
+        self.w.spawn(self.service.replan(job_id), "render")
 
     def rerender_selected(self) -> None:
         rows = self.w.job_view.selected_rows()
@@ -269,6 +319,8 @@ class JobActions(QObject):
             self._show_job_error(job.error)
         if job.result:
             self._show_assembled(AssembleOutcome(True, output=job.output, result=job.result))
+        w.banner.hide()
+        self.check_sources()
         w.update_actions()
 
     @staticmethod
@@ -373,6 +425,8 @@ class JobActions(QObject):
         if state in ("done", "failed", "cancelled"):
             w.model.flush()
             w.refresh_history()
+        if state in ("failed", "cancelled"):
+            self.check_sources()
         w.update_actions()
 
     def _set_header(self, job_id: str, state: str, composition: str, output: str) -> None:

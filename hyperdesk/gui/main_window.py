@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSystemTrayIcon,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -37,6 +38,7 @@ from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
 from hyperdesk.gui.actions import ActionSet, ActionSpec
+from hyperdesk.gui.banner import Banner
 from hyperdesk.gui.chunk_model import ChunkRow, ChunkTableModel
 from hyperdesk.gui.composition_actions import CompositionActions
 from hyperdesk.gui.composition_panel import CompositionPanel, composition_path_from_drop
@@ -48,10 +50,12 @@ from hyperdesk.gui.node_actions import NodeActions
 from hyperdesk.gui.nodes_panel import NodesModel, NodesPanel
 from hyperdesk.gui.preview import PreviewPanel
 from hyperdesk.gui.cache_panel import CachePanel
+from hyperdesk.gui.queue_panel import QUEUE_ACTIONS, QueueActions, QueueModel, QueuePanel
 from hyperdesk.gui.settings_panel import RenderSettingsPanel
 from hyperdesk.gui.theme import apply_theme, state_color, system_is_dark
 from hyperdesk.service import CompositionFacts, RenderRequest, RenderService
 from hyperdesk.service.frames import build_seam_thumbs, extract_chunk_thumbs, seam_thumbs_from_output
+from hyperdesk.service.queue import RenderQueue
 
 OPEN_ACTION = ActionSpec("open", "&Open composition…", "Ctrl+O", "Open an .html composition or a project folder",
                          "open_dialog", toolbar=True)
@@ -133,6 +137,16 @@ class MainWindow(QMainWindow):
         self.node_actions = NodeActions(service, self.nodes_model, self.nodes_panel, settings, self, self.spawn,
                                         self.update_actions)
         self.job_actions = JobActions(self, service)
+        self.banner = Banner()
+        layout = self.job_view.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(0, self.banner)
+        # The app runs the queue with the code of `hyperdesk queue run`; interrupted jobs wait for the
+        # user's word (the banner at launch) instead of resuming on their own.
+        self.queue = RenderQueue(service, resume_interrupted=False)
+        self.queue_model = QueueModel(self)
+        self.queue_panel = QueuePanel(self.queue_model)
+        self.queue_actions = QueueActions(self, self.queue, self.queue_model, self.queue_panel)
         self.composition_actions = CompositionActions(
             service, self.composition_panel, self.settings_panel, settings, self, spawn=self.spawn,
             scratch=self._scratch, request_for=self.current_request, show_error=self.show_error,
@@ -146,18 +160,21 @@ class MainWindow(QMainWindow):
         self._dock("preview", "Preview", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("inspector", "Inspector", self.inspector, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("history", "History", self.history_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("queue", "Queue", self.queue_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         # The left column (composition, settings) runs the full height; inspector and history sit
         # under the job view and the nodes/preview column.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.tabifyDockWidget(self.docks["nodes"], self.docks["preview"])
         self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
+        self.tabifyDockWidget(self.docks["history"], self.docks["queue"])
         self.docks["nodes"].raise_()
         self.docks["inspector"].raise_()
         self.proportion_docks()
 
         self.action_sets = [ActionSet(self.composition_actions, [OPEN_ACTION], self),
-                            ActionSet(self.job_actions, JOB_ACTIONS, self), ActionSet(self, WINDOW_ACTIONS, self)]
+                            ActionSet(self.job_actions, JOB_ACTIONS, self),
+                            ActionSet(self.queue_actions, QUEUE_ACTIONS, self), ActionSet(self, WINDOW_ACTIONS, self)]
         self.actions_by_id: dict[str, QAction] = {k: a for s in self.action_sets for k, a in s.actions.items()}
         self._build_menus()
         self.job_view.row_actions = [self.actions_by_id[a] for a in ("rerender", "retry_elsewhere")]
@@ -191,7 +208,24 @@ class MainWindow(QMainWindow):
         self.refresh_history()
         self.spawn(self.cache_panel.refresh(), "cache")
         self.restore_layout()
+        self.offer_interrupted()
+        if any(e.state == "queued" for e in self.queue_model.rows) and not self.queue.paused:
+            self.queue_actions.ensure_running()
         self.update_actions()
+
+    def offer_interrupted(self) -> None:
+        """At launch: jobs left running by an app or a queue run that is gone are interrupted; one banner
+        offers to resume them all (their finished chunks are kept)."""
+        jobs = self.queue.interrupted()
+        self.queue_actions.refresh()
+        self.refresh_history()
+        if not jobs:
+            return
+        names = ", ".join(j.name or j.id for j in jobs[:3]) + (" …" if len(jobs) > 3 else "")
+        self.banner.show_message(
+            f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} stopped when hyperdesk last closed or crashed "
+            f"({names}). Finished chunks are kept.",
+            [("Resume all", lambda: self.queue_actions.resume_interrupted([j.id for j in jobs]))])
 
     def _show_from_tray(self, *_: Any) -> None:
         self.showNormal()
@@ -303,8 +337,9 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.actions_by_id["quit"])
-        for key in ("render", "pause", "resume", "cancel", None, "retry_failed", "rerender", "retry_elsewhere", None,
-                    "assemble", "preview", "reveal_output", "play_output", None, "refresh_history"):
+        for key in ("render", "add_to_queue", "batch", None, "pause", "resume", "cancel", None, "retry_failed",
+                    "rerender", "retry_elsewhere", None, "assemble", "preview", "reveal_output", "play_output", None,
+                    "refresh_history"):
             if key is None:
                 job_menu.addSeparator()
             else:
@@ -541,13 +576,15 @@ class MainWindow(QMainWindow):
                           ("nodes", Qt.DockWidgetArea.RightDockWidgetArea),
                           ("preview", Qt.DockWidgetArea.RightDockWidgetArea),
                           ("inspector", Qt.DockWidgetArea.BottomDockWidgetArea),
-                          ("history", Qt.DockWidgetArea.BottomDockWidgetArea)):
+                          ("history", Qt.DockWidgetArea.BottomDockWidgetArea),
+                          ("queue", Qt.DockWidgetArea.BottomDockWidgetArea)):
             dock = self.docks[key]
             dock.setFloating(False)
             self.addDockWidget(area, dock)
             dock.show()
         self.tabifyDockWidget(self.docks["nodes"], self.docks["preview"])
         self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
+        self.tabifyDockWidget(self.docks["history"], self.docks["queue"])
 
     # ---- minimise: nothing is painted, changes are kept ----------------------------------------------
 
@@ -581,6 +618,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.composition_actions.save_settings()
         self._closed = True
+        self.queue_actions.stop()
         self.service.remove_listener(self.on_event)
         self.model.stop_timers()
         self.preview.close_media()

@@ -78,6 +78,12 @@ def _cache_target(composition: Path | str, config: RenderConfig, env: WorkerEnv,
     return (root or plan_cache_dir()) / source_key(project.root, config, env, exclude, whole=project.whole)
 
 
+def plan_key(composition: Path | str, config: RenderConfig, *, env: WorkerEnv, exclude: tuple[Path, ...] = ()) -> str:
+    """The cache key the composition's files have now: a job whose cached planDir has another name was
+    planned from other files (or for another worker environment)."""
+    return _cache_target(composition, config, env, exclude, None).name
+
+
 def _load_cached(target: Path) -> PlanResult | None:
     if (target / "plan.json").is_file():
         try:

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 import string
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,37 @@ def typed_value(decl: VariableDecl, value: Any, row: int) -> Any:
         raise _bad(row, decl.id, f"{value!r} is not one of {decl.options}")
     if not isinstance(value, str):
         raise _bad(row, decl.id, f"expected text, got {value!r}")
-    if decl.type == "color" and not value.strip():
-        raise _bad(row, decl.id, "expected a colour, got an empty cell")
+    if decl.type == "color" and not is_css_colour(value):
+        raise _bad(row, decl.id, f"expected a CSS colour (#rrggbb, rgb(…), hsl(…) or a colour name), got {value!r}")
     return value
+
+
+_COLOUR_FUNCTION = re.compile(r"(rgba?|hsla?|hwb|lab|lch|oklab|oklch|color)\([^()]*\)", re.IGNORECASE)
+_HEX = re.compile(r"#(?:[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})")
+# CSS Color 4's named colours, plus the keywords a variable may sensibly hold (a word list reads better
+# than 150 quoted strings, hence the noqa).
+_NAMED = frozenset("""
+aliceblue antiquewhite aqua aquamarine azure beige bisque black blanchedalmond blue blueviolet brown burlywood
+cadetblue chartreuse chocolate coral cornflowerblue cornsilk crimson cyan darkblue darkcyan darkgoldenrod darkgray
+darkgreen darkgrey darkkhaki darkmagenta darkolivegreen darkorange darkorchid darkred darksalmon darkseagreen
+darkslateblue darkslategray darkslategrey darkturquoise darkviolet deeppink deepskyblue dimgray dimgrey dodgerblue
+firebrick floralwhite forestgreen fuchsia gainsboro ghostwhite gold goldenrod gray green greenyellow grey honeydew
+hotpink indianred indigo ivory khaki lavender lavenderblush lawngreen lemonchiffon lightblue lightcoral lightcyan
+lightgoldenrodyellow lightgray lightgreen lightgrey lightpink lightsalmon lightseagreen lightskyblue lightslategray
+lightslategrey lightsteelblue lightyellow lime limegreen linen magenta maroon mediumaquamarine mediumblue
+mediumorchid mediumpurple mediumseagreen mediumslateblue mediumspringgreen mediumturquoise mediumvioletred
+midnightblue mintcream mistyrose moccasin navajowhite navy oldlace olive olivedrab orange orangered orchid
+palegoldenrod palegreen paleturquoise palevioletred papayawhip peachpuff peru pink plum powderblue purple
+rebeccapurple red rosybrown royalblue saddlebrown salmon sandybrown seagreen seashell sienna silver skyblue
+slateblue slategray slategrey snow springgreen steelblue tan teal thistle tomato turquoise violet wheat white
+whitesmoke yellow yellowgreen transparent currentcolor
+""".split())  # noqa: SIM905
+
+
+def is_css_colour(text: str) -> bool:
+    """A colour a stylesheet accepts: hex, a colour function or a named colour (what a table cell should hold)."""
+    value = text.strip()
+    return bool(_HEX.fullmatch(value) or _COLOUR_FUNCTION.fullmatch(value) or value.lower() in _NAMED)
 
 
 def batch_requests(base: RenderRequest, rows: list[dict[str, Any]], output_template: str,

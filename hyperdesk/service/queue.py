@@ -49,13 +49,17 @@ class QueueEntry:
 
 
 def _iso(t: float | None) -> str | None:
-    return None if t is None else dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds")
+    return None if t is None else dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="milliseconds")
 
 
 class RenderQueue:
-    def __init__(self, service: RenderService) -> None:
+    def __init__(self, service: RenderService, *, resume_interrupted: bool = True) -> None:
         self.service = service
         self.store = service.store
+        # `queue run` resumes every interrupted job of the queue; the app resumes only those the user
+        # chose (resume_requested), after offering them at launch.
+        self.resume_interrupted = resume_interrupted
+        self.resume_requested: set[str] = set()
 
     # ---- the queue in the store --------------------------------------------------------------------
 
@@ -176,7 +180,22 @@ class RenderQueue:
         return outcomes
 
     def _runnable(self, job: JobRecord) -> bool:
-        return job.state == "queued" or self.state(job) == "interrupted"
+        return job.state == "queued" or (self.state(job) == "interrupted" and (
+            self.resume_interrupted or job.id in self.resume_requested))
+
+    def interrupted(self) -> list[JobRecord]:
+        """Every job (queued or not) whose controller died mid-render, after marking them."""
+        self.mark_interrupted()
+        return [j for j in self.store.list_jobs(limit=100_000) if j.state == "interrupted"]
+
+    def resume(self, job_ids: list[str]) -> None:
+        """Resume these interrupted jobs through the queue (their done chunks kept), in their queue order."""
+        now = time.time()
+        for job_id in job_ids:
+            job = self.store.get_job(job_id)
+            if job is not None and job.queued_at is None:
+                self.store.update_job(job.id, queued_at=now)
+            self.resume_requested.add(job_id)
 
     async def _start(self, job: JobRecord, pool: SlotPool) -> None:
         if job.state == "queued":

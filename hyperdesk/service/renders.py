@@ -25,7 +25,7 @@ from typing import Any
 from hyperdesk.composition.boundary import ProjectBoundary
 from hyperdesk.composition.project import project_files
 from hyperdesk.composition.references import static_references
-from hyperdesk.dirs import data_root
+from hyperdesk.dirs import data_root, plan_cache_dir
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.farm import events as ev
@@ -34,7 +34,7 @@ from hyperdesk.farm.controller import FarmController, FarmSettings, JobOutcome, 
 from hyperdesk.farm.local import default_local_slots
 from hyperdesk.models import AssembleResult, ChunkResult, PlanResult, WorkerEnv
 from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.cache import cached_plan, find_cached_plan
+from hyperdesk.plan.cache import cached_plan, find_cached_plan, plan_key
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.config import check_format, check_variables
 from hyperdesk.plan.paths import check_output
@@ -346,6 +346,56 @@ class RenderService:
             raise
         self._watch(job.id, controller)
         return job.id
+
+    # ---- after a fix: re-plan, re-render frames ------------------------------------------------------
+
+    def stored_request(self, job_id: str) -> RenderRequest | None:
+        """The request a job was started from (None for a job made from a planDir by hand)."""
+        data = (self._job(job_id).spec or {}).get("request")
+        return None if not data else RenderRequest.model_validate(data)
+
+    def sources_changed(self, job_id: str) -> bool | None:
+        """Whether the composition's files (or this machine's worker environment) changed since the job was
+        planned, so that retrying its frozen plan would render the old composition. None: cannot tell (the
+        job's plan is not from the plan cache)."""
+        job = self._job(job_id)
+        request = self.stored_request(job.id)
+        plan_dir = Path(job.plan_dir) if job.plan_dir else None
+        if request is None or plan_dir is None or plan_dir.parent != plan_cache_dir():
+            return None
+        composition, config, exclude = self._plan_inputs(request)
+        try:
+            return plan_key(composition, config, env=self.worker_env(), exclude=exclude) != plan_dir.name
+        except HyperdeskError:
+            return True  # the composition is gone or unreadable: planning again will say why
+
+    async def replan(self, job_id: str, *, pool: SlotPool | None = None) -> str:
+        """A new job from the same settings, planned from the files as they are now: nothing of the old
+        plan is reused (a chunk of the old plan may differ anywhere after a fix). Returns the new job's id."""
+        job = self._job(job_id)
+        if self.is_live(job.id):
+            raise HyperdeskError("JOB_LOCKED", f"job {job.id} is running: cancel it before planning it again",
+                                 hint="Cancel the job, then re-plan it.")
+        request = self.stored_request(job.id)
+        if request is None:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"job {job.id} was not started from a composition, so it "
+                                 "cannot be planned again", hint="Render the composition again instead.")
+        return await self.start(request, pool=pool, name=job.name)
+
+    def chunks_for_frames(self, job_id: str, first: int, last: int) -> list[int]:
+        """The chunks of the job whose frames meet [first, last] (inclusive): what a frame-range re-render
+        renders again before the video is assembled again."""
+        chunks = self.store.chunks(self._job(job_id).id)
+        total = max((c.end_frame for c in chunks), default=0)
+        if not 0 <= first <= last < total:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"frames {first}-{last} are not within the job's "
+                                 f"frames 0-{total - 1}", details={"field": "frames", "frames": total})
+        return [c.index for c in chunks if c.start_frame <= last and c.end_frame > first]
+
+    def chunks_without_files(self, job_id: str) -> list[int]:
+        """Done chunks whose files are gone (removed after assembly unless kept): a resume renders them again."""
+        return [c.index for c in self.store.chunks(self._job(job_id).id) if c.state == "done"
+                and not Path(str((c.result or {}).get("output_path") or "")).is_file()]
 
     async def cancel(self, job_id: str) -> None:
         """Stop every attempt of the job (or its planning) and end it as cancelled."""

@@ -213,7 +213,7 @@ class JobStore:
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         allowed = {"state", "error", "result", "controller_pid", "controller_host", "spec", "output", "name",
-                   "priority", "finished_at"}
+                   "priority", "finished_at", "queued_at"}
         if fields.get("state") in FINAL_JOB_STATES and "finished_at" not in fields:
             fields["finished_at"] = time.time()
         elif "state" in fields and fields["state"] not in FINAL_JOB_STATES:

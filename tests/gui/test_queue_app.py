@@ -104,7 +104,8 @@ def test_add_to_queue_and_batch_from_the_app(make_window, store, qtbot, tmp_path
     comp = write_tiny(tmp_path / "tiny")
     w = make_window(RenderService(store))
     open_and_configure(w, qtbot, comp, tmp_path / "out" / "tiny.mp4", workers=2, chunk=30)
-    w.queue_actions.set_paused(True)  # line everything up first
+    w.queue_panel.pause_button.setChecked(True)  # line everything up first
+    assert w.queue.paused and w.queue_panel.pause_button.text() == "Resume queue"
     job = w.queue_actions.add_to_queue()
     assert job is not None
     rows = tmp_path / "rows.csv"
@@ -128,7 +129,7 @@ def test_add_to_queue_and_batch_from_the_app(make_window, store, qtbot, tmp_path
     dialog.reject()
 
     w.queue_panel.pause_button.setChecked(False)  # the user resumes the queue
-    w.queue_actions.ensure_running()
+    assert not w.queue.paused
     qtbot.waitUntil(lambda: w.queue_actions.refresh() or all(e.state == "done" for e in w.queue_model.rows),
                     timeout=900_000)
     for name in ("tiny.mp4", "tiny-first.mp4", "tiny-second.mp4"):

@@ -93,7 +93,7 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
     default = ensure_default_font(resolver.cache_dir, resolver.asset_dirs)
     default_css = fontsource_css(default.root, default.package, default.version,
                                  _variants(weights))
-    _embed_rules_from_files(writer, default_css, default.root, "bundled", codepoints, None)
+    _embed_rules_from_files(writer, default_css, default.root, "bundled", codepoints, None, resolver.cache_dir)
 
     # 2b. The faces Chromium draws where the CSS names no family (docs/fonts.md), under their own
     # names; without one, the fontconfig binding falls back to the default face.
@@ -119,7 +119,7 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
         target = FONT_ALIASES.get(cf)
         if target == DEFAULT_FAMILY:
             _embed_rules_from_files(writer, default_css, default.root, f"alias:{DEFAULT_FAMILY}",
-                                    codepoints, name)
+                                    codepoints, name, resolver.cache_dir)
             continue
         try:
             if target is not None:
@@ -167,7 +167,7 @@ def _variants(weights: list[int]) -> list[tuple[str, int, int]]:
 
 
 def _embed_rules_from_files(writer: FaceWriter, css: str, root: Path, source: str,
-                            codepoints: set[int], family: str | None) -> list[FontFace]:
+                            codepoints: set[int], family: str | None, cache_dir: Path) -> list[FontFace]:
     """Faces of an unpacked package's CSS, read straight from the package (the default face)."""
     out = []
     for rule in parse_font_face_rules(css):
@@ -180,7 +180,7 @@ def _embed_rules_from_files(writer: FaceWriter, css: str, root: Path, source: st
                 break
         if path is None:
             continue
-        sfnt, ext = to_sfnt(path.read_bytes())
+        sfnt, ext = to_sfnt(path.read_bytes(), cache_dir)
         out.append(writer.add(rule, sfnt, ext, source, family=family))
     return out
 

@@ -293,7 +293,7 @@ class AssetResolver:
 
     def _store_font_file(self, fetched: Fetched) -> str:
         try:
-            sfnt, ext = to_sfnt(fetched.data)
+            sfnt, ext = to_sfnt(fetched.data, self.cache_dir)
         except Exception:
             # Not a font fontTools can read: keep it as an ordinary remote file.
             return self._store(fetched, fetched.data)
@@ -328,7 +328,7 @@ class AssetResolver:
                 first_error = first_error or e
                 continue
             try:
-                sfnt, ext = to_sfnt(got.data)
+                sfnt, ext = to_sfnt(got.data, self.cache_dir)
             except Exception as e:  # fontTools raises many kinds
                 first_error = first_error or self.fetch_error(
                     absu, referenced_by, [{"tier": got.tier, "outcome": f"not a font: {e}"[:200]}])

@@ -93,3 +93,21 @@ def test_to_sfnt_is_deterministic(flavor):
     assert ext == "ttf" and a == b and a[:4] == b"\x00\x01\x00\x00"
     with pytest.raises(ValueError):
         to_sfnt(b"<html>not a font</html>")
+
+
+def test_to_sfnt_keeps_woff2_conversions_in_the_asset_cache(tmp_path):
+    """A WOFF2 face unpacked once is read back from the cache (the same bytes); a damaged cache file
+    is not used."""
+    from hyperdesk.composition import sfnt
+
+    data = make_font(flavor="woff2")
+    want, ext = sfnt._to_sfnt(data)
+    assert sfnt.to_sfnt(data, tmp_path) == (want, ext)
+    [cached] = list((tmp_path / "sfnt").iterdir())
+    assert cached.read_bytes() == want and cached.name.endswith(".ttf")
+    sfnt._SFNT_MEMO.clear()
+    assert sfnt._load_cached(tmp_path / "sfnt", cached.name.split(".")[0]) == (want, "ttf")
+    cached.write_bytes(want[:-1] + b"\x00")  # damaged: its bytes no longer match the sha256 in its name
+    assert sfnt._load_cached(tmp_path / "sfnt", cached.name.split(".")[0]) is None
+    sfnt._SFNT_MEMO.clear()
+    assert sfnt.to_sfnt(data, tmp_path) == (want, ext)  # converted again

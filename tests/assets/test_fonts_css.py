@@ -107,7 +107,7 @@ def test_to_sfnt_keeps_woff2_conversions_in_the_asset_cache(tmp_path):
     assert cached.read_bytes() == want and cached.name.endswith(".ttf")
     sfnt._SFNT_MEMO.clear()
     assert sfnt._load_cached(tmp_path / "sfnt", cached.name.split(".")[0]) == (want, "ttf")
-    cached.write_bytes(want[:-1] + b"\x00")  # damaged: its bytes no longer match the sha256 in its name
+    cached.write_bytes(bytes([want[0] ^ 0xFF]) + want[1:])  # damaged: its bytes no longer match the sha256 in its name
     assert sfnt._load_cached(tmp_path / "sfnt", cached.name.split(".")[0]) is None
     sfnt._SFNT_MEMO.clear()
     assert sfnt.to_sfnt(data, tmp_path) == (want, ext)  # converted again

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
+from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.models import ChunkTable, PlanWarning
 
@@ -61,9 +62,15 @@ async def audit_seam(spec: PageSpec, seam: int, end: int, *, faults: FaultPlan |
     timeouts = Timeouts(ready_s=faults.ready_timeout_s) if faults and faults.ready_timeout_s else None
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hyperdesk-seam-") as work:
-        async with asyncio.TaskGroup() as group:
-            fresh = group.create_task(_frames(spec, Path(work) / "fresh", frames, False, timeouts, faults))
-            rolled = group.create_task(_frames(spec, Path(work) / "prerolled", frames, True, timeouts, faults))
+        try:
+            async with asyncio.TaskGroup() as group:
+                fresh = group.create_task(_frames(spec, Path(work) / "fresh", frames, False, timeouts, faults))
+                rolled = group.create_task(_frames(spec, Path(work) / "prerolled", frames, True, timeouts, faults))
+        except ExceptionGroup as failed:  # the page's own typed error, not the group around it
+            typed = [e for e in failed.exceptions if isinstance(e, HyperdeskError)]
+            if typed:
+                raise typed[0] from None
+            raise
     first = next((i for i, a, b in zip(frames, fresh.result(), rolled.result(), strict=True) if a != b), None)
     return SeamAudit(seam=seam, frames_compared=len(frames), first_difference=first,
                      elapsed_ms=round((time.monotonic() - t0) * 1000.0, 1))
@@ -79,7 +86,15 @@ async def decide_preroll(mode: PrerollMode, table: ChunkTable, spec: PageSpec, *
         message = "chunks pre-roll (asked for): each seeks the frames before its start without capturing them"
     else:
         last = table.chunks[-1]
-        audit = await audit_seam(spec, last.start_frame, last.end_frame, faults=faults)
+        try:
+            audit = await audit_seam(spec, last.start_frame, last.end_frame, faults=faults)
+        except HyperdeskError as err:
+            # The page fails at the seam (a script error, say): the render reports it on its chunk, where a
+            # retry or a re-plan can follow. Until then, pre-roll: right whatever the page's history does.
+            log.info("seam audit at frame %d failed (%s): chunks pre-roll", last.start_frame, err.code)
+            message = (f"the seam could not be audited ({err.code} at frame {last.start_frame}): chunks pre-roll, "
+                       "seeking the frames before their start without capturing them")
+            return table.model_copy(update={"preroll_from": 0}), [PlanWarning(code="PREROLL_ON", message=message)]
         log.info("seam audit at frame %d: %d frames compared in %.0f ms, %s", audit.seam, audit.frames_compared,
                  audit.elapsed_ms, "history-dependent" if audit.history_dependent else "pure")
         if not audit.history_dependent:

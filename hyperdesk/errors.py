@@ -160,6 +160,9 @@ CODES: dict[str, ErrorSpec] = {
     "NODE_PROVISION_FAILED": ErrorSpec(
         False, "Fix what the message names on the node, then run hyperdesk nodes provision again.",
         RUNTIME),
+    "OUTPUT_FORMAT_MISMATCH": ErrorSpec(
+        False, "Name the output with the format's extension, or give --format matching the extension (without "
+        "--format, the extension chooses it).", INPUT),
     "OUTPUT_EXISTS": ErrorSpec(
         False,
         "Choose an empty or new output folder, or pass --overwrite to replace the frames an earlier render "

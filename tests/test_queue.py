@@ -205,3 +205,26 @@ def test_frame_range_rerender_renders_only_the_chunks_covering_it(tmp_path: Path
     assert _started_chunks(r.stdout) == [1, 2]  # frames 8-15 and 16-23
     assert out.read_bytes() == before  # the same plan renders the same bytes, assembled again
     assert count_frames(out) == 30
+
+
+# ---------------------------------------------------------------- -o and --format agree
+
+def test_output_extension_and_format_must_agree(tmp_path: Path) -> None:
+    from tests.gui.compositions import write_tiny
+
+    env = _env(tmp_path)
+    project = write_tiny(tmp_path / "tiny")
+    out = tmp_path / "x.webm"
+    r = run_cli("render", str(project), "-o", str(out), "--format", "mp4", "--json", env=env)
+    assert r.returncode == 2, r.stderr
+    err = json.loads(r.stdout.strip().splitlines()[-1])
+    assert err["code"] == "OUTPUT_FORMAT_MISMATCH" and "x.webm" in err["message"]
+    assert not out.exists() and _jobs(env) == []  # refused before planning: no job
+    # without --format the extension chooses it: a real webm
+    r = run_cli("render", str(project), "-o", str(out), "--local", "1", env=env)
+    assert r.returncode == 0, r.stderr
+    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=format_name", "-of", "csv=p=0",
+                            str(out)], capture_output=True, text=True, check=True)
+    assert "webm" in probe.stdout
+    r = run_cli("render", str(project), "-o", str(tmp_path / "y.avi"), env=env)
+    assert r.returncode == 2 and "FORMAT_NOT_SUPPORTED" in r.stderr

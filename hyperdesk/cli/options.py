@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def add_render_options(p: argparse.ArgumentParser) -> None:
     """What the plan freezes: the options of `render`, `plan` (and every command that makes a request)."""
-    p.add_argument("--format", default="mp4", help="output format: mp4 (default), mov, webm or png-sequence")
+    p.add_argument("--format", default=None,
+                   help="output format: mp4, mov, webm or png-sequence (default: the output's extension, else mp4)")
     p.add_argument("--quality", default="standard", choices=["draft", "standard", "high"])
     p.add_argument("--fps", default=None, help="frame rate: an integer 1-240 or num/den (default: data-fps, else 30)")
     p.add_argument("--crf", type=int, default=None)
@@ -80,16 +81,20 @@ def parse_variables(text: str | None) -> dict[str, Any]:
     return variables
 
 
-def config_from_args(args: argparse.Namespace) -> RenderConfig:
+def config_from_args(args: argparse.Namespace, output: str | None = None) -> RenderConfig:
+    """The render settings of the options; without --format, the `output`'s extension names it (mp4, mov,
+    webm), else mp4."""
     from hyperdesk.plan.config import RenderConfig, check_format  # lazy: see cli/__init__.py
+    from hyperdesk.plan.paths import format_from_name  # lazy: see cli/__init__.py
 
-    check_format(args.format)
+    fmt = args.format or (format_from_name(output) if output else None) or "mp4"
+    check_format(fmt)
     comp = Path(args.composition)
     extra: dict[str, Any] = {name: getattr(args, name) for name in ("max_frames", "max_project_files",
                                                                     "max_project_bytes")
                              if getattr(args, name) is not None}
     return RenderConfig(
-        entry=comp.name if comp.is_file() else args.entry, format=args.format, quality=args.quality,
+        entry=comp.name if comp.is_file() else args.entry, format=fmt, quality=args.quality,
         fps=args.fps, include=list(args.include),
         crf=args.crf, bitrate=args.bitrate, keyframe_interval=args.keyframe_interval, chunk_frames=args.chunk_size,
         include_audio=not args.no_audio, variables=parse_variables(args.variables),
@@ -104,7 +109,7 @@ def request_from_args(args: argparse.Namespace) -> RenderRequest:
     local = args.local if args.local is not None else args.workers
     return RenderRequest(
         composition=str(Path(args.composition).expanduser().absolute()),
-        output=str(Path(args.output).expanduser().absolute()), config=config_from_args(args),
+        output=str(Path(args.output).expanduser().absolute()), config=config_from_args(args, args.output),
         overwrite=args.overwrite,
         farm=FarmRequest(local=local, nodes=list(args.nodes), dask=list(args.dask),
                          accept_host_keys=list(args.accept_host_keys),

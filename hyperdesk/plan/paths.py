@@ -39,6 +39,25 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+# What an output's name says it holds: a video of another format than the one rendered is refused.
+VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".webm": "webm", ".mkv": "mkv", ".avi": "avi",
+                  ".gif": "gif"}
+
+
+def format_from_name(out: Path | str) -> str | None:
+    """The format an output's extension names (mp4, mov, webm; others are not ours), None without one."""
+    return VIDEO_SUFFIXES.get(Path(out).suffix.lower())
+
+
+def check_extension(out: Path, fmt: str) -> None:
+    """OUTPUT_FORMAT_MISMATCH for `x.webm` rendered as mp4 (a file whose name lies about its container),
+    or a png-sequence folder named like a video."""
+    named = format_from_name(out)
+    if named is not None and named != fmt:
+        raise HyperdeskError("OUTPUT_FORMAT_MISMATCH", f"the output {out.name} is named as {named}, but the format "
+                             f"is {fmt}", details={"path": str(out), "format": fmt, "extension": out.suffix})
+
+
 def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None,
                  entry: str | None = None, overwrite: bool = False,
                  referenced: Iterable[Path | str] = ()) -> Path:
@@ -56,6 +75,7 @@ def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None
     """
     out = Path(out).expanduser().absolute()
     sequence = fmt == "png-sequence"
+    check_extension(out, fmt)
     if sequence and out.exists() and not out.is_dir():
         raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"{out} exists and is not a folder: a png-sequence is written "
                              "into a folder", hint="Name a new or empty folder for the frames.",

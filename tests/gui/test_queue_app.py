@@ -64,8 +64,8 @@ def test_an_interrupted_job_is_offered_for_resume_at_launch(make_window, store, 
     assert w2.job_state == "done", w2.job_error
     for index in done_before:  # kept, not rendered again
         assert [a.state for a in store.attempts(job_id, index)] == ["done"]
-    entries = {e.id: e for e in w2.queue_model.rows}
-    assert entries[job_id].state == "done"
+    # the Queue panel (refreshed every second) shows it done too
+    qtbot.waitUntil(lambda: {e.id: e.state for e in w2.queue_model.rows}.get(job_id) == "done", timeout=5_000)
 
 
 # Chunk 2 (frames 12-17) is slow, chunk 3 (frames 18-23) throws on its first frame: the failure comes

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import CODES, HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.models import ChunkTable, PlanWarning
 
@@ -89,8 +89,13 @@ async def decide_preroll(mode: PrerollMode, table: ChunkTable, spec: PageSpec, *
         try:
             audit = await audit_seam(spec, last.start_frame, last.end_frame, faults=faults)
         except HyperdeskError as err:
-            # The page fails at the seam (a script error, say): the render reports it on its chunk, where a
-            # retry or a re-plan can follow. Until then, pre-roll: right whatever the page's history does.
+            # The page fails before or at the seam. A page error (a script error, say: not retryable) fails
+            # the render wherever pre-roll would replay it, so without pre-roll it fails once, on the chunk
+            # where it happens, and a re-plan after the fix audits again. Anything else (a timeout on a busy
+            # machine) says nothing about the page: pre-roll, which is right whatever its history does.
+            if not CODES[err.code].retryable:
+                log.info("seam audit at frame %d: the page fails (%s); no pre-roll", last.start_frame, err.code)
+                return table, []
             log.info("seam audit at frame %d failed (%s): chunks pre-roll", last.start_frame, err.code)
             message = (f"the seam could not be audited ({err.code} at frame {last.start_frame}): chunks pre-roll, "
                        "seeking the frames before their start without capturing them")

@@ -243,8 +243,11 @@ class QueueActions(QObject):
         self.ensure_running()
 
     def refresh(self) -> None:
+        entries = self.queue.entries()
+        if entries == self.model.rows:
+            return  # nothing changed: no model reset (a reset every second would also drop a drag in progress)
         selected = self.panel.selected()
-        self.model.set_rows(self.queue.entries())
+        self.model.set_rows(entries)
         if selected is not None:
             self.panel.select_job(selected.id)
 

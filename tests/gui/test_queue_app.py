@@ -141,7 +141,7 @@ def test_add_to_queue_and_batch_from_the_app(make_window, store, qtbot, tmp_path
 
     w.queue_panel.pause_button.setChecked(False)  # the user resumes the queue
     assert not w.queue.paused
-    qtbot.waitUntil(lambda: w.queue_actions.refresh() or all(e.state == "done" for e in w.queue_model.rows),
-                    timeout=900_000)
+    qtbot.waitUntil(lambda: all(e.state == "done" for e in w.queue.entries()), timeout=900_000)
+    qtbot.waitUntil(lambda: {e.state for e in w.queue_model.rows} == {"done"}, timeout=5_000)  # the panel too
     for name in ("tiny.mp4", "tiny-first.mp4", "tiny-second.mp4"):
         assert count_frames(Path(tmp_path / "out" / name)) == 30

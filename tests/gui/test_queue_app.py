@@ -120,16 +120,10 @@ def test_add_to_queue_and_batch_from_the_app(make_window, store, qtbot, tmp_path
     names = sorted(e.name for e in w.queue_model.rows)
     assert names == ["tiny", "tiny row 1", "tiny row 2"]
     assert {e.state for e in w.queue_model.rows} == {"queued"}
-    # dragging "tiny row 2" to the top of the Queue panel makes it run first
-    model = w.queue_model
-    last = next(n for n, e in enumerate(model.rows) if e.name == "tiny row 2")
-    assert last == 2
-    from PySide6.QtCore import QModelIndex
-
-    drag = model.mimeData([model.index(last, 0)])
-    model.dropMimeData(drag, Qt.DropAction.MoveAction, 0, 0, QModelIndex())
-    assert [e.name for e in model.rows] == ["tiny row 2", "tiny", "tiny row 1"]
-    assert model.rows[0].priority > model.rows[1].priority > model.rows[2].priority
+    # Raise moves a job up the queue (the run order is priority, then the order queued)
+    assert w.queue_panel.select_job(next(e.id for e in w.queue_model.rows if e.name == "tiny row 2"))
+    qtbot.mouseClick(w.queue_panel.raise_button, Qt.MouseButton.LeftButton)
+    assert [e.name for e in w.queue_model.rows] == ["tiny row 2", "tiny", "tiny row 1"]
     # a bad table names its row before anything is queued
     rows.write_text("label,nope\nok,1\n")
     w.actions_by_id["batch"].trigger()

@@ -24,8 +24,10 @@ async def run_command(argv: list[str], *, timeout: float = 600.0) -> tuple[int, 
     except BaseException:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+        # Reap it, but never hang a cancelled caller on it: under qasync the exit notice of a killed
+        # child can come late, and a window closing waits for its tasks.
         with contextlib.suppress(BaseException):
-            await asyncio.shield(proc.wait())
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 2)
         raise
     return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 

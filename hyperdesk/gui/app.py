@@ -13,6 +13,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.gui import gc_guard
 from hyperdesk.gui.desktop_entry import icon_svg_path
 from hyperdesk.gui.main_window import MainWindow
 from hyperdesk.service import RenderService
@@ -80,6 +81,7 @@ def run_gui(composition: str | None = None, *, signalled: list[int] | None = Non
         app.setWindowIcon(QIcon(str(icon)))
     # The window closes itself after an async shutdown (farm stopped, layout saved); the loop ends then.
     app.setQuitOnLastWindowClosed(False)
+    gc_guard.install(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 

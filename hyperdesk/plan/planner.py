@@ -331,7 +331,9 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             variables=dict(config.variables), capture_format=locked.capture_format,
             jpeg_quality=locked.jpeg_quality, png_fast=locked.png_fast,
             transparent=locked.transparent_background, videos=videos)
-        table, preroll_warnings = run_coroutine(decide_preroll(config.preroll, table, audit_spec, faults=faults))
+        ready_s = faults.ready_timeout_s if faults and faults.ready_timeout_s else None
+        table, preroll_warnings = run_coroutine(decide_preroll(
+            config.preroll, table, audit_spec, timeouts=page_timeouts(compiled_dir, ready_s), faults=faults))
         warnings.extend(preroll_warnings)
 
         media = compiled.media

@@ -55,11 +55,14 @@ async def _frames(spec: PageSpec, work: Path, frames: range, preroll: bool, time
         await session.close()
 
 
-async def audit_seam(spec: PageSpec, seam: int, end: int, *, faults: FaultPlan | None = None) -> SeamAudit:
+async def audit_seam(spec: PageSpec, seam: int, end: int, *, timeouts: Timeouts | None = None,
+                     faults: FaultPlan | None = None) -> SeamAudit:
     """Render frames [seam, seam + AUDIT_FRAMES) (at most up to *end*) on a fresh page and after a
-    pre-roll, in two browsers at once, and report the first frame that differs."""
+    pre-roll, in two browsers at once, and report the first frame that differs. *timeouts*: the
+    render's page limits (plan/timelines.py: no timeline wait when no script can register one)."""
     frames = range(seam, min(end, seam + AUDIT_FRAMES))
-    timeouts = Timeouts(ready_s=faults.ready_timeout_s) if faults and faults.ready_timeout_s else None
+    if timeouts is None and faults and faults.ready_timeout_s:
+        timeouts = Timeouts(ready_s=faults.ready_timeout_s)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hyperdesk-seam-") as work:
         try:
@@ -67,16 +70,15 @@ async def audit_seam(spec: PageSpec, seam: int, end: int, *, faults: FaultPlan |
                 fresh = group.create_task(_frames(spec, Path(work) / "fresh", frames, False, timeouts, faults))
                 rolled = group.create_task(_frames(spec, Path(work) / "prerolled", frames, True, timeouts, faults))
         except ExceptionGroup as failed:  # the page's own typed error, not the group around it
-            typed = [e for e in failed.exceptions if isinstance(e, HyperdeskError)]
-            if typed:
-                raise typed[0] from None
-            raise
+            typed: list[BaseException] = [e for e in failed.exceptions if isinstance(e, HyperdeskError)]
+            raise (typed or list(failed.exceptions))[0] from None
     first = next((i for i, a, b in zip(frames, fresh.result(), rolled.result(), strict=True) if a != b), None)
     return SeamAudit(seam=seam, frames_compared=len(frames), first_difference=first,
                      elapsed_ms=round((time.monotonic() - t0) * 1000.0, 1))
 
 
 async def decide_preroll(mode: PrerollMode, table: ChunkTable, spec: PageSpec, *,
+                         timeouts: Timeouts | None = None,
                          faults: FaultPlan | None = None) -> tuple[ChunkTable, list[PlanWarning]]:
     """The chunk table with ``preroll_from`` set when chunks must pre-roll, and the plan warning
     that says so. One chunk never needs it; "on"/"off" skip the audit."""
@@ -87,7 +89,7 @@ async def decide_preroll(mode: PrerollMode, table: ChunkTable, spec: PageSpec, *
     else:
         last = table.chunks[-1]
         try:
-            audit = await audit_seam(spec, last.start_frame, last.end_frame, faults=faults)
+            audit = await audit_seam(spec, last.start_frame, last.end_frame, timeouts=timeouts, faults=faults)
         except HyperdeskError as err:
             # The page fails before or at the seam. A page error (a script error, say: not retryable) fails
             # the render wherever pre-roll would replay it, so without pre-roll it fails once, on the chunk

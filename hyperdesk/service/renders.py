@@ -45,7 +45,7 @@ from hyperdesk.service.executors import ExecutorFactory, resolve_cluster
 from hyperdesk.service.facts import CompositionFacts, facts_from_plan
 from hyperdesk.service.request import FarmRequest, RenderRequest, job_name
 from hyperdesk.store.db import JobStore
-from hyperdesk.store.locks import lock_job, lock_output
+from hyperdesk.store.locks import check_output_free, lock_job, lock_output
 from hyperdesk.store.models import JobRecord, NodeConfig
 
 Listener = Callable[[ev.Event], None]
@@ -107,6 +107,7 @@ class RenderService:
         project_files(project, (out,), boundary, [], include=config.include, variables=config.variables,
                       limits=config.project_limits())  # PROJECT_TOO_LARGE, by stat only
         referenced = static_references(project.root, project.entry, variables=config.variables, outside=True)
+        check_output_free(self.store.path, out)  # OUTPUT_LOCKED before planning, not after it
         return check_output(out, config.format, project=project.root, entry=project.entry,
                             overwrite=request.overwrite, referenced=referenced)
 

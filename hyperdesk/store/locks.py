@@ -163,6 +163,28 @@ def output_key(out: Path) -> str:
     return hashlib.sha256(os.fsencode(str(Path(out).expanduser().absolute().resolve()))).hexdigest()[:32]
 
 
+def check_output_free(store_path: Path, out: Path) -> None:
+    """OUTPUT_LOCKED now, before any planning, when another job writes `out` (nothing is held: the
+    job takes the lock itself when it starts, see lock_output)."""
+    path = locks_dir(store_path) / f"output-{output_key(out)}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # never locked, or swept
+    try:
+        if fcntl is None:  # pragma: no cover - Windows: the job's own lock_output decides
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(path)
+            raise HyperdeskError("OUTPUT_LOCKED", f"{out} is being written by {_who(holder)}",
+                                 details={"path": str(out), "holder": holder}) from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def lock_output(store_path: Path, out: Path, job_id: str) -> Lock:
     """Hold the output path for job `job_id`, or OUTPUT_LOCKED naming the job that writes it."""
     path = locks_dir(store_path) / f"output-{output_key(out)}.lock"

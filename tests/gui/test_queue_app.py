@@ -27,7 +27,10 @@ def test_replan_offered_after_a_source_change_and_the_replanned_render_succeeds(
 
     write_tiny(comp)  # the fix
     w.actions_by_id["retry_failed"].trigger()
-    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=60_000)
+    # (the check that ran when the job failed may show the banner first, without the retry button,
+    # when the fix lands before it finished; the Retry's own check then adds it)
+    qtbot.waitUntil(lambda: w.banner.isVisible() and w.banner.button("Retry the old plan") is not None,
+                    timeout=60_000)
     assert "changed since job" in w.banner.label.text()
     replan = w.banner.button("Re-plan and render")
     assert replan is not None and w.banner.button("Retry the old plan") is not None

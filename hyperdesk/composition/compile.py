@@ -63,6 +63,7 @@ from hyperdesk.composition.media import (
 from hyperdesk.composition.project import Project, ProjectEntry, ProjectLimits, project_files
 from hyperdesk.composition.references import HREF_RESOURCE_TAGS
 from hyperdesk.composition.resolver import AssetResolver
+from hyperdesk.composition.script_faces import SCRIPT_FACES_SRC, named_families, script_texts, write_script_faces
 from hyperdesk.composition.scripts import instance_script
 from hyperdesk.composition.subcomp import (
     Inliner,
@@ -747,6 +748,11 @@ class _Compiler:
         result = api[1](_document_texts(doc), css_texts, self.fonts_dir, self.resolver,
                         list(self.google_font_urls))
         self.warnings.extend(result.warnings)
+        # Faces a script draws with (a canvas line at load) are there before the first script runs.
+        inline = [el.text for el in iter_elements(doc) if el.tag == "script" and el.text]
+        named = named_families(result.manifest.faces, script_texts(inline, self.compiled_dir))
+        if write_script_faces(self.fonts_dir, list(result.manifest.faces), named):
+            head.insert(3, new_element("script", {"src": SCRIPT_FACES_SRC}))
         return list(result.families), result.manifest
 
 

@@ -244,3 +244,16 @@ def test_generic_families_draw_the_hyperframes_designs(tmp_path):
         for j in designs:
             assert i == j or diff(i, j) > 5, f"{rows[i]} and {rows[j]} look alike"
     assert float(np.abs(band(grey, top) - band(grey, top + 30)).mean()) == 0  # canvas sans-serif is Arimo
+
+
+def test_a_script_draws_a_web_face_at_load(tmp_path):
+    """Issue 16, canvas text: a script that draws `24px Inter` on a canvas as the page loads (before
+    any font event) draws Inter, as the line drawn once the face has loaded, not the fallback face."""
+    script = ("const c = document.getElementById('c').getContext('2d'); c.textBaseline = 'top';"
+              f"c.font = '24px Inter'; c.fillText('{LINE}', 8, 0);"
+              f"document.fonts.load('24px Inter').then(() => {{ c.font = '24px Inter'; c.fillText('{LINE}', 8, 30); }});")
+    grey, pitch, top = render_lines(tmp_path, ["font-family:Tinos"], script)
+    at_load, loaded = band(grey, top), band(grey, top + 30)
+    assert ink(grey, top) > 100, "nothing drawn"
+    assert float(np.abs(at_load - loaded).mean()) == 0, "the canvas line drawn at load is not Inter"
+    assert (tmp_path / "plan" / "fonts" / "script-faces.js").is_file()

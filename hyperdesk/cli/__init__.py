@@ -86,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         print_error(err)
         return err.exit_status
     except KeyboardInterrupt:
+        # The cleanups have run; a second Ctrl-C or SIGTERM while Python exits must not turn the
+        # exit status 130 into a death by signal.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, signal.SIG_IGN)
         print("error CANCELLED: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `hyperdesk doctor --json | head`: the reader left, nothing to report

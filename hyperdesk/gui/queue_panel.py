@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QMimeData, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
                                QVBoxLayout, QWidget)
 
@@ -24,14 +24,52 @@ DisplayRole = Qt.ItemDataRole.DisplayRole
 COLUMNS = ["Name", "Priority", "State", "Output", "Finished"]
 
 
+MIME = "application/x-hyperdesk-queue-job"
+
+
 class QueueModel(RowsTableModel):
-    """The queue in run order (priority, then the order they were queued)."""
+    """The queue in run order. A row dragged to another place asks for that order (`reorderRequested`:
+    the job ids in their new order); the queue turns it into priorities."""
 
     columns = COLUMNS
+    reorderRequested = Signal(list)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.rows: list[QueueEntry] = []
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.isValid() and self.rows[index.row()].state in ("queued", "interrupted"):
+            base |= Qt.ItemFlag.ItemIsDragEnabled
+        return base | Qt.ItemFlag.ItemIsDropEnabled
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def mimeTypes(self) -> list[str]:
+        return [MIME]
+
+    def mimeData(self, indexes: Any) -> QMimeData:
+        data = QMimeData()
+        rows = sorted({i.row() for i in indexes if i.isValid()})
+        data.setData(MIME, QByteArray(self.rows[rows[0]].id.encode() if rows else b""))
+        return data
+
+    def dropMimeData(self, data: QMimeData, action: Qt.DropAction, row: int, column: int,
+                     parent: QModelIndex | QPersistentModelIndex) -> bool:
+        if action != Qt.DropAction.MoveAction or not data.hasFormat(MIME):
+            return False
+        job_id = bytes(data.data(MIME).data()).decode()
+        order = [e.id for e in self.rows]
+        if job_id not in order:
+            return False
+        target = row if row >= 0 else (parent.row() if parent.isValid() else len(order))
+        moved = order.index(job_id)
+        order.pop(moved)
+        order.insert(target - (1 if target > moved else 0), job_id)
+        self.reorderRequested.emit(order)
+        return False  # the queue re-lists the rows; Qt must not remove the dragged one
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = DisplayRole) -> Any:
         if not index.isValid():
@@ -63,6 +101,9 @@ class QueuePanel(QWidget):
         self.table.setModel(model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)  # drag a job to run it earlier
+        self.table.setDragDropOverwriteMode(False)
+        self.table.setDropIndicatorShown(True)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -144,6 +185,7 @@ class QueueActions(QObject):
         panel.lowerRequested.connect(lambda j: self._bump(j, -1))
         panel.removeRequested.connect(self.remove)
         panel.pauseToggled.connect(self.set_paused)
+        model.reorderRequested.connect(self.reorder)
         panel.pause_button.setChecked(queue.paused)
         self.timer = QTimer(self)
         self.timer.setInterval(1000)
@@ -214,6 +256,17 @@ class QueueActions(QObject):
         if entry is not None:
             self.queue.set_priority(job_id, entry.priority + step)
             self.refresh()
+
+    def reorder(self, order: list[str]) -> None:
+        """The jobs waiting run in this order: they get priorities that say so (the first the highest);
+        running and finished jobs keep theirs."""
+        waiting = [e for e in self.model.rows if e.state in ("queued", "interrupted")]
+        ids = {e.id for e in waiting}
+        wanted = [j for j in order if j in ids]
+        base = max((e.priority for e in waiting), default=0)
+        for n, job_id in enumerate(wanted):
+            self.queue.set_priority(job_id, base + len(wanted) - n)
+        self.refresh()
 
     def remove(self, job_id: str) -> None:
         try:

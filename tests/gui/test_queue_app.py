@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QModelIndex, Qt
 
 from compositions import BOX_RGB, TINY, close_rgb, write_tiny
 from hyperdesk.service import RenderService
@@ -127,6 +127,14 @@ def test_add_to_queue_and_batch_from_the_app(make_window, store, qtbot, tmp_path
     assert w.queue_panel.select_job(next(e.id for e in w.queue_model.rows if e.name == "tiny row 2"))
     qtbot.mouseClick(w.queue_panel.raise_button, Qt.MouseButton.LeftButton)
     assert [e.name for e in w.queue_model.rows] == ["tiny row 2", "tiny", "tiny row 1"]
+    # dragging "tiny row 1" to the top of the Queue panel makes it run first (the drop the view makes)
+    model = w.queue_model
+    last = next(n for n, e in enumerate(model.rows) if e.name == "tiny row 1")
+    assert last == 2 and model.flags(model.index(last, 0)) & Qt.ItemFlag.ItemIsDragEnabled
+    drag = model.mimeData([model.index(last, 0)])
+    model.dropMimeData(drag, Qt.DropAction.MoveAction, 0, 0, QModelIndex())
+    assert [e.name for e in model.rows] == ["tiny row 1", "tiny row 2", "tiny"]
+    assert model.rows[0].priority > model.rows[1].priority > model.rows[2].priority
     # a bad table names its row before anything is queued
     rows.write_text("label,nope\nok,1\n")
     w.actions_by_id["batch"].trigger()

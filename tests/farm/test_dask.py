@@ -285,8 +285,13 @@ def test_a_non_retryable_error_is_not_retried(two_workers: Cluster, tmp_path: Pa
     assert outcome.state == "failed" and outcome.error.code == "PAGE_SCRIPT_ERROR"
     failed = [e for e in events if e.type == "attempt_failed"]
     assert failed and failed[0].code == "PAGE_SCRIPT_ERROR" and failed[0].action == "fail_job"
-    codes = [a.error_code for a in store.attempts(outcome.job_id) if a.state == "failed"]
-    assert codes == ["PAGE_SCRIPT_ERROR"]  # once, on one worker: never retried elsewhere
+    failed_attempts = [a for a in store.attempts(outcome.job_id) if a.state == "failed"]
+    # Every chunk's page throws: the chunks that had started on the two workers fail once each (a
+    # running chunk is let finish), none is retried elsewhere, and no further chunk is started.
+    assert {a.error_code for a in failed_attempts} == {"PAGE_SCRIPT_ERROR"}
+    chunks = [a.chunk_index for a in failed_attempts]
+    assert len(chunks) == len(set(chunks)) and 1 <= len(chunks) <= 2, chunks
+    assert all(a.number == 1 for a in store.attempts(outcome.job_id)), "a chunk was retried"
 
 
 def test_cancel_leaves_no_chromium_on_the_workers(two_workers: Cluster, project: Path, tmp_path: Path,

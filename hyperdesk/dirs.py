@@ -6,13 +6,28 @@ sets HYPERDESK_CACHE_DIR / HYPERDESK_DATA_DIR moves every cache and store togeth
 """
 from __future__ import annotations
 
+import json
 import os
+import re
+import socket
 from pathlib import Path
 
 import platformdirs
 
 CACHE_ENV = "HYPERDESK_CACHE_DIR"
 DATA_ENV = "HYPERDESK_DATA_DIR"
+
+GIB = 1024 ** 3
+# Size caps of the caches (cli `cache prune`, eviction after a new plan, node-sync at connect), and the
+# variables that change them: a number of bytes with an optional K/M/G/T suffix ("10G", "500M").
+CACHE_CAPS = {"plans": 10 * GIB, "assets": 5 * GIB, "farm-plans": 10 * GIB}
+CAP_ENV = {"plans": "HYPERDESK_PLAN_CACHE_MAX", "assets": "HYPERDESK_ASSET_CACHE_MAX",
+           "farm-plans": "HYPERDESK_NODE_CACHE_MAX"}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+# A work folder hyperdesk makes records its owner here, so a later sweep removes it only when it is
+# ours and its process is gone (never a folder a user happened to name alike).
+OWNER_FILE = ".hyperdesk-owner"
 
 # Top-level project entries that never belong to a plan (plan contract 1): build outputs, package
 # folders and OS litter. Dot-entries are skipped at every level besides these.
@@ -57,3 +72,34 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:  # it exists, owned by someone else
         return True
     return True
+
+
+def parse_size(text: str) -> int:
+    """Bytes from "10G", "500M", "1.5 GiB" or a plain number; ValueError otherwise."""
+    m = _SIZE.match(str(text))
+    if not m:
+        raise ValueError(f"not a size: {text!r} (use e.g. 500M or 10G)")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index((m.group(2) or " ").lower()))
+
+
+def cache_cap(name: str) -> int:
+    """The size cap of cache `name` ("plans", "assets", "farm-plans"): its variable, else the default."""
+    configured = os.environ.get(CAP_ENV[name], "").strip()
+    return parse_size(configured) if configured else CACHE_CAPS[name]
+
+
+def claim(folder: Path) -> None:
+    """Record this process as the owner of a work folder it has just made."""
+    (Path(folder) / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+
+
+def abandoned(folder: Path) -> bool:
+    """Is this a work folder hyperdesk made (it holds the owner record) whose process on this machine is gone?"""
+    try:
+        owner = json.loads((Path(folder) / OWNER_FILE).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(owner, dict) or owner.get("host") != socket.gethostname():
+        return False
+    pid = owner.get("pid")
+    return isinstance(pid, int) and pid > 0 and not pid_alive(pid)

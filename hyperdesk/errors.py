@@ -8,6 +8,9 @@ sections 9 and 13; departure: one exit status per code for every command, see do
 """
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 from typing import Any, NamedTuple
 
 # Exit classes: the request or this machine's set-up must change (2); something failed while working
@@ -31,6 +34,7 @@ CODES: dict[str, ErrorSpec] = {
     "INVALID_RENDER_CONFIG": ErrorSpec(False, "Fix the render setting named in the message.", INPUT),
     "DURATION_ZERO": ErrorSpec(False, "Set data-duration (seconds, > 0) on the composition root.", INPUT),
     "FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED": ErrorSpec(False, "Choose mp4, mov, webm or png-sequence.", INPUT),
+    "FORMAT_NOT_SUPPORTED": ErrorSpec(False, "Choose mp4, mov, webm or png-sequence.", INPUT),
     "VIDEO_EXTRACTION_FAILED": ErrorSpec(
         False, "Check that the video file plays and is not corrupt; the ffmpeg output is in details.",
         RUNTIME),
@@ -79,6 +83,13 @@ CODES: dict[str, ErrorSpec] = {
         True, "A frame took longer than 30 s: check hf-seek waitUntil promises and heavy scripts, then retry.",
         RUNTIME),
     "WORKER_LOST": ErrorSpec(True, "The worker stopped reporting: the chunk is retried elsewhere.", RUNTIME),
+    "PAGE_NAVIGATED": ErrorSpec(
+        False,
+        "The composition left its page (location, a form, a link or meta refresh): a composition must stay on"
+        " index.html.",
+        RUNTIME),
+    "PAGE_UNRESPONSIVE": ErrorSpec(
+        False, "A script on the page never yields (an endless loop?): fix it, then render again.", RUNTIME),
     "PAGE_NOT_READY": ErrorSpec(
         True,
         "Register every timeline in window.__timelines (or add data-no-timeline), and make sure images, fonts"
@@ -90,8 +101,14 @@ CODES: dict[str, ErrorSpec] = {
     "OUTPUT_NOT_WRITABLE": ErrorSpec(
         False, "Choose an output path in an existing, writable directory (not inside the plan directory).",
         INPUT),
+    "DISK_FULL": ErrorSpec(
+        False,
+        "Free space on the disk holding the folder named in the message (or choose another folder), then run"
+        " again: verified chunks are kept by hyperdesk jobs resume.",
+        INPUT),
     "OUTPUT_HASH_MISMATCH": ErrorSpec(
-        True, "A chunk file changed after it was rendered: it will be fetched or rendered again.",
+        True, "A chunk file changed after it was rendered: render that chunk again (a render job does it by itself"
+        " when it can).",
         RUNTIME),
     "ASSEMBLE_INPUT_MISSING": ErrorSpec(True, "A chunk file is missing: render that chunk again.", RUNTIME),
     "CHUNK_RESULT_INVALID": ErrorSpec(
@@ -143,20 +160,27 @@ CODES: dict[str, ErrorSpec] = {
     "NODE_PROVISION_FAILED": ErrorSpec(
         False, "Fix what the message names on the node, then run hyperdesk nodes provision again.",
         RUNTIME),
+    "OUTPUT_FORMAT_MISMATCH": ErrorSpec(
+        False, "Name the output with the format's extension, or give --format matching the extension (without "
+        "--format, the extension chooses it).", INPUT),
     "OUTPUT_EXISTS": ErrorSpec(
         False,
-        "Choose an empty or new output folder, or pass --overwrite to replace hyperdesk's own frame files in "
-        "it (other files stay).",
+        "Choose an empty or new output folder, or pass --overwrite to replace the frames an earlier render "
+        "recorded in it (other files stay).",
         INPUT),
     "OUTPUT_INSIDE_PROJECT": ErrorSpec(
         False,
-        "Write the output outside the project, or into its output/, renders/ or dist/ folder: hyperdesk never"
-        " overwrites a composition's own files.",
+        "Write the output outside the project, or as a new file (for example in its output/, renders/ or dist/ "
+        "folder): hyperdesk never overwrites the composition's own files or a file it reads.",
         INPUT),
     "OUTSIDE_PROJECT_REFERENCE": ErrorSpec(
         False, "Move the file into the project folder, or admit its folder explicitly with --allow-outside PATH.",
         INPUT),
     "BROKEN_SYMLINK": ErrorSpec(False, "The symbolic link points to nothing: fix or remove it.", INPUT),
+    "PROJECT_TOO_LARGE": ErrorSpec(
+        False,
+        "Render the HTML file from a folder of its own, or raise --max-project-files / --max-project-bytes.",
+        INPUT),
     "PROJECT_FILE_UNREADABLE": ErrorSpec(
         False,
         "Make the file readable (chmod a+r), or move it out of the project folder if the composition does not"
@@ -169,6 +193,11 @@ CODES: dict[str, ErrorSpec] = {
         False,
         "hyperdesk renders with software WebGL only: remove data-requires-webgpu or provide a WebGL/canvas "
         "fallback.",
+        INPUT),
+    "SHADER_TRANSITIONS_NOT_SUPPORTED": ErrorSpec(
+        False,
+        "hyperdesk cannot render page-side shader transitions (HyperShader): replace them with CSS or GSAP "
+        "transitions (e.g. an opacity crossfade), or render this composition with the HyperFrames CLI.",
         INPUT),
     "JOB_LOCKED": ErrorSpec(
         False, "Another hyperdesk process is running this job: wait for it or stop it first.",
@@ -240,3 +269,54 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return str(value)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An OSError saying the disk (or the user's quota) is full."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_bytes(folder: str | os.PathLike[str]) -> int | None:
+    """Free bytes on the disk holding `folder` (its nearest existing ancestor), or None."""
+    path = os.path.abspath(os.fspath(folder))
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return None
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def disk_full(folder: str | os.PathLike[str], *, needed: int | None = None, what: str = "",
+              cause: BaseException | str | None = None) -> HyperdeskError:
+    """DISK_FULL naming the folder, and the space needed (when known) against what is free."""
+    folder = os.path.abspath(os.fspath(folder))
+    free = free_bytes(folder)
+    if needed is not None and free is not None:
+        space = f"needs {_mb(needed)}, {_mb(free)} free"
+    elif free is not None:
+        space = f"{_mb(free)} free"
+    else:
+        space = "no space left"
+    message = f"the disk holding {folder} is full{' while ' + what if what else ''} ({space})"
+    details: dict[str, Any] = {"folder": folder, "free_bytes": free, "needed_bytes": needed}
+    if cause is not None:
+        details["error"] = str(cause)
+    return HyperdeskError("DISK_FULL", message, details=details)
+
+
+def unexpected_error(exc: BaseException, folder: str | os.PathLike[str] | None = None) -> HyperdeskError:
+    """The typed error for an exception nobody expected: a full disk is DISK_FULL (naming the file's
+    folder, or `folder`), anything else INTERNAL_ERROR."""
+    if is_disk_full(exc):
+        assert isinstance(exc, OSError)
+        where = os.path.dirname(os.fspath(exc.filename)) if exc.filename else None
+        return disk_full(where or folder or os.getcwd(), cause=exc)
+    return HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")

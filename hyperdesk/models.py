@@ -113,6 +113,31 @@ class PlanManifest(_Model):
     file_count: int
     created_at: str
     warnings: list[PlanWarning] = Field(default_factory=list)
+    # What the project copy took and from where (issue 19): copies of meta/sources.json and the project
+    # folder's real path, which plan.json keeps outside the plan hash (the same files elsewhere make the same plan).
+    project_dir: str | None = None
+    project_scope: Literal["folder", "referenced"] | None = None
+    project_files: int | None = None
+    project_bytes: int | None = None
+    # URLs rendered without (--allow-missing-assets): the job is "rendered with missing assets".
+    missing_assets: list[str] = Field(default_factory=list)
+
+
+class ProjectSources(_Model):
+    """meta/sources.json: what the plan took from the project, and the files the composition reads.
+
+    `scope` is "folder" when the whole project folder was copied, "referenced" when only the files
+    the entry references (and the request's --include globs) were. `referenced` holds the real path
+    of every local file the compiled composition reads (entry, sub-compositions, stylesheets,
+    scripts, media, images, fonts), relative to the project's real path (`../` for a file of an
+    --allow-outside folder): the output gate never writes onto one of them.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    scope: Literal["folder", "referenced"]
+    files: int = Field(ge=0)
+    bytes: int = Field(ge=0)
+    referenced: list[str] = Field(default_factory=list)
 
 
 class SubCompositionInfo(_Model):
@@ -217,6 +242,10 @@ class ChunkTable(_Model):
     chunk_frames: int
     chunks: list[ChunkSlice]
     policy: ChunkPolicy
+    # Pre-roll (departure from plan-contract 2.4, see docs/internals.md): when set, a chunk starting
+    # at s first seeks frames [preroll_from, s - 1) without capturing, then warms up s - 1 as every
+    # chunk does, so a history-dependent page reaches s as a one-process render does.
+    preroll_from: int | None = Field(default=None, ge=0)
 
 
 class VideoSource(_Model):
@@ -346,6 +375,7 @@ class AssembleResult(_Model):
     capture_modes: list[str]
     timings: AssembleTimings
     warnings: list[ResultWarning] = Field(default_factory=list)
+    missing_assets: list[str] = Field(default_factory=list)  # the plan's: rendered without them
 
 
 class PlanResult(_Model):

@@ -34,10 +34,11 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-extra=""
+# [dask]: distributed, so `hyperdesk render --dask` works and .venv/bin/dask starts schedulers and workers
+extra="[dask]"
 stamp=".venv/.hyperdesk-installed"
 if [ "$want_tests" = 1 ]; then
-  extra="[test]"
+  extra="[dask,test]"
   stamp="$stamp-test"
 fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then

@@ -11,6 +11,6 @@ scripts/setup.sh --test
 .venv/bin/mypy
 .venv/bin/lint-imports
 status=0
-.venv/bin/python -X faulthandler -m pytest -q -p no:cacheprovider --ignore=tests/gui "$@" || status=$?
-.venv/bin/python -X faulthandler -m pytest -q -p no:cacheprovider tests/gui "$@" || status=$?
+.venv/bin/python -X faulthandler -m pytest -q -p no:cacheprovider --durations=30 --ignore=tests/gui "$@" || status=$?
+.venv/bin/python -X faulthandler -m pytest -q -p no:cacheprovider --durations=10 tests/gui "$@" || status=$?
 exit "$status"

@@ -74,16 +74,19 @@ def test_png_sequence_into_the_project_folder_is_refused(tmp_path):
 
 
 def test_overwrite_replaces_only_our_own_frame_files(tmp_path):
-    proj = project(tmp_path)  # 0.5 s at 30 fps: 15 frames
+    # Issue 19 changed how "our own" is known: an earlier render's record of the files it wrote (names
+    # and sha256), not their names; so the earlier frames come from a real render here.
     out = tmp_path / "frames"
-    out.mkdir()
+    earlier = run_cli("render", str(project(tmp_path, duration=1.0, name="longer")), "-o", str(out),
+                      "--format", "png-sequence", "--local", "1")
+    assert earlier.returncode == 0, earlier.stderr
+    assert (out / "frame_000030.png").is_file()  # past the new last frame
+    proj = project(tmp_path)  # 0.5 s at 30 fps: 15 frames
     (out / "notes.txt").write_text("my notes")
-    (out / "frame_000099.png").write_bytes(b"an earlier render's frame")  # past the new last frame
-    (out / "frame_000001.png").write_bytes(b"an earlier render's frame")
     (out / "cover.png").write_bytes(b"not ours")
     proc = run_cli("render", str(proj), "-o", str(out), "--format", "png-sequence", "--local", "1", "--overwrite")
     assert proc.returncode == 0, proc.stderr
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != ".hyperdesk-sequence.json")
     frames = [f"frame_{i:06d}.png" for i in range(1, 16)]
     assert names == sorted(frames + ["audio.m4a", "notes.txt", "cover.png"])
     assert (out / "notes.txt").read_text() == "my notes"

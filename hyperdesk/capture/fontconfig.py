@@ -1,7 +1,9 @@
 """The per-render fontconfig file, composition contract 12.1.
 
 One font directory (the plan's ``fonts/``), a cache directory inside the work dir, no include of
-the system configuration, every generic family aliased to the default face, and one rendering rule
+the system configuration, the names Chromium asks fontconfig for bound to the faces HyperFrames
+draws for them on Linux (``BROWSER_FACES``, docs/fonts.md; the default face when the plan lacks
+one), and one rendering rule
 (antialias on, hinting off / hintnone, autohint off, subpixel order none, LCD filter none, embedded
 bitmaps off). Chromium is started with ``FONTCONFIG_FILE`` pointing at the file.
 """
@@ -13,23 +15,20 @@ from xml.sax.saxutils import escape
 
 DEFAULT_FACE = "Inter"
 
-# Composition contract 12.1, "Generic families".
-GENERIC_FAMILIES = [
-    "sans-serif",
-    "serif",
-    "monospace",
-    "cursive",
-    "fantasy",
-    "system-ui",
-    "ui-sans-serif",
-    "ui-serif",
-    "ui-monospace",
-    "emoji",
-    "math",
-    "fangsong",
-    "-apple-system",
-    "BlinkMacSystemFont",
-]
+# Where CSS gives Chromium no family of its own (the ``font`` shorthand and canvas ``ctx.font`` with
+# a generic family, unstyled text, a family no tier supplied), Chromium asks fontconfig for these
+# names; on a Linux host (HyperFrames' renderer) they give Liberation Sans/Serif/Mono and DejaVu Sans,
+# whose designs the plan embeds from @fontsource: Arimo, Tinos and Cousine are the Liberation designs.
+BROWSER_FACES: dict[str, tuple[str, ...]] = {
+    "Arimo": ("Arial", "Helvetica", "Liberation Sans"),  # CSS sans-serif
+    "Tinos": ("Times New Roman", "Times", "Liberation Serif"),  # CSS serif, the standard face
+    "Cousine": ("Courier New", "Courier", "Liberation Mono", "monospace"),  # CSS monospace
+    "DejaVu Sans": ("system-ui", "sans-serif", "sans"),  # CSS system-ui: fontconfig's own sans-serif
+}
+
+# No other name is bound (the CSS generic families cursive, fantasy, ui-*, ...): fontconfig answers
+# a font of another name, which Chromium refuses as on a host, and it falls back to the standard
+# face (Tinos), as HyperFrames draws them on Linux.
 
 
 def fontconfig_text(fonts_dir: str | os.PathLike[str], cache_dir: str | os.PathLike[str],
@@ -45,13 +44,14 @@ def fontconfig_text(fonts_dir: str | os.PathLike[str], cache_dir: str | os.PathL
         f"  <dir>{fonts}</dir>",
         f"  <cachedir>{cache}</cachedir>",
     ]
-    for fam in GENERIC_FAMILIES:
-        lines += [
-            '  <alias binding="same">',
-            f"    <family>{escape(fam)}</family>",
-            f"    <prefer><family>{face}</family></prefer>",
-            "  </alias>",
-        ]
+    for target, names in BROWSER_FACES.items():
+        for name in names:
+            lines += [
+                '  <alias binding="same">',
+                f"    <family>{escape(name)}</family>",
+                f"    <prefer><family>{escape(target)}</family><family>{face}</family></prefer>",
+                "  </alias>",
+            ]
     lines += [
         '  <match target="font">',
         '    <edit name="antialias" mode="assign"><bool>true</bool></edit>',

@@ -131,6 +131,8 @@ class LaunchedBrowser:
         self._cdp: CDPSession | None = None
         self._dead: asyncio.Future | None = None
         self._dead_reason = ""
+        self._dead_code = "BROWSER_CRASHED"
+        self._documents = 0  # documents committed in the main frame of this launch
         self._closing = False
         self._blocked_urls: set[str] = set()
         self._tick_base_ms = 0.0
@@ -211,6 +213,8 @@ class LaunchedBrowser:
         dead = loop.create_future()  # this launch's own: events of a closed earlier launch cannot reach it
         self._dead = dead
         self._dead_reason = ""
+        self._dead_code = "BROWSER_CRASHED"
+        self._documents = 0
         self._tick_base_ms = time.monotonic() * 1000.0
         self._tick_k = 0
         self.beginframe = beginframe
@@ -261,9 +265,13 @@ class LaunchedBrowser:
         self._page = page
         page.on("crash", lambda *_: self._mark_dead(dead, "the page crashed"))
         page.on("close", lambda *_: self._mark_dead(dead, "the page closed"))
+        page.on("response", self._on_response)
         page.on("pageerror", self._on_page_error)
         page.on("console", self._on_console)
         self._cdp = cdp = await ctx.new_cdp_session(page)
+        # Cross-document navigations only (history.pushState and #hash changes are not reported here).
+        cdp.on("Page.frameNavigated", lambda params: self._on_navigated(dead, params))
+        await cdp.send("Page.enable")
         version = ""
         if ctx.browser is not None:
             try:
@@ -280,15 +288,35 @@ class LaunchedBrowser:
         if version:
             record_browser_version(self.info, version)
 
-    def _mark_dead(self, dead: asyncio.Future, reason: str) -> None:
+    def _mark_dead(self, dead: asyncio.Future, reason: str, code: str = "BROWSER_CRASHED") -> None:
         if self._closing or dead is not self._dead:
             return
         if not dead.done():
             self._dead_reason = reason
+            self._dead_code = code
             dead.set_result(reason)
+
+    def _on_navigated(self, dead: asyncio.Future, params: dict) -> None:
+        """A new document in the main frame after /index.html: the page went elsewhere or reloaded.
+        The composition is gone, and every later call on the page would only time out
+        (PAGE_NAVIGATED, at once)."""
+        frame = params.get("frame") or {}
+        if frame.get("parentId"):
+            return
+        url = str(frame.get("url") or "")
+        if url == "about:blank" and self._documents == 0:
+            return
+        self._documents += 1
+        if url != f"{self.origin}/index.html":
+            self._mark_dead(dead, f"the page navigated away from /index.html to {url[:300]}", "PAGE_NAVIGATED")
+        elif self._documents > 1:
+            self._mark_dead(dead, "the page reloaded itself", "PAGE_NAVIGATED")
 
     def crashed(self, what: str, exc: BaseException | None = None) -> HyperdeskError:
         reason = self._dead_reason or (str(exc).splitlines()[0] if exc and str(exc) else "the CDP connection closed")
+        if self._dead_code == "PAGE_NAVIGATED":
+            return HyperdeskError("PAGE_NAVIGATED", f"The composition left its page during {what}: {reason}",
+                                  details={"work_dir": str(self.work_dir), "frame_step": what})
         return HyperdeskError(
             "BROWSER_CRASHED",
             f"Chromium stopped during {what}: {reason}",
@@ -347,7 +375,7 @@ class LaunchedBrowser:
             if own or url.startswith("data:") or url.startswith("blob:"):
                 await route.continue_()
             else:
-                self._block(url)
+                self._block(url, self._requester(route.request))
                 await route.abort("blockedbyclient")
         except Exception:  # the page may be gone already
             log.debug("route handling failed for %s", url, exc_info=True)
@@ -357,15 +385,53 @@ class LaunchedBrowser:
         with contextlib.suppress(Exception):
             await ws.close()
 
-    def _block(self, url: str) -> None:
+    def _block(self, url: str, referrer: str | None = None) -> None:
         if url in self._blocked_urls:
             return
         self._blocked_urls.add(url)
         self.warnings.append(SessionWarning(
             code="REQUEST_BLOCKED",
-            message=f"Request outside the render's loopback server was aborted: {url[:300]}",
+            message=f"Request outside the render's loopback server was aborted: {url[:300]}{self._by(referrer)}",
             url=url,
         ))
+
+    @staticmethod
+    def _requester(request: Any) -> str | None:
+        """The URL of the file that made a request: its Referer when that has a path (a cross-origin
+        request's carries the origin only), else its frame's document."""
+        referer = request.headers.get("referer") or ""
+        if referer.split("://", 1)[-1].strip("/").count("/"):
+            return str(referer)
+        with contextlib.suppress(Exception):  # a request of no frame (a worker's)
+            return str(request.frame.url)
+        return referer or None
+
+    def _by(self, referrer: str | None) -> str:
+        """ ", requested by <file>": the referring document or stylesheet, as a project path."""
+        if not referrer:
+            return ""
+        origin = self.origin or ""
+        path = referrer[len(origin):].lstrip("/") if origin and referrer.startswith(origin) else referrer
+        return f", requested by {path.split('?', 1)[0][:300]}"
+
+    def _on_response(self, response: Any) -> None:
+        """A file of the composition the loopback server does not have (a 404): a warning naming
+        it and the file that asked for it, since the frame then renders without it."""
+        with contextlib.suppress(Exception):  # the page may be gone already
+            url = response.url
+            if response.status < 400 or url.endswith("/favicon.ico"):  # a browser's own request
+                return
+            if url in self._blocked_urls:
+                return
+            self._blocked_urls.add(url)
+            origin = self.origin or ""
+            shown = url[len(origin):] if origin and url.startswith(origin) else url
+            referrer = self._requester(response.request)
+            self.warnings.append(SessionWarning(
+                code="REQUEST_FAILED",
+                message=f"{shown[:300]} answered HTTP {response.status}{self._by(referrer)}",
+                url=url,
+            ))
 
     def _on_page_error(self, err: Any) -> None:
         entry = self.errors.record(err)

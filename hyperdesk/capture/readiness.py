@@ -8,10 +8,11 @@ page's readiness warnings into the session's warnings.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hyperdesk.capture.launch import LaunchedBrowser, playwright_error
@@ -72,6 +73,16 @@ _PAGE_WARNINGS_JS = """(codes) => {
     .map(w => ({code: String(w.code), message: String(w.message)}));
 }"""
 
+# The shader transitions a page composites itself (HyperShader, @hyperframes/shader-transitions):
+# its init() lists them in window.__hf.transitions whether or not a renderer is there to take them.
+_SHADER_TRANSITIONS_JS = """() => {
+  const hf = window.__hf;
+  const list = (hf && Array.isArray(hf.transitions)) ? hf.transitions : [];
+  return list.filter(t => t && t.shader !== undefined && t.shader !== null)
+    .map(t => ({time: Number(t.time), shader: String(t.shader),
+                from: String(t.fromScene || ''), to: String(t.toScene || '')}));
+}"""
+
 
 async def install_page_scripts(browser: LaunchedBrowser, init_script: InitScript | None = None) -> None:
     """Steps 7-8: the runtime's init script (or a test's *init_script*), then the alpha set-up."""
@@ -95,22 +106,71 @@ async def load_until_ready(browser: LaunchedBrowser) -> None:
     """Step 9: navigate, wait for readiness, forward the page's readiness warnings."""
     await _navigate(browser)
     await _wait_ready(browser)
+    await _refuse_shader_transitions(browser)
     await _collect_page_warnings(browser)
+
+
+_ALIVE_EXPRESSION = {"expression": "0", "returnByValue": True}
+
+
+async def _watch_responsive(browser: LaunchedBrowser, what: str) -> None:
+    """Raise PAGE_UNRESPONSIVE when the page's main thread answers no call for the unresponsive
+    limit (a script that never yields, e.g. `while (true) {}`); never returns otherwise."""
+    limit = browser.timeouts.page_unresponsive_s()
+    while True:
+        try:
+            await asyncio.wait_for(browser.cdp.send("Runtime.evaluate", _ALIVE_EXPRESSION), limit)
+        except TimeoutError:
+            raise HyperdeskError(
+                "PAGE_UNRESPONSIVE",
+                f"The page stopped answering during {what}: its main thread has been busy for {limit:g} s"
+                " (a script that never yields?)",
+                details={"unresponsive_s": limit, "work_dir": str(browser.work_dir)}) from None
+        except playwright_error():
+            pass  # a context replaced by the navigation; asked again below
+        await asyncio.sleep(min(1.0, limit / 4))
+
+
+async def _while_responsive(browser: LaunchedBrowser, aw: Awaitable[Any], what: str) -> Any:
+    """Await `aw`, unless the page stops answering first (PAGE_UNRESPONSIVE)."""
+    task = asyncio.ensure_future(aw)
+    watch = asyncio.ensure_future(_watch_responsive(browser, what))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            watch.result()
+        return task.result()
+    finally:
+        for t in (task, watch):
+            if not t.done():
+                t.cancel()
+            browser.consume(t)
+
+
+async def _navigated_meanwhile(browser: LaunchedBrowser) -> None:
+    """A failed navigation may be the page's own navigation away, reported a moment later."""
+    with contextlib.suppress(TimeoutError, HyperdeskError):
+        await asyncio.wait_for(asyncio.shield(browser.dead), 0.5)
+    if browser.dead.done():
+        raise browser.crashed("navigation to /index.html")
 
 
 async def _navigate(browser: LaunchedBrowser) -> None:
     url = f"{browser.origin}/index.html"
     nav_s = browser.timeouts.navigation_s
+    what = "navigation to /index.html"
     try:
         resp = await browser.guard(
-            browser.page.goto(url, wait_until="domcontentloaded", timeout=nav_s * 1000.0 + 1000.0),
-            nav_s, "navigation to /index.html", timeout_code="PAGE_NOT_READY", pump=True)
+            _while_responsive(browser, browser.page.goto(url, wait_until="domcontentloaded",
+                                                         timeout=nav_s * 1000.0 + 1000.0), what),
+            nav_s, what, timeout_code="PAGE_NOT_READY", pump=True)
     except HyperdeskError as e:
         if e.code == "PAGE_NOT_READY":
             browser.errors.check()
             e.details.setdefault("unmet", ["navigation (DOMContentLoaded)"])
         raise
     except playwright_error() as e:
+        await _navigated_meanwhile(browser)
         browser.errors.check()
         raise HyperdeskError(
             "PAGE_NOT_READY",
@@ -134,9 +194,10 @@ async def _wait_ready(browser: LaunchedBrowser) -> None:
         if remaining <= 0:
             break
         try:
-            r = await browser.guard(browser.page.evaluate(_READY_JS, browser.errors.runtime_seen),
-                                    max(remaining, timeouts.ready_poll_s), "the readiness poll",
-                                    timeout_code="PAGE_NOT_READY", pump=True)
+            r = await browser.guard(
+                _while_responsive(browser, browser.page.evaluate(_READY_JS, browser.errors.runtime_seen),
+                                  "the readiness wait"),
+                max(remaining, timeouts.ready_poll_s), "the readiness poll", timeout_code="PAGE_NOT_READY", pump=True)
         except HyperdeskError as e:
             if e.code != "PAGE_NOT_READY":
                 raise
@@ -150,6 +211,28 @@ async def _wait_ready(browser: LaunchedBrowser) -> None:
             return
         await browser.guard(asyncio.sleep(timeouts.ready_poll_s), None, "the readiness wait", pump=True)
     await _raise_not_ready(browser)
+
+
+async def _refuse_shader_transitions(browser: LaunchedBrowser) -> None:
+    """A page that composites shader transitions itself expects a renderer hand-off (a virtual-time
+    bridge plus a compositing step per frame) that hyperdesk does not provide: without it the library
+    samples scenes in real time and every frame shows its loader. Refuse such a page instead."""
+    try:
+        found = await browser.guard(browser.page.evaluate(_SHADER_TRANSITIONS_JS), browser.timeouts.frame_s,
+                                    "reading the page's shader transitions", pump=True)
+    except playwright_error() as e:
+        log.debug("reading the shader transitions failed: %s", e)
+        return
+    if not found:
+        return
+    listed = ", ".join(f"{t['shader']} at {t['time']:g} s ({t['from']} -> {t['to']})" for t in found)
+    raise HyperdeskError(
+        "SHADER_TRANSITIONS_NOT_SUPPORTED",
+        f"The page composites {len(found)} shader transition(s) itself (HyperShader): {listed}; hyperdesk "
+        "does not provide the renderer hand-off they need, and without it every frame would show the "
+        "library's loader",
+        details={"transitions": found, "work_dir": str(browser.work_dir)},
+    )
 
 
 async def _collect_page_warnings(browser: LaunchedBrowser) -> None:

@@ -71,6 +71,18 @@ DEFAULT_MIME = "application/octet-stream"
 _RANGE_RE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
 
+# What the page's errors call the project's files: http://127.0.0.1:<ephemeral port>/<path in compiled/>
+LOOPBACK_URL = re.compile(r"http://127\.0\.0\.1:\d+/(?!__hd/)")
+
+
+def project_locations(text: str, project_dir: str) -> str:
+    """*text* with the loopback server's URLs turned into paths of the project the page was compiled
+    from (``compiled/`` keeps the project's layout), so ``http://127.0.0.1:56479/index.html:46:28``
+    reads ``<project>/index.html:46:28``."""
+    root = project_dir.rstrip("/") + "/"
+    return LOOPBACK_URL.sub(lambda _m: root, text)
+
+
 def mime_type(path: str) -> str:
     return MIME_TYPES.get(os.path.splitext(path)[1].lower(), DEFAULT_MIME)
 

@@ -187,6 +187,17 @@ class CaptureSession:
                 await self.frames.render(frame_index - 1)
         return await self.frames.capture(frame_index)
 
+    async def preroll(self, start: int, end: int) -> None:
+        """Seek frames [start, end) in order without drawing or capturing them (plan-level pre-roll:
+        a history-dependent page then reaches the next frame in the state a one-process render
+        leaves it in). Must come before the first capture; frame *end* is then warmed up as usual."""
+        if self._closed:
+            raise self.browser.crashed("a pre-roll on a closed session")
+        if self._warmed:
+            raise HyperdeskError("INTERNAL_ERROR", "a pre-roll after the first capture of a session")
+        if end > start:
+            await self.frames.preroll(range(start, end))
+
     # ------------------------------------------------------------------------ close
 
     async def close(self) -> None:

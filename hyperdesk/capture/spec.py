@@ -57,6 +57,13 @@ class Timeouts:
     # item 3, the root's included). None: derived from ready_s, so that the wait ends before the
     # readiness limit (45 s -> 40 s; a test's 3 s -> 2.25 s).
     timeline_wait_s: float | None = None
+    # A page whose main thread answers no call for this long while it loads is stuck (an endless
+    # loop): PAGE_UNRESPONSIVE then, not a wait for the navigation and readiness limits (capped by
+    # ready_s). A composition's legitimate synchronous start-up work takes well under this.
+    unresponsive_s: float = 15.0
+
+    def page_unresponsive_s(self) -> float:
+        return max(0.5, min(self.unresponsive_s, self.ready_s))
 
     def page_timeline_wait_s(self) -> float:
         if self.timeline_wait_s is not None:

@@ -1,4 +1,4 @@
-"""hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, gui.
+"""hyperdesk command line: render, plan, render-chunk, assemble, doctor, setup, worker, nodes, jobs, queue, cache, gui.
 
 Every failure is printed as a typed error (code, message, hint) with the exit status of its code
 (errors.CODES) and no traceback.
@@ -18,9 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hyperdesk import __version__
-from hyperdesk.cli import desktop, doctor, gui, jobs, nodes, pipeline, provision, render, worker
+from hyperdesk.cli import cache, desktop, doctor, gui, jobs, nodes, pipeline, provision, queue, render, worker
 from hyperdesk.cli.output import emit_event, print_error
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, unexpected_error
 from hyperdesk.faults import FaultPlan
 
 
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.register(sub)
     provision.register(nodes.register(sub))
     jobs.register(sub)
+    queue.register(sub)
+    cache.register(sub)
     desktop.register(sub)
     gui.register(sub)
     return parser
@@ -84,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         print_error(err)
         return err.exit_status
     except KeyboardInterrupt:
+        # The cleanups have run; a second Ctrl-C or SIGTERM while Python exits must not turn the
+        # exit status 130 into a death by signal.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(sig, signal.SIG_IGN)
         print("error CANCELLED: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `hyperdesk doctor --json | head`: the reader left, nothing to report
@@ -93,6 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # never a traceback for the user; HYPERDESK_DEBUG=1 shows it
         if os.environ.get("HYPERDESK_DEBUG"):
             raise
-        bug = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        bug = unexpected_error(exc)
         print_error(bug)
         return bug.exit_status

@@ -8,11 +8,13 @@ import time
 
 from typing import TYPE_CHECKING, Any
 
+from hyperdesk.cli.output import say
 from hyperdesk.cli.render import drive, finish
 from hyperdesk.dirs import pid_alive
 from hyperdesk.errors import HyperdeskError
 
 if TYPE_CHECKING:
+    from hyperdesk.service import JobOutcome
     from hyperdesk.store.db import JobStore
     from hyperdesk.store.models import JobRecord
 
@@ -39,7 +41,8 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
     for job in store.list_jobs(limit=args.limit):
         done = sum(1 for c in store.chunks(job.id) if c.state == "done")
         rows.append({"id": job.id, "state": shown_state(job), "chunks_done": done, "chunk_count": job.chunk_count,
-                     "output": job.output, "created_at": job.created_at, "error": (job.error or {}).get("code")})
+                     "output": job.output, "created_at": job.created_at,
+                     "name": job.name, "plan_hash": job.plan_hash, "error": (job.error or {}).get("code")})
     if args.json:
         print(json.dumps(rows, sort_keys=True))
         return 0
@@ -103,8 +106,46 @@ def cmd_jobs_resume(args: argparse.Namespace) -> int:
     return _resume(args, None)
 
 
+def _frame_range(text: str) -> tuple[int, int]:
+    first, sep, last = text.partition("-")
+    try:
+        a, b = int(first), int(last if sep else first)
+    except ValueError:
+        raise HyperdeskError("INVALID_RENDER_CONFIG", f"--frames {text!r} is not a range like 30-59",
+                             details={"field": "frames", "value": text}) from None
+    return a, b
+
+
 def cmd_jobs_retry(args: argparse.Namespace) -> int:
-    return _resume(args, list(args.chunk))
+    from hyperdesk.cli.progress import EventPrinter  # lazy: see cli/__init__.py
+    from hyperdesk.service import RenderService  # lazy: see cli/__init__.py
+
+    service = RenderService(faults=args.faults)
+    job = _job_or_fail(service.store, args.job)
+    if args.replan:
+        started = time.monotonic()
+        service.add_listener(EventPrinter(args.json))
+        request = service.stored_request(job.id)
+        if request is not None:
+            service.check(request)
+
+        async def run() -> JobOutcome:
+            new_id = await service.replan(job.id)
+            return await drive(service, new_id, asyncio.sleep(0))
+
+        outcome = asyncio.run(run())
+        return finish(outcome, args.json, started)
+    if service.sources_changed(job.id):
+        say(f"warning: the composition's files changed since job {job.id} was planned: this retry renders the "
+            "old plan. Use --replan to plan the composition again.")
+    chunks = list(args.chunk)
+    if args.frames:
+        chunks = sorted(set(chunks) | set(service.chunks_for_frames(job.id, *_frame_range(args.frames))))
+        gone = sorted(set(service.chunks_without_files(job.id)) - set(chunks))
+        if gone:
+            say(f"the chunk files of job {job.id} were not kept (render with --keep-chunks to re-render only a "
+                f"frame range): chunks {', '.join(map(str, gone))} are rendered again too")
+    return _resume(args, chunks)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -126,6 +167,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = jsub.add_parser("retry", help="render failed chunks (or the given ones) again and finish the job")
     t.add_argument("job")
     t.add_argument("--chunk", type=int, action="append", default=[], metavar="INDEX")
+    t.add_argument("--frames", default=None, metavar="FIRST-LAST",
+                   help="render the chunks covering these frames again and assemble again")
+    t.add_argument("--replan", action="store_true",
+                   help="plan the composition again from its files as they are now (after a fix) and render it")
     t.add_argument("--accept-host-key", action="append", default=[], metavar="SHA256:FINGERPRINT")
     t.add_argument("--json", action="store_true")
     t.set_defaults(handler=cmd_jobs_retry)

@@ -11,7 +11,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from hyperdesk.cli.render import add_render_options, config_from_args
+from hyperdesk.cli.options import add_render_options, config_from_args
 from hyperdesk.dirs import asset_cache_dir
 from hyperdesk.errors import HyperdeskError
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from hyperdesk.cli.progress import project_line  # lazy: see cli/__init__.py
     from hyperdesk.plan.planner import plan  # lazy: see cli/__init__.py
     from hyperdesk.plan.verify import load_plan  # lazy: see cli/__init__.py
 
@@ -49,6 +50,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
               f"{m.chunk_count} chunks, {m.format}")
         print(f"plan hash {m.plan_hash}")
         print(f"plan dir  {result.plan_dir}  ({m.size_bytes} bytes, {time.monotonic() - t0:.1f} s)")
+        if m.project_files is not None:
+            print(project_line(m.project_dir, m.project_scope, m.project_files, m.project_bytes or 0))
         for w in m.warnings:
             print(f"warning {w.code}: {w.message}", file=sys.stderr)
     return 0
@@ -100,6 +103,12 @@ def _text_progress(index: int) -> Callable[[int, int], None]:
 
 # ---------------------------------------------------------------- assemble
 
+# What a user does about a bad chunk given to `hyperdesk assemble`, which stitches what it is given
+# and never fetches nor renders anything itself.
+CHUNK_FIX_HINT = ("Render chunk {index} again (hyperdesk render-chunk PLANDIR {index} -o CHUNK), then run "
+                  "hyperdesk assemble again with its new file: assemble only stitches the chunks it is given.")
+BAD_CHUNK_CODES = ("OUTPUT_HASH_MISMATCH", "ASSEMBLE_INPUT_MISSING", "CHUNK_RESULT_INVALID")
+
 
 def load_chunk_results(paths: list[str]) -> list[ChunkResult]:
     from hyperdesk.models import ChunkResult  # lazy: see cli/__init__.py
@@ -122,12 +131,17 @@ def load_chunk_results(paths: list[str]) -> list[ChunkResult]:
 
 def cmd_assemble(args: argparse.Namespace) -> int:
     from hyperdesk.plan.assemble import assemble  # lazy: see cli/__init__.py
-    from hyperdesk.plan.paths import check_output  # lazy: see cli/__init__.py
+    from hyperdesk.plan.paths import check_planned_output  # lazy: see cli/__init__.py
     from hyperdesk.plan.verify import load_plan  # lazy: see cli/__init__.py
 
-    fmt = load_plan(Path(args.plan_dir), verify_hash=False).encoder.format
-    out = check_output(args.output, fmt, overwrite=args.overwrite)
-    result = assemble(Path(args.plan_dir), load_chunk_results(args.chunks), out, overwrite=args.overwrite)
+    out = check_planned_output(args.output, load_plan(Path(args.plan_dir), verify_hash=False),
+                               overwrite=args.overwrite)
+    try:
+        result = assemble(Path(args.plan_dir), load_chunk_results(args.chunks), out, overwrite=args.overwrite)
+    except HyperdeskError as err:
+        if err.code in BAD_CHUNK_CODES:
+            err.hint = CHUNK_FIX_HINT.format(index=err.details.get("chunk_index", "N"))
+        raise
     if args.json:
         print(json.dumps(result.model_dump(mode="json"), sort_keys=True))
     else:

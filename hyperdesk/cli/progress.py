@@ -13,28 +13,48 @@ from hyperdesk.farm import events as ev
 QUIET_IN_JSON = ("attempt_log", "attempt_heartbeat", "planning")
 
 
+def project_line(project_dir: str | None, scope: str | None, files: int, size: int) -> str:
+    """What the project copy took and from where, for people:
+    `project /home/me: 7 files, 17.8 KiB (only the files the composition references, and --include)`."""
+    what = "the whole folder" if scope == "folder" else "only the files the composition references, and --include"
+    shown = f"{size} bytes" if size < 1024 else next(
+        f"{size / 1024 ** k:.1f} {unit}" for k, unit in ((3, "GiB"), (2, "MiB"), (1, "KiB")) if size >= 1024 ** k)
+    return f"project {project_dir or '?'}: {files} files, {shown} ({what})"
+
+
 class ProgressBar:
     """Frames, frames/s, ETA of a whole job."""
 
     def __init__(self, total: int, enabled: bool = True) -> None:
         self.total = total
         self.done_by_chunk: dict[int, int] = {}
+        self.kept = 0  # frames of chunks kept from an earlier run: done, but not rendered at this rate
         self.t0 = time.monotonic()
         self.tty = sys.stderr.isatty()
         self.enabled = enabled
         self._last = 0.0
+        self._shown = -1  # the frame count of the last line drawn
 
     def update(self, chunk: int, done: int, force: bool = False) -> None:
         self.done_by_chunk[chunk] = done
+        self._draw(min(self.total, sum(self.done_by_chunk.values())), force)
+
+    def complete(self) -> None:
+        """Every chunk is done: the last line shows the whole frame count, kept chunks included."""
+        if self._shown != self.total:
+            self._draw(self.total, True)
+
+    def _draw(self, done_all: int, force: bool) -> None:
         if not self.enabled:
             return
         now = time.monotonic()
         if not force and now - self._last < (0.2 if self.tty else 5.0):
             return
         self._last = now
-        done_all = sum(self.done_by_chunk.values())
-        rate = done_all / max(1e-6, now - self.t0)
-        eta = (self.total - done_all) / rate if rate > 0 else float("inf")
+        self._shown = done_all
+        rendered = min(self.total, sum(self.done_by_chunk.values())) - self.kept
+        rate = max(0, rendered) / max(1e-6, now - self.t0)
+        eta = 0.0 if done_all >= self.total else (self.total - done_all) / rate if rate > 0 else float("inf")
         width = 30
         filled = int(width * done_all / max(1, self.total))
         eta_txt = f"{eta:5.0f}s" if eta != float("inf") else "    ?"
@@ -70,6 +90,11 @@ class EventPrinter:
             for index in event.kept_chunks:
                 start, end = next(((s, e) for i, s, e in event.chunks if i == index), (0, 0))
                 self.bar.done_by_chunk[index] = end - start
+            self.bar.kept = sum(self.bar.done_by_chunk.values())
+        if isinstance(event, ev.AssembleStarted) and self.bar is not None:
+            self.bar.complete()  # the bar's last line, above what assembly prints
+            self.bar.close()
+            self.bar = None
         line = self.text(event)
         if line:
             if self.bar is not None:
@@ -80,7 +105,7 @@ class EventPrinter:
                 self.bar.update(event.chunk_index, event.frames_done)
             elif isinstance(event, ev.ChunkDone):
                 self.bar.update(event.chunk_index, event.frames, force=True)
-            elif isinstance(event, (ev.AssembleStarted, ev.JobDone, ev.JobFailed, ev.JobCancelled)):
+            elif isinstance(event, (ev.JobDone, ev.JobFailed, ev.JobCancelled)):
                 self.bar.close()
                 self.bar = None
 
@@ -91,6 +116,8 @@ class EventPrinter:
         if isinstance(e, ev.JobPlanned):
             lines = [f"plan {e.plan_hash[:12]} ({'reused' if e.reused else 'new'}, {e.plan_seconds:.1f} s): "
                      f"{e.total_frames} frames in {e.chunk_count} chunks"]
+            if e.project_files is not None:
+                lines.append(project_line(e.project_dir, e.project_scope, e.project_files, e.project_bytes or 0))
             lines += [f"warning {w.get('code')}: {w.get('message')}" for w in e.warnings]
             return "\n".join(lines)
         if isinstance(e, ev.JobStarted):

@@ -34,6 +34,13 @@ class ProjectBoundary:
         self.project_dir = Path(project_dir)
         self.project_real = real_path(project_dir)
         self.allowed = [real_path(Path(p).expanduser()) for p in allow_outside or ()]
+        # The real path of every local file the composition reads: the plan keeps them (meta/sources.json)
+        # so that no output is ever written onto one (issue 19).
+        self.read: set[Path] = set()
+
+    def note(self, real: Path) -> None:
+        """Record a file the composition reads (its real path)."""
+        self.read.add(real)
 
     def admits(self, real: Path) -> bool:
         """A real path the composition may read: inside the project or an allowed folder."""
@@ -52,6 +59,7 @@ class ProjectBoundary:
                 f"directory {self.project_real}",
                 details={"reference": reference, "file": file, "resolved": str(real)},
             )
+        self.read.add(real)
         return real
 
     def broken_reference(self, path: Path | str, *, reference: str, file: str) -> HyperdeskError | None:

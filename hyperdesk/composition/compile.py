@@ -10,8 +10,9 @@ The steps run in the contract's order:
     outside-project files into __hd/;        linked.
  5. animated GIF/APNG/WebP images become looping video clips (animated.py).
 
-The project itself is copied into compiled/ first (plan contract 1), so every later step reads
-and writes the compiled tree only.
+The project itself is copied into compiled/ first (plan contract 1; composition/project.py says
+which of its files), so every later step reads and writes the compiled tree only. Every local file
+the composition reads is recorded (`CompiledComposition.sources`, the plan's meta/sources.json).
 """
 from __future__ import annotations
 
@@ -19,12 +20,11 @@ import hashlib
 import os
 import posixpath
 import shutil
-import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import quote, unquote
 
 from hyperdesk.composition import cssscope
@@ -34,6 +34,7 @@ from hyperdesk.composition.document import (
     DEFAULT_FPS,
     SCOPE_ATTR,
     body_of,
+    check_shader_transitions,
     find_root,
     head_of,
     invalid,
@@ -48,7 +49,7 @@ from hyperdesk.composition.document import (
     source_file_of,
 )
 from hyperdesk.composition.animated import FROM_IMAGE_CSS, convert_animated_images
-from hyperdesk.composition.boundary import ProjectBoundary, link_state, real_path
+from hyperdesk.composition.boundary import ProjectBoundary, real_path
 from hyperdesk.composition.font_embed import FontEmbedResult, embed_fonts
 from hyperdesk.composition.font_scan import normalize_font_css
 from hyperdesk.composition.media import (
@@ -59,7 +60,10 @@ from hyperdesk.composition.media import (
     media_elements,
     normalise_media,
 )
+from hyperdesk.composition.project import Project, ProjectEntry, ProjectLimits, project_files
+from hyperdesk.composition.references import HREF_RESOURCE_TAGS
 from hyperdesk.composition.resolver import AssetResolver
+from hyperdesk.composition.script_faces import SCRIPT_FACES_SRC, named_families, script_texts, write_script_faces
 from hyperdesk.composition.scripts import instance_script
 from hyperdesk.composition.subcomp import (
     Inliner,
@@ -82,7 +86,6 @@ from hyperdesk.composition.variables import (
     top_level_values,
     variables_stylesheet,
 )
-from hyperdesk.dirs import PROJECT_SKIP
 from hyperdesk.encode.probe import probe_media
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.models import (
@@ -91,6 +94,7 @@ from hyperdesk.models import (
     Fps,
     MediaCounts,
     PlanWarning,
+    ProjectSources,
     SubCompositionInfo,
     VariableDecl,
 )
@@ -100,9 +104,6 @@ FONTS_CSS_HREF = "/__hd/fonts/fonts.css"
 EXTERNAL_DIR = "__hd/external"
 
 
-# Elements whose `href` names a resource the page loads (a, area and base only navigate).
-_HREF_RESOURCE_TAGS = frozenset({"image", "use", "feimage", "script", "textpath", "mpath", "pattern",
-                                 "lineargradient", "radialgradient", "filter", "tref"})
 _DROP_REMOTE_LINK_RELS = frozenset({"preconnect", "dns-prefetch", "prefetch", "prerender", "icon",
                                     "apple-touch-icon", "manifest", "canonical", "alternate", "author",
                                     "license", "help", "search", "next", "prev", "mask-icon"})
@@ -135,6 +136,8 @@ class CompiledComposition:
     # Top-level variable values (defaults overlaid with the overrides).
     variable_values: dict[str, Any] = field(default_factory=dict)
     index_html: str = "index.html"
+    # What the project copy took and the files the composition reads (meta/sources.json).
+    sources: ProjectSources = field(default_factory=lambda: ProjectSources(scope="folder", files=0, bytes=0))
 
 
 # ============================================================================ collaborators
@@ -144,10 +147,11 @@ class CompiledComposition:
 
 
 def _make_resolver(asset_dirs: list[Path], cache_dir: Path, plan_root: Path, compiled_dir: Path,
-                   fonts_dir: Path, *, loopback_only: bool = False) -> AssetResolver | None:
+                   fonts_dir: Path, *, loopback_only: bool = False,
+                   allow_missing: bool = False) -> AssetResolver | None:
     """The remote-resource resolver (contract 12.2)."""
     return AssetResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir=fonts_dir,
-                         loopback_only=loopback_only)
+                         loopback_only=loopback_only, allow_missing=allow_missing)
 
 
 def _font_api() -> tuple[Callable[[str], str], Callable[..., FontEmbedResult]] | None:
@@ -158,84 +162,6 @@ def _font_api() -> tuple[Callable[[str], str], Callable[..., FontEmbedResult]] |
 # ============================================================================ project copy
 
 
-@dataclass
-class ProjectEntry:
-    """One entry of the project walk (plan contract 1)."""
-
-    rel: str      # posix, NFC, relative to the project
-    path: Path    # where it is read from (through the project's own path, links unresolved)
-    kind: str     # "dir" | "file" | "broken" (dangling link) | "outside" (link out of the project)
-    real: Path    # every symbolic link resolved
-
-
-def walk_project(project_dir: Path, exclude: Sequence[Path], boundary: ProjectBoundary,
-                 warnings: list[PlanWarning]) -> Iterator[ProjectEntry]:
-    """The entries the project copy takes, in a stable order: dot-entries (at every level), the
-    top-level skip list and the excluded paths are left out; symbolic links are followed only
-    while their target stays inside the project or an allowed folder, and never round a cycle.
-    A dangling link or a link out of the project is yielded as "broken" / "outside" and not
-    followed: copy_project refuses it, the plan cache key (plan/cache.py) records it."""
-    excluded = set()
-    for p in exclude:
-        excluded.add(real_path(p))
-
-    def walk(src_dir: Path, rel_dir: str, stack: tuple[str, ...]) -> Iterator[ProjectEntry]:
-        try:
-            names = sorted(os.listdir(src_dir))
-        except OSError as exc:
-            warnings.append(PlanWarning(code="PROJECT_ENTRY_SKIPPED",
-                                        message=f"{rel_dir or '.'}: cannot be listed ({exc.strerror})"))
-            return
-        seen: set[str] = set()
-        for name in names:
-            if name.startswith("."):
-                continue
-            if not rel_dir and name in PROJECT_SKIP:
-                continue
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                warnings.append(PlanWarning(code="PROJECT_ENTRY_SKIPPED",
-                                            message=f"{rel_dir}/{name!r}: the name is not valid UTF-8"))
-                continue
-            nfc = unicodedata.normalize("NFC", name)
-            rel = f"{rel_dir}/{nfc}" if rel_dir else nfc
-            if nfc in seen:
-                warnings.append(PlanWarning(code="PROJECT_ENTRY_SKIPPED",
-                                            message=f"{rel}: another entry has the same NFC name"))
-                continue
-            path = src_dir / name
-            real = real_path(path)
-            if real in excluded:
-                continue
-            if os.path.islink(path):
-                state, real = link_state(path, boundary)
-                if state != "ok":
-                    seen.add(nfc)
-                    yield ProjectEntry(rel, path, state, real)
-                    continue
-            try:
-                st = os.stat(path)  # follows symlinks (checked above)
-            except OSError as exc:
-                warnings.append(PlanWarning(code="PROJECT_ENTRY_SKIPPED",
-                                            message=f"{rel}: cannot be read ({exc.strerror})"))
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if str(real) in stack:
-                    warnings.append(PlanWarning(code="PROJECT_ENTRY_SKIPPED",
-                                                message=f"{rel}: symbolic link loop"))
-                    continue
-                seen.add(nfc)
-                yield ProjectEntry(rel, path, "dir", real)
-                yield from walk(path, rel, stack + (str(real),))
-            elif stat.S_ISREG(st.st_mode):
-                seen.add(nfc)
-                yield ProjectEntry(rel, path, "file", real)
-            # FIFOs, sockets and devices are never part of a plan.
-
-    yield from walk(Path(project_dir), "", (str(real_path(project_dir)),))
-
-
 def _unreadable(path: Path) -> bool:
     try:
         with open(path, "rb"):
@@ -244,17 +170,14 @@ def _unreadable(path: Path) -> bool:
         return True
 
 
-def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
-                 warnings: list[PlanWarning], boundary: ProjectBoundary | None = None) -> set[str]:
-    """Plan contract 1: copy with symlinks dereferenced, skipping dot-entries everywhere, the
-    top-level skip list and the excluded paths. A symbolic link that points to nothing is
-    BROKEN_SYMLINK; one whose target's real path is outside the project (and outside every
-    allowed folder) is OUTSIDE_PROJECT_REFERENCE: it is never followed. Returns the copied files
-    (posix, NFC)."""
-    boundary = boundary or ProjectBoundary(project_dir)
+def copy_project(entries: Iterable[ProjectEntry], compiled_dir: Path, boundary: ProjectBoundary) -> set[str]:
+    """Plan contract 1: copy the project's files (composition/project.py decides which) with
+    symlinks dereferenced. A symbolic link that points to nothing is BROKEN_SYMLINK; one whose
+    target's real path is outside the project (and outside every allowed folder) is
+    OUTSIDE_PROJECT_REFERENCE: it is never followed. Returns the copied files (posix, NFC)."""
     copied: set[str] = set()
     compiled_dir.mkdir(parents=True, exist_ok=True)
-    for entry in walk_project(project_dir, exclude, boundary, warnings):
+    for entry in entries:
         if entry.kind == "dir":
             (compiled_dir / entry.rel).mkdir(parents=True, exist_ok=True)
         elif entry.kind == "file":
@@ -265,8 +188,8 @@ def copy_project(project_dir: Path, compiled_dir: Path, exclude: Sequence[Path],
                     raise  # the plan side failed (disk full, ...): not the user's file
                 raise HyperdeskError(
                     "PROJECT_FILE_UNREADABLE",
-                    f"{entry.rel}: cannot be read ({exc.strerror or exc}); every file of the project "
-                    "folder is copied into the plan",
+                    f"{entry.rel}: cannot be read ({exc.strerror or exc}); every file the project copy "
+                    "takes is copied into the plan",
                     details={"path": str(entry.path), "file": entry.rel}) from None
             copied.add(entry.rel)
         else:
@@ -281,8 +204,13 @@ class _Compiler:
     def __init__(self, project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                  variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None,
                  exclude: Sequence[Path], prober: Callable[[Path], Any] | None,
-                 allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> None:
+                 allow_outside: Sequence[Path] = (), loopback_only: bool = False, whole: bool = True,
+                 include: Sequence[str] = (), limits: ProjectLimits | None = None,
+                 allow_missing: bool = False) -> None:
         self.project_dir = Path(project_dir).absolute()
+        self.whole = whole
+        self.include = tuple(include)
+        self.limits = limits
         # Every local file the plan reads passes this check (issue 10).
         self.boundary = ProjectBoundary(self.project_dir, [Path(p) for p in (allow_outside or ())])
         self.entry = entry.replace("\\", "/").lstrip("/")
@@ -292,6 +220,7 @@ class _Compiler:
         self.asset_dirs = [Path(d) for d in (asset_dirs or [])]
         self.cache_dir = Path(cache_dir)
         self.loopback_only = loopback_only
+        self.allow_missing = allow_missing
         self.config_fps = fps
         self.exclude = tuple(exclude) + (self.compiled_dir, self.fonts_dir)
         self.prober = prober
@@ -302,6 +231,7 @@ class _Compiler:
         self.local_css_files: list[str] = []
         self._css_seen: set[str] = set()
         self._external: dict[str, str] = {}
+        self._external_bytes = 0  # what the copies under __hd/external took, counted with the project's files
         self._instance_files: dict[str, str] = {}
         self._element_files: dict[Any, str] = {}  # elements the compiler added, by source file
 
@@ -321,8 +251,10 @@ class _Compiler:
                                  details={"path": str(entry_path)}) from None
         render_fps = parse_fps(self.config_fps, source="config") if self.config_fps is not None else None
 
-        self.copied = copy_project(self.project_dir, self.compiled_dir, self.exclude, self.warnings,
-                                   self.boundary)
+        taken = project_files(Project(self.project_dir, self.entry, self.whole), self.exclude, self.boundary,
+                              self.warnings, include=self.include, variables=self.overrides, limits=self.limits)
+        self.copied = copy_project(taken, self.compiled_dir, self.boundary)
+        taken_files = [e for e in taken if e.kind == "file"]
 
         # Step 1: the document (a fragment is wrapped).
         doc, _fragment, doctype = load_entry(text)
@@ -402,11 +334,14 @@ class _Compiler:
                     source=inst.file, variables=inst_values[inst.index], scripts=inst.inline_scripts,
                 )))
 
+        check_shader_transitions(doc, self.entry)
+
         # Step 4: remote resources frozen; files outside the project refused, except those in an
         # allowed folder (--allow-outside), copied under __hd/external.
         strip_preview_runtimes(doc)  # never fetch a preview runtime only to delete it in step 7
         self.resolver = _make_resolver(self.asset_dirs, self.cache_dir, self.compiled_dir.parent,
-                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only)
+                                       self.compiled_dir, self.fonts_dir, loopback_only=self.loopback_only,
+                                       allow_missing=self.allow_missing)
         if self.resolver is None:
             self.warnings.append(PlanWarning(code="ASSET_RESOLVER_UNAVAILABLE",
                                              message="remote resources were not frozen (no asset resolver)"))
@@ -483,10 +418,25 @@ class _Compiler:
             audio_tracks=tracks,
             assets=assets,
             font_manifest=manifest,
-            warnings=_dedupe(self.warnings),
+            warnings=_dedupe(self.warnings + (self.resolver.missing if self.resolver is not None else [])),
             fps=render_fps or facts.fps_attr or DEFAULT_FPS,
             variable_values=top_values,
+            sources=ProjectSources(scope="folder" if self.whole else "referenced",
+                                   files=len(taken_files) + len(self._external),
+                                   bytes=sum(e.size for e in taken_files) + self._external_bytes,
+                                   referenced=self._referenced()),
         )
+
+    def _referenced(self) -> list[str]:
+        """The files the composition read, relative to the project's real path (posix, sorted)."""
+        root = real_path(self.project_dir)
+        rels = set()
+        for real in self.boundary.read:
+            try:
+                rels.add(Path(os.path.relpath(real, root)).as_posix())
+            except ValueError:  # another drive: no relative path
+                continue
+        return sorted(rels, key=lambda r: r.encode("utf-8"))
 
     # ------------------------------------------------------------------ checks
 
@@ -537,9 +487,10 @@ class _Compiler:
             return None
         joined = posixpath.normpath(posixpath.join(base_dir, unquote(path)))
         nfc = unicodedata.normalize("NFC", joined)
-        if nfc in self.copied:
-            return None
         source = Path(os.path.normpath(os.path.join(self.project_dir, *joined.split("/"))))
+        if nfc in self.copied:
+            self.boundary.note(real_path(source))
+            return None
         if not source.is_file():
             broken = self.boundary.broken_reference(source, reference=url.strip(), file=file)
             if broken is not None:
@@ -563,6 +514,7 @@ class _Compiler:
         target = self.compiled_dir / EXTERNAL_DIR / digest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        self._external_bytes += len(data)
         site = "/" + EXTERNAL_DIR + "/" + digest + "/" + quote(name)
         self._external[key] = site
         return site
@@ -572,7 +524,18 @@ class _Compiler:
             return self._freeze_remote(url, self._ref(el, attr), kind)
         if is_relative_url(url):
             return self._local(url, base_dir, self._ref(el, attr), self._file_of(el))
+        self._rooted(url)
         return None
+
+    def _rooted(self, url: str) -> None:
+        """A root-relative reference ("/media/a.mp4") is served from the compiled copy as it is: note
+        the project file it names."""
+        u = url.strip()
+        if not u.startswith("/") or u.startswith("//"):
+            return
+        rel = unicodedata.normalize("NFC", posixpath.normpath(unquote(split_url(u)[0])).lstrip("/"))
+        if rel in self.copied:
+            self.boundary.note(real_path(self.project_dir.joinpath(*rel.split("/"))))
 
     def _freeze(self, doc: Any) -> None:
         for el in list(iter_elements(doc)):
@@ -596,7 +559,7 @@ class _Compiler:
                     continue
                 if attr == "data" and tag != "object":
                     continue
-                if attr in ("href", "xlink:href") and tag not in _HREF_RESOURCE_TAGS:
+                if attr in ("href", "xlink:href") and tag not in HREF_RESOURCE_TAGS:
                     continue
                 new = self._url(value, el, attr, "image" if attr == "poster" else kind)
                 if new is not None and new != value:
@@ -650,6 +613,7 @@ class _Compiler:
                     rel_path = posixpath.normpath(unquote(split_url(href.strip())[0]))
                 self._process_css_file(unquote(rel_path), ref)
             elif href.startswith("/"):
+                self._rooted(href)
                 self._process_css_file(posixpath.normpath(unquote(split_url(href)[0])).lstrip("/"), ref)
             return
         if is_remote_url(href):
@@ -695,6 +659,7 @@ class _Compiler:
         def local(url: str) -> str | None:
             if is_relative_url(url):
                 return self._local(url, base_dir, referenced_by, file)
+            self._rooted(url)
             return None
 
         text = rewrite_css_urls(text, local)
@@ -783,6 +748,11 @@ class _Compiler:
         result = api[1](_document_texts(doc), css_texts, self.fonts_dir, self.resolver,
                         list(self.google_font_urls))
         self.warnings.extend(result.warnings)
+        # Faces a script draws with (a canvas line at load) are there before the first script runs.
+        inline = [el.text for el in iter_elements(doc) if el.tag == "script" and el.text]
+        named = named_families(result.manifest.faces, script_texts(inline, self.compiled_dir))
+        if write_script_faces(self.fonts_dir, list(result.manifest.faces), named):
+            head.insert(3, new_element("script", {"src": SCRIPT_FACES_SRC}))
         return list(result.families), result.manifest
 
 
@@ -814,13 +784,18 @@ def _document_texts(doc: Any) -> list[str]:
 def compile_project(project_dir: Path, entry: str, compiled_dir: Path, fonts_dir: Path, *,
                     variables: dict, asset_dirs: list[Path], cache_dir: Path, fps: Fps | None = None,
                     exclude: Sequence[Path] = (), prober=None,
-                    allow_outside: Sequence[Path] = (), loopback_only: bool = False) -> CompiledComposition:
+                    allow_outside: Sequence[Path] = (), loopback_only: bool = False, whole: bool = True,
+                    include: Sequence[str] = (), limits: ProjectLimits | None = None,
+                    allow_missing_assets: bool = False) -> CompiledComposition:
     """Compile a project into compiled_dir (contract section 13, in order); see the module doc.
 
     ``cache_dir`` is the user asset cache the resolver reads and fills (the caller's choice, e.g.
     ``hyperdesk.dirs.asset_cache_dir()``); ``loopback_only`` limits the resolver's direct downloads
-    to loopback hosts (a test's ``FaultPlan.loopback_only``)."""
+    to loopback hosts (a test's ``FaultPlan.loopback_only``). ``whole``, ``include`` and ``limits``
+    say which files of the project folder are copied (composition/project.py); ``allow_missing_assets``
+    renders without a remote asset no tier supplies (an ``ASSET_MISSING`` warning each) instead of failing."""
     compiler = _Compiler(project_dir, entry, compiled_dir, fonts_dir, variables=variables,
                          asset_dirs=asset_dirs, cache_dir=cache_dir, fps=fps, exclude=exclude,
-                         prober=prober, allow_outside=allow_outside, loopback_only=loopback_only)
+                         prober=prober, allow_outside=allow_outside, loopback_only=loopback_only,
+                         whole=whole, include=include, limits=limits, allow_missing=allow_missing_assets)
     return compiler.run()

@@ -243,10 +243,13 @@ def _rewrite_tokens(tokens: list, fn: Callable[[str], str | None], *, in_import:
             else:
                 changed |= _rewrite_tokens(tok.arguments, fn)
         elif tok.type == "string" and in_import:
+            # an @import's string, or an image-set() candidate's: both are URLs
             new = fn(tok.value)
             if new is not None and new != tok.value:
                 tokens[i] = ast.StringToken(tok.source_line, tok.source_column, new, css_string(new))
                 changed = True
+        elif tok.type == "function" and tok.lower_name in ("image-set", "-webkit-image-set"):
+            changed |= _rewrite_tokens(tok.arguments, fn, in_import=True)
         elif tok.type == "function":
             changed |= _rewrite_tokens(tok.arguments, fn)
         elif tok.type in ("() block", "[] block", "{} block"):
@@ -255,7 +258,7 @@ def _rewrite_tokens(tokens: list, fn: Callable[[str], str | None], *, in_import:
 
 
 def rewrite_css_urls(css_text: str, fn: Callable[[str], str | None]) -> str:
-    """Apply fn to every url() and @import string in a stylesheet or declaration list.
+    """Apply fn to every url(), @import string and image-set() string in a stylesheet or declaration list.
 
     fn returns the new URL or None to keep it. The text is returned unchanged when nothing
     changed, so untouched stylesheets keep their author's bytes."""

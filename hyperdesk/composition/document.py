@@ -344,8 +344,9 @@ def read_root_attributes(root: Any, file: str) -> RootFacts:
     duration: float | None = None
     for name in ("data-duration", "data-composition-duration"):
         raw = root.get(name)
-        if raw is None or not raw.strip():
+        if raw is None:
             continue
+        # An empty value is as wrong as "abc": refused here, not after a page load and a probe.
         number = parse_decimal(raw)
         if number is None:
             raise invalid(file, root, name, raw, "not a decimal number of seconds")
@@ -388,6 +389,28 @@ def check_webgpu_requirement(root: Any, file: str) -> None:
         "which hyperdesk does not provide (it renders with software WebGL)",
         details={"file": file, "element": element_info(root), "attribute": "data-requires-webgpu", "value": raw},
     )
+
+
+#: An inline script that starts page-side shader transitions (HyperShader.init, or a page that hands
+#: its transitions to a renderer through window.__hf.transitions itself).
+_SHADER_TRANSITIONS_RE = re.compile(r"\bHyperShader\s*\.\s*init\s*\(|\b__hf\s*\.\s*transitions\s*=(?!=)")
+
+
+def check_shader_transitions(doc: Any, file: str) -> None:
+    """Refuse page-side shader transitions before any work: they need a renderer hand-off hyperdesk
+    does not provide (the capture's readiness check refuses those a script file starts)."""
+    for el in iter_elements(doc):
+        if el.tag != "script" or el.get("src"):
+            continue
+        m = _SHADER_TRANSITIONS_RE.search(el.text or "")
+        if m:
+            raise HyperdeskError(
+                "SHADER_TRANSITIONS_NOT_SUPPORTED",
+                f"{file}: a script starts page-side shader transitions ({m.group(0).strip()}...): hyperdesk does "
+                "not provide the renderer hand-off they need, and without it every frame would show the "
+                "library's loader",
+                details={"file": file, "match": m.group(0)},
+            )
 
 
 def _size_attr(root: Any, name: str, default: int, file: str) -> int:

@@ -13,6 +13,7 @@ for; styles are normal and italic wherever the family has them.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,11 @@ from ..models import FontFace, FontManifest, PlanWarning
 from .cdn import fontsource_package, google_fonts_url, normalize_url
 from .css_urls import decode_css
 from .face_writer import FaceWriter
-from .font_face import FaceRule, css_string, document_codepoints, face_wanted, parse_font_face_rules, usable_srcs
+from .font_face import FaceRule, document_codepoints, face_wanted, parse_font_face_rules, usable_srcs
 from .font_scan import scan_font_css, wanted_weights
 from .fonts import (
     DEFAULT_FAMILY,
+    BROWSER_FACE_FAMILIES,
     FONT_ALIASES,
     FONTSOURCE_PINS,
     GENERIC_FAMILIES,
@@ -37,6 +39,8 @@ from .npm import NpmError, find_tarball, integrity_matches
 from .remote_file import Fetched
 from .resolver import AssetResolver, font_content_type
 from .sfnt import to_sfnt
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -58,7 +62,8 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
 
     Writes ``fonts_dir/<family-slug>/<face>.ttf|otf``, ``fonts_dir/fonts.css`` and
     ``fonts_dir/manifest.json``; records every face fetched through the resolver in
-    ``resolver.assets``. Raises ``ASSET_FETCH_FAILED`` for a font URL that cannot be fetched;
+    ``resolver.assets``. Raises ``ASSET_FETCH_FAILED`` for a font URL that cannot be fetched
+    (unless the resolver allows missing assets);
     a family that is only named and cannot be resolved gives a ``FONT_NOT_FOUND`` warning.
     """
     fonts_dir = Path(fonts_dir)
@@ -76,14 +81,31 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
     # 1. Google Fonts stylesheets named by the document.
     urls = sorted({normalize_url(u) for u in list(google_font_urls) + resolver.google_font_urls})
     for url in urls:
-        faces = _embed_google_css(resolver, url, "Google Fonts stylesheet", writer, codepoints)
+        try:
+            faces = _embed_google_css(resolver, url, "Google Fonts stylesheet", writer, codepoints)
+        except HyperdeskError as e:
+            if not resolver.tolerate(e):
+                raise
+            continue  # its families are then resolved by name below, like any named family
         own |= {f.family.casefold() for f in faces}
 
     # 2. The default face, always.
     default = ensure_default_font(resolver.cache_dir, resolver.asset_dirs)
     default_css = fontsource_css(default.root, default.package, default.version,
                                  _variants(weights))
-    _embed_rules_from_files(writer, default_css, default.root, "bundled", codepoints, None)
+    _embed_rules_from_files(writer, default_css, default.root, "bundled", codepoints, None, resolver.cache_dir)
+
+    # 2b. The faces Chromium draws where the CSS names no family (docs/fonts.md), under their own
+    # names; without one, the fontconfig binding falls back to the default face.
+    for browser_face in BROWSER_FACE_FAMILIES:
+        try:
+            _embed_fontsource(resolver, browser_face, _variants(weights), writer, codepoints, family=browser_face,
+                              source=f"browser:{browser_face}", referenced_by="the browser's default faces")
+        except HyperdeskError as e:
+            # Not a plan warning: the plan is then what it was before issue 16 (the default face),
+            # e.g. offline with only the document's own packages in an --asset-dir.
+            log.warning("the browser face %s (%s) is unavailable, its text renders in %s: %s", browser_face,
+                        fontsource_package(browser_face), DEFAULT_FAMILY, e.message)
 
     # 3. Named families without their own @font-face.
     named: dict[str, str] = {}
@@ -97,7 +119,7 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
         target = FONT_ALIASES.get(cf)
         if target == DEFAULT_FAMILY:
             _embed_rules_from_files(writer, default_css, default.root, f"alias:{DEFAULT_FAMILY}",
-                                    codepoints, name)
+                                    codepoints, name, resolver.cache_dir)
             continue
         try:
             if target is not None:
@@ -129,18 +151,15 @@ def embed_fonts(texts: list[str], css_texts: list[str], fonts_dir: Path,
     )
     css = ["/* hyperdesk: every face comes from the plan (composition contract 12.1) */\n"]
     css += [writer.rules[f.file] for f in faces]
-    css.append(
-        "/* generic families render in the default face */\n"
-        f":where(html), :where(button, input, select, textarea) {{ font-family: "
-        f"{css_string(DEFAULT_FAMILY)}; }}\n"
-    )
     (fonts_dir / "fonts.css").write_text("\n".join(css), encoding="utf-8", newline="\n")
     (fonts_dir / "manifest.json").write_text(
         json.dumps(manifest.model_dump(mode="json"), sort_keys=True, indent=2,
                    ensure_ascii=False) + "\n",
         encoding="utf-8", newline="\n",
     )
-    families = sorted({f.family for f in faces}, key=lambda s: (s.casefold(), s))
+    # The document's families: the browser's own faces are not among them.
+    families = sorted({f.family for f in faces if f.source != f"browser:{f.family}"},
+                      key=lambda s: (s.casefold(), s))
     return FontEmbedResult(manifest=manifest, families=families, warnings=warnings)
 
 def _variants(weights: list[int]) -> list[tuple[str, int, int]]:
@@ -148,7 +167,7 @@ def _variants(weights: list[int]) -> list[tuple[str, int, int]]:
 
 
 def _embed_rules_from_files(writer: FaceWriter, css: str, root: Path, source: str,
-                            codepoints: set[int], family: str | None) -> list[FontFace]:
+                            codepoints: set[int], family: str | None, cache_dir: Path) -> list[FontFace]:
     """Faces of an unpacked package's CSS, read straight from the package (the default face)."""
     out = []
     for rule in parse_font_face_rules(css):
@@ -161,7 +180,7 @@ def _embed_rules_from_files(writer: FaceWriter, css: str, root: Path, source: st
                 break
         if path is None:
             continue
-        sfnt, ext = to_sfnt(path.read_bytes())
+        sfnt, ext = to_sfnt(path.read_bytes(), cache_dir)
         out.append(writer.add(rule, sfnt, ext, source, family=family))
     return out
 

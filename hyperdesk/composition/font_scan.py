@@ -1,13 +1,14 @@
 """What a document's CSS and scripts say about fonts (composition contract 12.1).
 
-* :func:`normalize_font_css` prepends the default face ``"Inter"`` to every font list whose first
-  family is generic or a host UI face.
+* :func:`normalize_font_css` prepends the default face ``"Inter"`` to every ``font-family`` list
+  whose first family is generic (not to the ``font`` shorthand's, which Chromium resolves itself:
+  docs/fonts.md).
 * :func:`scan_font_css` collects the font lists, the families with their own ``@font-face`` and
   the weights named; :func:`wanted_weights` turns that into the weights to embed: 400 and 700
   (the browser's own ``normal`` and ``bold``, used by ``<b>``, ``<strong>`` and headings) plus
   every weight the document names (``font-weight``, the ``font`` shorthand, custom properties named
-  ``*weight*``, ``fontWeight``/``font-weight`` literals in scripts); all of 100-900 when a weight
-  is computed (``bolder``/``lighter``, ``var()`` without a readable value, a script that sets a
+  ``*weight*``, ``fontWeight``/``font-weight`` literals in scripts, Tailwind weight classes); all of
+  100-900 when a weight is computed (``bolder``/``lighter``, ``var()`` without a readable value, a script that sets a
   weight without a literal).
 """
 from __future__ import annotations
@@ -285,7 +286,8 @@ def normalize_font_css(css_text: str) -> str:
     pos = CssPositions(text)
 
     def sink(site: FontListSite) -> None:
-        if site.first_generic and site.first_token is not None:
+        # The font shorthand is left to the browser, as HyperFrames leaves it (docs/fonts.md).
+        if site.first_generic and site.first_token is not None and site.kind != "font":
             inserts.append(pos.offset(site.first_token))
 
     _scan_text(text, FontScan(), sink)
@@ -303,6 +305,10 @@ def normalize_font_css(css_text: str) -> str:
 _SCRIPT_WEIGHT = re.compile(r"""font-?weight["'`]?\s*[:=,]\s*["'`]?(\d{3})(?!\d)""", re.I)
 _SCRIPT_WEIGHT_ANY = re.compile(r"font-?weight", re.I)
 _SCRIPT_CANVAS_FONT = re.compile(r"""\.font\s*=\s*["'`]([^"'`]{1,200})["'`]""")
+# Tailwind's weight utilities (its CDN build writes their CSS at run time, where no scan sees it).
+_TAILWIND_WEIGHTS = {"thin": 100, "extralight": 200, "light": 300, "normal": 400, "medium": 500,
+                     "semibold": 600, "bold": 700, "extrabold": 800, "black": 900}
+_TAILWIND_WEIGHT = re.compile(r"(?<![\w-])font-(" + "|".join(_TAILWIND_WEIGHTS) + r"|\[(\d{3})\])(?![\w-])")
 
 
 def wanted_weights(scan: FontScan, texts: Iterable[str]) -> list[int]:
@@ -322,6 +328,8 @@ def wanted_weights(scan: FontScan, texts: Iterable[str]) -> list[int]:
             weights.update(_round_weight(int(w)))
         if len(_SCRIPT_WEIGHT_ANY.findall(text)) > len(literal):
             all_w = True
+        for name, number in _TAILWIND_WEIGHT.findall(text):
+            weights.update(_round_weight(int(number)) if number else [_TAILWIND_WEIGHTS[name]])
         for shorthand in _SCRIPT_CANVAS_FONT.findall(text):
             parts = _shorthand_parts(tinycss2.parse_component_value_list(shorthand))
             if parts:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..capture.fontconfig import BROWSER_FACES
 from ..errors import HyperdeskError
 from .npm import NpmError, PackageStore, find_tarball, integrity_matches
 
@@ -39,7 +40,19 @@ FONTSOURCE_PINS: dict[str, tuple[str, str]] = {
         ("5.3.0", "sha512-VplwHpB8FLuzl+4G5LDci1b3Z4SghiuXH8XEgaxjnOb5aue5mEt1njmDKeO6iyLeGa73LffU7PC7hzncLRx0ZA=="),
     "@fontsource/noto-sans-jp":
         ("5.3.0", "sha512-OZbBzZ8LrFRs2RFT2Cc0HUV2C2ZeSfyEXhDJWR0EZuZaraJfRubpvrFmUnCljuBDEkw8Vn6CE/+nf9dj9b+0lg=="),
+    "@fontsource/arimo":
+        ("5.3.0", "sha512-nhxZ2sTVZYX8DJBgLuyX360B5vE4mxqpmjlKTRfucIqfcWRVx9vOYzWBc1IgEX0ist48VMC10PRKbFyH+4QFvQ=="),
+    "@fontsource/tinos":
+        ("5.3.0", "sha512-VVDyyZdbcsLKxo/W7rClAvacD/7DsGc7J5xzzp51Tndib8kDkEe/0bqbb3Xb3iH6+IUjt07aRsvtQ9MGeGGi4w=="),
+    "@fontsource/cousine":
+        ("5.3.0", "sha512-EhVes1KpHrmPwGVCoVxYpdiIi/L2LRGxbAuv07m3TdY76f9Vmwyhd/TNqi2RC0NOvMCNt2FtYPJcAfFfkK9DoQ=="),
+    "@fontsource/dejavu-sans":
+        ("5.3.0", "sha512-F/tV+7S31Mo8jtGUhj857XfUzcDCl9JJC8bzMtZ0wcTuOm89dG4FPjAOHOesMfmoChYVQ3eg5fHafdhxFrQIxQ=="),
 }
+
+# The faces Chromium draws where a page's CSS gives it no family (docs/fonts.md): embedded under
+# their own names, bound in the per-render fontconfig file (capture.fontconfig.BROWSER_FACES).
+BROWSER_FACE_FAMILIES: tuple[str, ...] = tuple(BROWSER_FACES)
 
 
 def is_generic_family(name: str) -> bool:

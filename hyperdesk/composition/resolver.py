@@ -14,17 +14,22 @@ Every resolution is recorded (:attr:`AssetResolver.assets`) with the tier that o
 supplied the bytes; the cache keeps that tier so re-planning from a warm cache writes the same
 record. ``loopback_only=True`` (a test's ``FaultPlan.loopback_only``) limits the direct tier to
 loopback hosts and allows plain ``http:`` for them.
+
+A URL no tier supplies is ``ASSET_FETCH_FAILED``; with ``allow_missing=True``
+(``--allow-missing-assets``) it is logged loudly, listed in :attr:`AssetResolver.missing`, and the
+page gets a loopback path that answers 404, as a browser meets an unreachable host.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import CODES, HyperdeskError
-from ..models import FontFace, FrozenAsset
+from ..models import FontFace, FrozenAsset, PlanWarning
 from .asset_cache import AssetCache
 from .asset_dirs import AssetDirs
 from .cdn import is_google_fonts_css, normalize_url, npm_target_for_url, tarball_prefix
@@ -36,6 +41,8 @@ from .npm import NpmClient, PackageStore
 from .packages import PackageFiles
 from .remote_file import Fetched, as_tier, content_type_for, file_ext, file_name_for, safe_file_name
 from .sfnt import to_sfnt
+
+log = logging.getLogger(__name__)
 
 
 def _sha256(data: bytes) -> str:
@@ -57,7 +64,8 @@ class AssetResolver:
 
     def __init__(self, asset_dirs: list[Path], cache_dir: Path, plan_root: Path,
                  compiled_dir: Path, *, fonts_dir: Path | None = None,
-                 loopback_only: bool = False, npm_exe: str | None = None) -> None:
+                 loopback_only: bool = False, npm_exe: str | None = None,
+                 allow_missing: bool = False) -> None:
         self.asset_dirs = [Path(d) for d in asset_dirs]
         self.cache_dir = Path(cache_dir).absolute()
         self.plan_root = Path(plan_root)
@@ -75,6 +83,8 @@ class AssetResolver:
         self._frozen: dict[tuple[str, bool], str] = {}
         self._google: list[str] = []
         self._active: set[str] = set()
+        self.allow_missing = allow_missing
+        self._missing: dict[str, PlanWarning] = {}
 
     # ----------------------------------------------------------------------- public interface
 
@@ -82,6 +92,25 @@ class AssetResolver:
     def assets(self) -> list[FrozenAsset]:
         """Every resolution so far, sorted by URL (``meta/assets.json``)."""
         return [self._records[u] for u in sorted(self._records)]
+
+    @property
+    def missing(self) -> list[PlanWarning]:
+        """The assets left out under ``allow_missing`` (one ``ASSET_MISSING`` warning per URL)."""
+        return [self._missing[u] for u in sorted(self._missing)]
+
+    def tolerate(self, error: HyperdeskError) -> bool:
+        """Under ``allow_missing``, list an ``ASSET_FETCH_FAILED`` as a missing asset (logged as a
+        warning) and return True: the caller renders without it. Otherwise return False."""
+        if not (self.allow_missing and error.code == "ASSET_FETCH_FAILED"):
+            return False
+        url = str(error.details.get("url") or "")
+        if url not in self._missing:
+            referenced_by = error.details.get("referenced_by") or "the composition"
+            message = (f"asset {url} (referenced by {referenced_by}) could not be fetched; "
+                       "rendering without it (--allow-missing-assets)")
+            log.warning("MISSING ASSET: %s", message)
+            self._missing[url] = PlanWarning(code="ASSET_MISSING", message=message, url=url)
+        return True
 
     @property
     def google_font_urls(self) -> list[str]:
@@ -113,7 +142,15 @@ class AssetResolver:
         key = (norm, is_font)
         if key in self._frozen:
             return self._frozen[key]
-        fetched = self.fetch(norm, referenced_by)
+        try:
+            fetched = self.fetch(norm, referenced_by)
+        except HyperdeskError as e:
+            if not self.tolerate(e):
+                raise
+            # A loopback path the plan does not hold: the page's request fails (404) and the render
+            # goes on, as it does for a browser meeting an unreachable host.
+            self._frozen[key] = f"/__hd/missing/{_sha256(norm.encode())[:16]}/{safe_file_name(file_name_for(norm, ''))}"
+            return self._frozen[key]
         if is_font:
             site = self._store_font_file(fetched)
         elif (kind == "stylesheet" or fetched.content_type == "text/css"
@@ -144,7 +181,12 @@ class AssetResolver:
         return url in self._active
 
     def move_font_face(self, rule: FaceRule, base_url: str | None, referenced_by: str) -> None:
-        got, sfnt, ext = self.face_bytes(rule, base_url, referenced_by)
+        try:
+            got, sfnt, ext = self.face_bytes(rule, base_url, referenced_by)
+        except HyperdeskError as e:
+            if self.tolerate(e):
+                return  # the face is left out: its text falls back as in a browser
+            raise
         face = self.face_writer.add(rule, sfnt, ext, f"url:{got.url}",
                                     label=f"url-{_sha256(sfnt)[:12]}")
         self.record(got, self.face_writer.fonts_dir / face.file, sfnt, font_content_type(ext))
@@ -251,7 +293,7 @@ class AssetResolver:
 
     def _store_font_file(self, fetched: Fetched) -> str:
         try:
-            sfnt, ext = to_sfnt(fetched.data)
+            sfnt, ext = to_sfnt(fetched.data, self.cache_dir)
         except Exception:
             # Not a font fontTools can read: keep it as an ordinary remote file.
             return self._store(fetched, fetched.data)
@@ -286,7 +328,7 @@ class AssetResolver:
                 first_error = first_error or e
                 continue
             try:
-                sfnt, ext = to_sfnt(got.data)
+                sfnt, ext = to_sfnt(got.data, self.cache_dir)
             except Exception as e:  # fontTools raises many kinds
                 first_error = first_error or self.fetch_error(
                     absu, referenced_by, [{"tier": got.tier, "outcome": f"not a font: {e}"[:200]}])

@@ -22,6 +22,7 @@ from hyperdesk.models import Fps
 
 SAMPLE_RATE = 48000
 AAC_ARGS = ["-c:a", "aac", "-b:a", "192k", "-ar", "48000", "-ac", "2"]
+SILENCE_BYTES_S = 1_000  # at most, per second of the silent track (measured: ~360)
 BITEXACT_AUDIO = ["-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact"]
 MAX_VOLUME = 10 ** (12 / 20)  # +12 dB
 MIN_RATE, MAX_RATE = 0.1, 5.0
@@ -172,13 +173,14 @@ def mix_audio(
     work_dir: str | os.PathLike[str],
     *,
     log_path: str | os.PathLike[str] | None = None,
+    silence_when_empty: bool = True,
 ) -> dict[str, Any]:
     """Mix the tracks into `out_path` (AAC 48 kHz stereo 192k, length T = frames × den / num).
 
     `tracks` are AudioTrack objects or mappings with src, start_s, end_s (None: natural end),
     media_start_s, playback_rate, volume. Sources without an audio stream are skipped. Writes
-    silence when nothing is left. Returns {"tracks": mixed count, "skipped": [src...], "target_s": T}.
-    Raises AUDIO_MIX_FAILED.
+    silence when nothing is left (nothing at all without `silence_when_empty`). Returns
+    {"tracks": mixed count, "skipped": [src...], "target_s": T}. Raises AUDIO_MIX_FAILED.
     """
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -211,19 +213,33 @@ def mix_audio(
                             channels=channels, log_path=log_path)
         inputs.append(wav)
         spans.append((start, end, tr.volume))
-    common_out = [*AAC_ARGS, "-t", fmt_time(T), *BITEXACT_AUDIO, "-f", "mp4", "-y", os.fspath(out_path)]
+    result = {"tracks": len(inputs), "skipped": skipped, "target_s": T}
     if not inputs:
-        args = ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", *common_out]
-    else:
-        graph_file = work / "mix.filtergraph"
-        graph_file.write_text(mix_graph(spans, T), "utf-8")
-        args = []
-        for wav in inputs:
-            args += ["-i", os.fspath(wav)]
-        args += ["-/filter_complex", os.fspath(graph_file), "-map", "[mix]", *common_out]
+        if silence_when_empty:
+            write_silence(total_frames, fps, out_path, log_path=log_path)
+        return result
+    graph_file = work / "mix.filtergraph"
+    graph_file.write_text(mix_graph(spans, T), "utf-8")
+    args = []
+    for wav in inputs:
+        args += ["-i", os.fspath(wav)]
+    args += ["-/filter_complex", os.fspath(graph_file), "-map", "[mix]", *_aac_out(T, out_path)]
     run_ffmpeg(args, error_code="AUDIO_MIX_FAILED", log_path=log_path, message="the audio mix failed",
                details={"tracks": len(inputs)}, capture_stdout=False)
-    return {"tracks": len(inputs), "skipped": skipped, "target_s": T}
+    return result
+
+
+def _aac_out(target_s: float, out_path: str | os.PathLike[str]) -> list[str]:
+    return [*AAC_ARGS, "-t", fmt_time(target_s), *BITEXACT_AUDIO, "-f", "mp4", "-y", os.fspath(out_path)]
+
+
+def write_silence(total_frames: int, fps: Fps, out_path: str | os.PathLike[str], *,
+                  log_path: str | os.PathLike[str] | None = None) -> None:
+    """The silent track of a composition without audio (the same bytes wherever it is made)."""
+    T = target_length_s(total_frames, fps)
+    run_ffmpeg(["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo", *_aac_out(T, out_path)],
+               error_code="AUDIO_MIX_FAILED", log_path=log_path, message="the silent audio track failed",
+               details={"tracks": 0}, capture_stdout=False)
 
 
 def fit_args(src: Any, out: Any, target_s: float, measured_s: float) -> list[str]:

@@ -16,7 +16,13 @@ from typing import Any
 from collections.abc import Sequence
 
 from hyperdesk.dirs import env_cache_dir
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, disk_full, free_bytes
+
+# What ffmpeg prints when a write fails because the disk is full (strerror(ENOSPC) / EDQUOT).
+DISK_FULL_TEXTS = ("No space left on device", "Disk quota exceeded")
+# A failed ffmpeg whose output disk has less than this free ran out of space, even when its log
+# (on the same disk) could not say so.
+NEARLY_FULL_BYTES = 1 << 20
 
 STDERR_TAIL_CHARS = 4000
 
@@ -187,6 +193,9 @@ def run_ffmpeg(
     stderr_text = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
         tail = stderr_tail(stderr_text)
+        if failed_for_space(tail, output_folder(argv)):
+            raise disk_full(output_folder(argv), what=message or "running ffmpeg",
+                            cause=tail.splitlines()[-1] if tail else None)
         last = tail.splitlines()[-1] if tail else f"exit status {proc.returncode}"
         raise HyperdeskError(
             error_code,
@@ -194,6 +203,20 @@ def run_ffmpeg(
             details={**base_details, "returncode": proc.returncode, "stderr_tail": tail},
         )
     return subprocess.CompletedProcess(argv, proc.returncode, proc.stdout, stderr_text)
+
+
+def failed_for_space(stderr: str, folder: str | os.PathLike[str]) -> bool:
+    """A failed ffmpeg ran out of disk space: it says so, or its output's disk is (nearly) full."""
+    if any(text in stderr for text in DISK_FULL_TEXTS):
+        return True
+    free = free_bytes(folder)
+    return free is not None and free < NEARLY_FULL_BYTES
+
+
+def output_folder(argv: Sequence[str]) -> str:
+    """The folder of an ffmpeg command's output (its last argument, by our commands' convention)."""
+    last = os.fspath(argv[-1]) if argv else ""
+    return os.path.dirname(os.path.abspath(last)) if last and not last.startswith("-") else os.getcwd()
 
 
 def _write_log(log_path: str | os.PathLike[str] | None, argv: list[str], stderr: bytes) -> None:

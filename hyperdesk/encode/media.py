@@ -61,13 +61,31 @@ def source_color_matrix(color_space: str | None, width: int | None, height: int 
     return "bt709" if (int(height or 0) >= 720 or int(width or 0) >= 1280) else "bt601"
 
 
+# A scale-filter matrix name -> zscale's.
+_ZSCALE_MATRIX = {"bt709": "709", "bt601": "170m", "fcc": "fcc", "smpte240m": "240m", "bt2020": "2020_ncl"}
+
+
 def colour_filter(color_matrix: str, frame_format: str) -> str:
-    """The scale filter that decodes with `color_matrix`. JPEG frames are written as JFIF, which
-    every decoder (Chromium included) reads as full-range BT.601, so the YCbCr data is converted to
-    that; PNG frames are RGB(A), converted from the source with its matrix."""
+    """The filter that decodes a source with `color_matrix` into the RGB the page must show.
+
+    PNG frames hold that RGB. JPEG frames are JFIF, which every decoder (Chromium included) reads as
+    full-range BT.601 YCbCr, so the source is recoded to that. zscale computes in floating point:
+    swscale's RGB was up to 3 levels off (2.4 in a red through a JPEG), and exact only with flags
+    that made extraction three times slower. The range comes from the frame (limited unless tagged)."""
+    m = _ZSCALE_MATRIX.get(color_matrix, color_matrix)
     if frame_format == "jpg":
-        return f"scale=in_color_matrix={color_matrix}:out_color_matrix=bt601:out_range=pc"
-    return f"scale=in_color_matrix={color_matrix}"
+        return f"zscale=min={m}:m=470bg:r=full,format=yuvj420p"
+    # zscale writes planar RGB only; the PNG encoder's packed RGB(A) is a lossless repack of it.
+    return f"zscale=min={m},format=gbrp|gbrap"
+
+
+# The page must show a frame's RGB values as they are, like the browser shows an untagged video
+# frame. ffmpeg writes a source's primaries/transfer tags into a PNG (cICP, cHRM, gAMA) and an ICC
+# profile into a PNG (iCCP) or JPEG (APP2); Chromium would then colour-manage the frame (a BT.709
+# transfer tag became a gamma 2.4 curve: G 0x17 -> 0x0a). So every tag is cleared and every ICC
+# profile dropped after the conversion.
+UNTAG_FILTER = ("setparams=color_primaries=unknown:color_trc=unknown:colorspace=unknown,"
+                "sidedata=mode=delete:type=ICC_PROFILE")
 
 
 def extraction_args(
@@ -103,8 +121,8 @@ def extraction_args(
         color_matrix = "bt709"
     if color_matrix:
         filters.append(colour_filter(color_matrix, frame_format))
-    if filters:
-        args += ["-vf", ",".join(filters)]
+    filters.append(UNTAG_FILTER)
+    args += ["-vf", ",".join(filters)]
     if is_vfr:
         args += ["-fps_mode", "cfr", "-r", F]
     if frame_format == "jpg":

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hyperdesk.encode.args import chunk_encode_command
-from hyperdesk.encode.ffmpeg import ffmpeg_exe, read_tail, run_ffmpeg
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.encode.ffmpeg import ffmpeg_exe, read_tail, run_ffmpeg, failed_for_space
+from hyperdesk.errors import HyperdeskError, disk_full
 from hyperdesk.models import LockedRenderConfig
 
 
@@ -132,6 +132,8 @@ class StreamingEncoder:
     def _error(self, message: str) -> HyperdeskError:
         tail = read_tail(self.log_path)
         last = tail.splitlines()[-1] if tail else ""
+        if failed_for_space(tail, self.out_path.parent):
+            return disk_full(self.out_path.parent, what="encoding a chunk", cause=last)
         return HyperdeskError(
             "ENCODE_FAILED",
             f"{message}: {last}" if last else message,

@@ -29,21 +29,24 @@ from pathlib import Path
 from typing import Any
 from collections.abc import AsyncIterator, Callable
 
+from hyperdesk.capture.server import project_locations
 from hyperdesk.dirs import data_root
-from hyperdesk.errors import HyperdeskError, jsonable
+from hyperdesk.errors import HyperdeskError, jsonable, unexpected_error
 from hyperdesk.farm import events as ev
 from hyperdesk.farm.executor import AttemptSpec, Executor, NodeLost, Notice, output_digest, remove_output
 from hyperdesk.farm.protocol import AcceptedEvent, HeartbeatEvent, ProgressEvent
 from hyperdesk.farm.scheduler import Policy, Scheduler
 from hyperdesk.models import AssembleResult, ChunkResult, WorkerEnv
 from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.paths import check_planned_output
 from hyperdesk.plan.verify import load_plan
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.locks import lock_job, lock_output
 from hyperdesk.store.models import AttemptRecord, JobRecord
 
 EXT = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}
+# Chunk warnings of requests the page could not make: the user hears of each URL once (a notice).
+REQUEST_WARNINGS = ("REQUEST_BLOCKED", "REQUEST_FAILED")
 
 
 @dataclass
@@ -53,6 +56,7 @@ class FarmSettings:
     policy: Policy = field(default_factory=Policy)
     keep_chunks: bool = False
     overwrite: bool = False  # png-sequence: replace our own frame files in a non-empty output folder
+    project_dir: str | None = None  # the composition's project: the output is never a file it reads
     reconnect_delays_s: tuple[float, ...] = (5.0, 15.0, 30.0)
     log_lines_per_s: float = 4.0  # AttemptLog events per attempt, at most
 
@@ -128,6 +132,9 @@ class FarmController:
         self._subscribers: list[asyncio.Queue] = []
         self._listeners: list[Callable[[ev.FarmEvent], None]] = []
         self._wake = asyncio.Event()
+        for executor in executors:
+            if executor.pool is not None:  # a slot another job gives back wakes this one
+                executor.pool.subscribe(self._wake.set)
         self._locks: list[Any] = []  # the job's and the output's (store/locks.py), held until aclose()
         self._main: asyncio.Task | None = None
         self._cancelling = False
@@ -137,6 +144,7 @@ class FarmController:
         self._worker_env: WorkerEnv | None = None
         self._t0 = time.monotonic()
         self._assemble_retries = 0
+        self._warned: set[tuple[str, str]] = set()  # request warnings already told, once per job
         self.bytes_uploaded = 0
 
     # ---- public API -------------------------------------------------------------------------
@@ -164,7 +172,7 @@ class FarmController:
         self._listeners.append(callback)
 
     async def start(self, plan_dir: Path | str, out: Path | str, *, job_id: str | None = None,
-                    spec_extra: dict[str, Any] | None = None, paused: bool = False) -> str:
+                    spec_extra: dict[str, Any] | None = None, paused: bool = False, name: str = "") -> str:
         """Create the job and start it; returns the job id. Failures arrive as events / in wait().
 
         With `paused`, nodes connect, preflight and receive the plan, but no chunk starts until resume().
@@ -175,15 +183,16 @@ class FarmController:
         self._take_locks(job_id, out)  # OUTPUT_LOCKED: another job writes there; nothing recorded
         try:
             loaded = await asyncio.to_thread(load_plan, plan_dir, verify_hash=False)
-            await asyncio.to_thread(check_output, out, loaded.encoder.format, overwrite=self.settings.overwrite)
+            await asyncio.to_thread(check_planned_output, out, loaded, overwrite=self.settings.overwrite,
+                                    project=self.settings.project_dir)
         except HyperdeskError as err:
             # A planDir that does not even load: record the job as failed, so it shows in `jobs list`.
-            self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra)
+            self._new_job_record(job_id, plan_dir, out, "", "mp4", [], spec_extra, name)
             self._begin(self._fail_now(err))
             return job_id
         m = loaded.manifest
         chunks = [(c.index, c.start_frame, c.end_frame) for c in loaded.chunks.chunks]
-        self._new_job_record(job_id, plan_dir, out, m.plan_hash, m.format, chunks, spec_extra)
+        self._new_job_record(job_id, plan_dir, out, m.plan_hash, m.format, chunks, spec_extra, name)
         self.sched = Scheduler(chunks, self.settings.policy)
         if paused:
             self.sched.paused = True
@@ -343,6 +352,8 @@ class FarmController:
             if run.setup_task is not None:
                 run.setup_task.cancel()
         for executor in self.executors.values():
+            if executor.pool is not None:
+                executor.pool.unsubscribe(self._wake.set)
             with contextlib.suppress(Exception):
                 await executor.close()
         self.release_locks()
@@ -354,19 +365,21 @@ class FarmController:
         return self.job_id
 
     def _new_job_record(self, job_id: str, plan_dir: Path, out: Path, plan_hash: str, fmt: str,
-                        chunks: list[tuple[int, int, int]], spec_extra: dict[str, Any] | None) -> None:
+                        chunks: list[tuple[int, int, int]], spec_extra: dict[str, Any] | None,
+                        name: str = "") -> None:
         now = time.time()
         work = self.data_dir / "jobs" / job_id
         (work / "chunks").mkdir(parents=True, exist_ok=True)
         spec = {"executors": [describe_executor(e) for e in self.executors.values()],
                 "settings": {"stall_timeout_s": self.settings.stall_timeout_s,
-                             "keep_chunks": self.settings.keep_chunks, "overwrite": self.settings.overwrite},
+                             "keep_chunks": self.settings.keep_chunks, "overwrite": self.settings.overwrite,
+                             "project_dir": self.settings.project_dir},
                 **(spec_extra or {})}
         job = JobRecord(id=job_id, state="running", plan_dir=str(plan_dir), plan_hash=plan_hash, output=str(out),
                         format=fmt, chunk_count=len(chunks), created_at=now, updated_at=now, work_dir=str(work),
-                        spec=spec, controller_pid=os.getpid(), controller_host=socket.gethostname())
+                        spec=spec, controller_pid=os.getpid(), controller_host=socket.gethostname(), name=name)
         self.store.create_job(job, chunks)
-        self.job_id, self.job = job_id, job
+        self.job_id, self.job = job_id, self.store.get_job(job_id) or job
 
     def _store_job(self, **fields: Any) -> None:
         if self.job_id:
@@ -442,7 +455,7 @@ class FarmController:
             await self._stop_all(HyperdeskError("CANCELLED", "the controller stopped"))
             raise
         except Exception as exc:  # a bug in the controller still ends the job with a typed error
-            bug = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            bug = unexpected_error(exc, Path(job.output).parent)
             await self._stop_all(bug)
             if not self._finished():
                 self._finish_failed(bug)
@@ -454,25 +467,28 @@ class FarmController:
             now = time.monotonic()
             if self._cancelling:
                 await self._stop_all(HyperdeskError("CANCELLED", "the job was cancelled"))
+                await self._leave_nothing(local_work=True)
                 self._store_job(state="cancelled", controller_pid=None)
                 self._outcome = JobOutcome(self._jid(), "cancelled",
                                            error=HyperdeskError("CANCELLED", "the job was cancelled"))
                 self._emit(ev.JobCancelled(job_id=self._jid()))
                 self._end_streams()
                 return
-            if self._job_error is not None:
-                await self._stop_all(HyperdeskError("CANCELLED", "the job failed"))
+            if self._job_error is not None and not self._attempts:
+                # The job fails once the chunks that were running have finished (and been kept).
+                await self._leave_nothing(local_work=False)
                 self._finish_failed(self._job_error)
                 return
-            if sched.complete():
+            if self._job_error is None and sched.complete():
                 if await self._assemble():
                     return
                 continue
             self._reconnect_nodes(now)
-            for index, node_name in sched.assignments(now):
-                self._launch(index, node_name)
+            if self._job_error is None:  # a failing job starts no new chunk
+                for index, node_name in sched.assignments(now, self._shared_limits()):
+                    self._launch(index, node_name)
             self._watch(now)
-            if sched.no_usable_node() and not sched.running_attempts():
+            if self._job_error is None and sched.no_usable_node() and not sched.running_attempts():
                 self._job_error = self._no_node_error()
                 continue
             self._wake.clear()
@@ -482,6 +498,35 @@ class FarmController:
                 timeout = max(0.01, min(timeout, wake_at - now))
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _leave_nothing(self, *, local_work: bool) -> None:
+        """Once every attempt has stopped: the job's folder on each node goes (nothing there is inspected or
+        resumed), and with `local_work` the local attempts' work dirs too (Chromium profiles, captured frames).
+        A failed job keeps its local ones for the inspector; verified chunks stay for a resume."""
+        assert self.job is not None
+        if local_work:
+            chunks = Path(self.job.work_dir) / "chunks"
+            for work in chunks.glob("*.work.*") if chunks.is_dir() else []:
+                if work.is_dir() and not work.is_symlink():
+                    shutil.rmtree(work, ignore_errors=True)
+        for executor in self.executors.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(executor.clean_job(self._jid()), 30)
+
+    def _shared_limits(self) -> dict[str, int]:
+        """Free slots of pools this job shares with other jobs of this process (the queue's tail overlap)."""
+        limits = {}
+        for name, executor in self.executors.items():
+            free = executor.shared_free()
+            if free is not None:
+                limits[name] = free
+        return limits
+
+    def pending_chunks(self) -> int:
+        """Chunks not started yet: 0 at the job's tail, when the next job of a queue may take idle slots."""
+        if self.sched is None or self._job_error is not None or self._cancelling:
+            return 0
+        return len(self.sched.pending())
 
     def _no_node_error(self) -> HyperdeskError:
         assert self.sched is not None
@@ -520,7 +565,7 @@ class FarmController:
             transfer = await executor.prepare_plan(Path(self.job.plan_dir), self.job.plan_hash, force=force_plan,
                                                    job_id=self.job.id)
             self.bytes_uploaded += transfer.bytes_uploaded
-            if executor.kind == "ssh":
+            if executor.kind != "local":
                 self._emit(ev.PlanTransferred(job_id=self._jid(), node=name, files_total=transfer.files_total,
                                               files_uploaded=transfer.files_uploaded,
                                               bytes_uploaded=transfer.bytes_uploaded,
@@ -598,6 +643,10 @@ class FarmController:
         self._emit(ev.AttemptStarted(job_id=self.job.id, chunk_index=index, attempt_id=attempt_id, node=node_name,
                                      number=number, frames_total=chunk.frames))
         attempt.task = asyncio.create_task(self._run_attempt(attempt, executor))
+        pool = executor.pool
+        if pool is not None:  # the slot is taken now and given back however the attempt ends
+            pool.take()
+            attempt.task.add_done_callback(lambda _task: pool.give())
 
     async def _run_attempt(self, attempt: _Attempt, executor: Executor) -> None:
         def on_event(event: Any) -> None:
@@ -657,6 +706,17 @@ class FarmController:
             message=(f"chunk {attempt.chunk_index} rendered differently on {kept_node} ({kept.sha256[:12]}…) and "
                      f"{attempt.node} ({result.sha256[:12]}…); run the admission self-test on both nodes")))
 
+    def _tell_request_warnings(self, attempt: _Attempt, result: ChunkResult) -> None:
+        """A file the page could not load (blocked, or a 404) renders as missing: said once per job
+        and URL, as a notice the front ends show."""
+        for w in result.warnings:
+            key = (w.code, w.message)  # not the URL: each chunk's loopback server has its own port
+            if w.code not in REQUEST_WARNINGS or key in self._warned:
+                continue
+            self._warned.add(key)
+            self._emit(ev.AttemptNotice(job_id=self._jid(), chunk_index=attempt.chunk_index, attempt_id=attempt.id,
+                                        node=attempt.node, code=w.code, message=w.message))
+
     def _accept(self, attempt: _Attempt, result: ChunkResult) -> None:
         assert self.sched is not None
         if not self.sched.succeeded(attempt.id):
@@ -669,6 +729,7 @@ class FarmController:
         replaced = self._replaced.pop(attempt.chunk_index, None)
         if replaced is not None:
             self._check_identical(attempt, result, *replaced)
+        self._tell_request_warnings(attempt, result)
         data = result.model_dump(mode="json")
         self.store.finish_chunk(self._jid(), attempt.chunk_index, data, attempt.id)
         self._results[attempt.chunk_index] = result
@@ -676,8 +737,21 @@ class FarmController:
                                 node=attempt.node, sha256=result.sha256, output_path=result.output_path,
                                 seconds=round(time.monotonic() - attempt.started, 3), frames=result.frames_encoded))
 
+    def _in_project(self, err: HyperdeskError) -> None:
+        """Point the error at the project's files instead of the worker's loopback server (the CLI,
+        the app and the job store all show the message made here)."""
+        composition = str((self.job.spec or {}).get("composition", "")) if self.job is not None else ""
+        if not composition or "127.0.0.1:" not in err.message + str(err.details.get("source") or ""):
+            return
+        project = Path(composition) if Path(composition).is_dir() else Path(composition).parent
+        err.message = project_locations(err.message, str(project))
+        for key in ("source", "message"):
+            if isinstance(err.details.get(key), str):
+                err.details[key] = project_locations(err.details[key], str(project))
+
     def _reject(self, attempt: _Attempt, err: HyperdeskError) -> None:
         assert self.sched is not None
+        self._in_project(err)
         decision = self.sched.failed(attempt.id, err, time.monotonic(), cancelling=self._cancelling)
         remove_output(attempt.spec.local_out)
         if decision.action == "ignored":
@@ -825,7 +899,8 @@ class FarmController:
         for attempt_left in (1, 0):
             try:
                 assembled = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output),
-                                                    overwrite=self.settings.overwrite)
+                                                    overwrite=self.settings.overwrite,
+                                                    project=self.settings.project_dir)
                 break
             except HyperdeskError as err:
                 if err.code == "ENCODE_FAILED" and attempt_left:
@@ -839,9 +914,7 @@ class FarmController:
                 with contextlib.suppress(OSError):
                     os.unlink(result.perf_path)
             shutil.rmtree(Path(job.work_dir) / "chunks", ignore_errors=True)
-        for executor in self.executors.values():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(executor.clean_job(job.id), 30)
+        await self._leave_nothing(local_work=True)
         self._outcome = JobOutcome(job.id, "done", result=assembled)
         self._emit(ev.JobDone(job_id=job.id, output=assembled.output_path, sha256=assembled.sha256,
                               frames=assembled.frames, seconds=round(time.monotonic() - self._t0, 3),

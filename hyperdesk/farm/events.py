@@ -49,6 +49,11 @@ class JobPlanned(FarmEvent):
     chunk_count: int
     plan_seconds: float
     warnings: list[dict[str, Any]] = Field(default_factory=list)
+    # What the project copy took, and from where: the whole folder or the files the entry references.
+    project_dir: str | None = None
+    project_scope: str | None = None  # "folder" | "referenced"
+    project_files: int | None = None
+    project_bytes: int | None = None
 
 
 class JobStarted(FarmEvent):

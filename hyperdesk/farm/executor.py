@@ -66,6 +66,37 @@ class NodeLost(HyperdeskError):
         super().__init__("WORKER_LOST", message, details={"node_lost": True, **details})
 
 
+class SlotPool:
+    """Slots that several jobs of one process share, e.g. this machine's workers while the render queue
+    runs the next job at the tail of the current one: each attempt takes a slot when it starts and gives
+    it back when it ends; a job's controller starts no more attempts than the pool has free."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def free(self) -> int:
+        return max(0, self.capacity - self.in_use)
+
+    def take(self) -> None:
+        self.in_use += 1
+
+    def give(self) -> None:
+        self.in_use = max(0, self.in_use - 1)
+        for listener in list(self._listeners):
+            listener()
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Called whenever a slot comes back (a waiting job's controller wakes up)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+
 class Executor(abc.ABC):
     """`run`, `kill_attempt` and `close` every executor implements; `open`, `abandon` and `clean_job`
     are hooks that do nothing unless the executor has a connection or remote files (SSH)."""
@@ -73,6 +104,11 @@ class Executor(abc.ABC):
     name: str
     slots: int
     kind: str
+    pool: SlotPool | None = None  # slots shared with other jobs of this process, if any
+
+    def shared_free(self) -> int | None:
+        """Free slots of the shared pool (None: this executor's slots are its own)."""
+        return None if self.pool is None else self.pool.free
 
     @property
     def connected(self) -> bool:

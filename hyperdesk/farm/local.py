@@ -20,6 +20,7 @@ from hyperdesk.farm.executor import (
     AttemptSpec,
     EventCallback,
     Executor,
+    SlotPool,
     LogCallback,
     remove_output,
     verify_output,
@@ -59,11 +60,13 @@ class LocalExecutor(Executor):
     kind = "local"
 
     def __init__(self, slots: int | None = None, *, name: str = "local", command: list[str] | None = None,
-                 env: dict[str, str] | None = None, grace_s: float = 3.0, faults: FaultPlan | None = None) -> None:
+                 env: dict[str, str] | None = None, grace_s: float = 3.0, faults: FaultPlan | None = None,
+                 pool: SlotPool | None = None) -> None:
         """`command` replaces the worker program (tests run stand-ins); `faults` (tests only) goes to the
-        default command's workers."""
+        default command's workers; `pool`: slots this executor shares with other jobs' executors."""
         self.name = name
         self.slots = slots if slots and slots > 0 else default_local_slots()
+        self.pool = pool
         self.command = list(command or worker_command(faults))
         self.env = env  # extra environment for the workers
         self.grace_s = grace_s

@@ -8,6 +8,10 @@ The node keeps a content-addressed blob cache, `<cache root>/blobs/<sha256>` (de
   commit  -> verify every staged upload's sha256, move it into the cache, and materialise the
              planDir `<cache root>/farm-plans/<plan_hash>/` from hard links to the blobs
   clean   -> remove a job's chunk outputs on the node
+  sweep   -> remove what dead workers and finished jobs left in farm-out, and evict the least recently
+             used planDirs past the size cap (never one the controller keeps, nor one used within the
+             hour: another controller may be rendering it); `check` runs it first when asked
+  usage   -> the bytes each of these folders holds
 
 Only what the cache lacks is uploaded, so rendering an unchanged plan again sends no plan bytes.
 A blob is trusted once verified; `commit` with `force` re-hashes every blob of the plan (after a
@@ -23,7 +27,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hyperdesk.dirs import cache_root
+from hyperdesk.dirs import abandoned, cache_cap, cache_root
+from hyperdesk.plan.evict import RECENT_S, evict, folder_entries, touch, tree_size
 from hyperdesk.plan.hashing import sha256_file
 
 _HEX = set("0123456789abcdef")
@@ -55,6 +60,7 @@ def _safe_name(value: str) -> str:
 
 def check(req: dict[str, Any]) -> dict[str, Any]:
     r = _roots()
+    swept = sweep(req["sweep"]) if isinstance(req.get("sweep"), dict) else None
     for key in ("blob_dir", "staging_dir", "plans_dir", "outputs_dir"):
         r[key].mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = req.get("files", {})
@@ -65,8 +71,10 @@ def check(req: dict[str, Any]) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     plan_dir = r["plans_dir"] / _safe_name(plan_hash) if plan_hash else None
     ready = bool(plan_dir and plan_dir.is_dir() and (r["plans_dir"] / f"{plan_hash}.complete").is_file())
+    if ready and plan_dir is not None:
+        touch(plan_dir)  # the least-recently-used order of the sweep
     return {**{k: str(v) for k, v in r.items()}, "missing": missing, "out_dir": str(out_dir),
-            "plan_dir": str(plan_dir) if plan_dir else None, "ready": ready}
+            "plan_dir": str(plan_dir) if plan_dir else None, "ready": ready, "swept": swept}
 
 
 def commit(req: dict[str, Any]) -> dict[str, Any]:
@@ -132,7 +140,52 @@ def clean(req: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
 
-ACTIONS = {"check": check, "commit": commit, "clean": clean}
+def sweep(req: dict[str, Any]) -> dict[str, Any]:
+    """{"finished_jobs": [...], "keep_plans": [...], "cap": bytes, "all": bool}: remove work dirs of dead
+    workers, the outputs of finished jobs, then planDirs past the cap (every unkept one with "all") and
+    the blobs no planDir links any more."""
+    r = _roots()
+    finished = {_safe_name(j) for j in req.get("finished_jobs") or []}
+    work_dirs = jobs = 0
+    outputs = r["outputs_dir"]
+    for job_dir in sorted(outputs.iterdir()) if outputs.is_dir() else []:
+        if not job_dir.is_dir() or job_dir.is_symlink():
+            continue
+        if job_dir.name in finished:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            jobs += 1
+            continue
+        for child in list(job_dir.iterdir()):
+            if ".work." in child.name and child.is_dir() and abandoned(child):
+                shutil.rmtree(child, ignore_errors=True)
+                work_dirs += 1
+    plans = r["plans_dir"]
+    keep = [plans / _safe_name(h) for h in req.get("keep_plans") or []]
+    cap = 0 if req.get("all") else int(req.get("cap") or cache_cap("farm-plans"))
+    entries = folder_entries(plans, skip=(".partial.", ".old."))
+    removed = evict(entries, cap, keep=keep, min_age_s=float(req.get("min_age_s", RECENT_S)))
+    for entry in removed:
+        (plans / f"{entry.path.name}.complete").unlink(missing_ok=True)
+    blobs = 0
+    if removed and r["blob_dir"].is_dir():
+        for blob in r["blob_dir"].iterdir():
+            try:
+                if _is_sha(blob.name) and blob.stat().st_nlink == 1:  # no planDir links it any more
+                    blob.unlink()
+                    blobs += 1
+            except OSError:
+                continue
+    return {"ok": True, "work_dirs": work_dirs, "jobs": jobs, "plans": len(removed),
+            "plan_bytes": sum(e.size for e in removed), "blobs": blobs}
+
+
+def usage(req: dict[str, Any]) -> dict[str, Any]:
+    r = _roots()
+    return {"ok": True, "cache_root": str(r["cache_root"]), "farm-plans": tree_size(r["plans_dir"]),
+            "blobs": tree_size(r["blob_dir"]), "farm-out": tree_size(r["outputs_dir"])}
+
+
+ACTIONS = {"check": check, "commit": commit, "clean": clean, "sweep": sweep, "usage": usage}
 
 
 def main_action(action: str) -> int:

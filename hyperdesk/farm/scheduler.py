@@ -169,11 +169,14 @@ class Scheduler:
         # Distinct-node rule, unless every usable node has already failed this chunk.
         return all(n.name in chunk.failed_nodes for n in self.nodes.values() if n.usable)
 
-    def assignments(self, now: float) -> list[tuple[int, str]]:
-        """Chunks to start now, lowest index first, each on a node with a free slot."""
+    def assignments(self, now: float, limits: dict[str, int] | None = None) -> list[tuple[int, str]]:
+        """Chunks to start now, lowest index first, each on a node with a free slot. `limits` caps the new
+        starts per node (slots it shares with other jobs)."""
         if self.paused:
             return []
-        free = {n.name: n.free for n in self.nodes.values() if n.free > 0}
+        limits = limits or {}
+        free = {n.name: min(n.free, limits.get(n.name, n.free)) for n in self.nodes.values()}
+        free = {name: n for name, n in free.items() if n > 0}
         out: list[tuple[int, str]] = []
         for chunk in sorted(self.pending(), key=lambda c: c.index):
             if chunk.not_before > now or not free:

@@ -33,6 +33,7 @@ from typing import Any
 
 import asyncssh
 
+from hyperdesk.dirs import cache_cap
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm.executor import (
     AttemptSpec,
@@ -353,8 +354,11 @@ class SshExecutor(Executor):
         manifest = await asyncio.to_thread(self._manifest, plan_dir, plan_hash)
         files: dict[str, str] = manifest["files"]
         stats = PlanTransfer(files_total=len(files))
-        check = await self._run_json("node-sync", "check",
-                                     stdin={"plan_hash": plan_hash, "files": files, "job_id": job_id})
+        # The node's leftovers (dead workers' work dirs, finished jobs' outputs, planDirs past the cap)
+        # are swept in the same round trip.
+        check = await self._run_json("node-sync", "check", stdin={
+            "plan_hash": plan_hash, "files": files, "job_id": job_id,
+            "sweep": self.sweep_request(current_job=job_id, current_plan=plan_hash)})
         if check.get("ok") is False:
             raise HyperdeskError("NODE_INCOMPATIBLE", f"node {self.name}: node-sync failed: {check.get('error')}",
                                  details={"node": self.name})
@@ -381,6 +385,29 @@ class SshExecutor(Executor):
         raise HyperdeskError("MISSING_PLAN_ARTIFACT",
                              f"node {self.name}: {len(to_send)} plan files failed verification after upload",
                              details={"node": self.name, "blobs": to_send[:10]})
+
+    def sweep_request(self, *, current_job: str | None = None, current_plan: str | None = None,
+                      everything: bool = False) -> dict[str, Any]:
+        """What node-sync sweep may remove, from our job store: the outputs of jobs that ended here, and
+        every planDir but those of jobs that may still run or resume."""
+        jobs = self.store.list_jobs(limit=2000)
+        finished = [j.id for j in jobs if j.state in ("done", "cancelled", "failed") and j.id != current_job]
+        keep = {j.plan_hash for j in jobs if j.state != "done" and j.plan_hash}
+        if current_plan:
+            keep.add(current_plan)
+        # `everything` is the user's explicit prune: no grace for plans used a moment ago.
+        return {"finished_jobs": finished, "keep_plans": sorted(keep), "cap": cache_cap("farm-plans"),
+                "all": everything, **({"min_age_s": 0.0} if everything else {})}
+
+    async def sweep(self, *, everything: bool = False) -> dict[str, Any]:
+        """Sweep the node's caches now (`hyperdesk cache prune`): connect first."""
+        return await self._run_json("node-sync", "sweep", stdin=self.sweep_request(everything=everything), timeout=120)
+
+    async def cache_usage(self) -> dict[str, Any]:
+        """The bytes the node's hyperdesk caches hold (`hyperdesk cache info`), with the cap this controller
+        sweeps them to."""
+        reply = await self._run_json("node-sync", "usage", stdin={}, timeout=120)
+        return {**reply, "cap": cache_cap("farm-plans")}
 
     async def _upload(self, plan_dir: Path, manifest: dict[str, Any], shas: list[str], staging: str,
                       stats: PlanTransfer) -> dict[str, str]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperdesk import __version__
-from hyperdesk.errors import HyperdeskError, exit_status
+from hyperdesk.errors import HyperdeskError, exit_status, unexpected_error
 from hyperdesk.farm.protocol import (
     HEARTBEAT_INTERVAL_S,
     AcceptedEvent,
@@ -218,7 +218,7 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
         finished.set()
         tb = traceback.format_exc().splitlines()[-LOG_TAIL_LINES:]
         print("\n".join(tb), file=sys.stderr, flush=True)
-        internal = HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+        internal = unexpected_error(exc, Path(out).parent)
         stream.send(FailedEvent.from_error(attempt_id, internal, tb))
         return internal.exit_status
     finally:

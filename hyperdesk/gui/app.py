@@ -13,6 +13,7 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
 from hyperdesk.errors import HyperdeskError
+from hyperdesk.gui import gc_guard
 from hyperdesk.gui.desktop_entry import icon_svg_path
 from hyperdesk.gui.main_window import MainWindow
 from hyperdesk.service import RenderService
@@ -43,6 +44,7 @@ def create_window(composition: str | None = None, *, store: JobStore | None = No
     service = service or RenderService(store or JobStore())
     service.warm_up()
     service.sweep_old_gui_plans()
+    service.sweep_leftovers()
     window = MainWindow(service, settings or make_settings(), **window_kwargs)
     if composition:
         window.open_composition(composition)
@@ -79,6 +81,7 @@ def run_gui(composition: str | None = None, *, signalled: list[int] | None = Non
         app.setWindowIcon(QIcon(str(icon)))
     # The window closes itself after an async shutdown (farm stopped, layout saved); the loop ends then.
     app.setQuitOnLastWindowClosed(False)
+    gc_guard.install(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 

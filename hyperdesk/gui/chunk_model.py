@@ -125,6 +125,12 @@ class ChunkRow:
         return None
 
 
+def error_summary(code: str, message: str) -> str:
+    """One line for a chunk's failure: `CODE: first line of the message`."""
+    first = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
+    return f"{code}: {first}" if first else code
+
+
 @dataclass(frozen=True)
 class Column:
     id: str
@@ -473,7 +479,9 @@ class ChunkTableModel(QAbstractTableModel):
         else:
             self._set_state(r, "waiting")
             r.retrying = True
-        if event.log_tail:
+        if event.final:  # a failed chunk says why (the log's last line is often an ffmpeg command line)
+            r.last_line = error_summary(event.code, event.message)
+        elif event.log_tail:
             r.last_line = event.log_tail[-1]
 
     def _queued(self, r: ChunkRow, at: float, reason: str, attempt_id: str) -> None:
@@ -642,7 +650,9 @@ def rows_from_records(job: JobRecord, chunks: list[ChunkRecord], attempts: list[
                              "attempt_id": failed.id, "log_tail": list(failed.log_tail),
                              "details": {"work_dir": work} if work else {}}
                 row.retrying = state == "waiting"
-            if row.log:
+            if row.error is not None and state == "failed":
+                row.last_line = error_summary(row.error["code"], row.error["message"])
+            elif row.log:
                 row.last_line = row.log[-1]
         if c.state == "done" and c.result:
             row.sha256 = str(c.result.get("sha256", ""))

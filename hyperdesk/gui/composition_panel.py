@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
+from hyperdesk.gui.elided_label import ElidedLabel
 from hyperdesk.service.facts import CompositionFacts
 from hyperdesk.gui.theme import fmt_duration, state_color
 from hyperdesk.models import VariableDecl
@@ -184,11 +186,15 @@ class CompositionPanel(QWidget):
         self.recent_button.setMenu(self.recent_menu)
         self.recent_menu.aboutToShow.connect(self._fill_recent)
 
-        self.path_label = QLabel("Drop a composition here, or open one.")
-        self.path_label.setWordWrap(True)
-        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.name_label = ElidedLabel("Drop a composition here, or open one.", Qt.TextElideMode.ElideRight)
+        bold = self.name_label.font()
+        bold.setBold(True)
+        self.name_label.setFont(bold)
+        self.path_label = ElidedLabel("")  # the full path in its tooltip
         self.status = QLabel("")
         self.status.setWordWrap(True)
+        # an error naming a long path must not widen the dock: it wraps or is cut, never pushes
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.thumbnail = QLabel("no thumbnail")
         self.thumbnail.setObjectName("thumbnail")
@@ -230,6 +236,7 @@ class CompositionPanel(QWidget):
         inner = QWidget()
         layout = QVBoxLayout(inner)
         layout.addLayout(top)
+        layout.addWidget(self.name_label)
         layout.addWidget(self.path_label)
         layout.addWidget(self.thumbnail)
         layout.addWidget(self.status)
@@ -309,7 +316,8 @@ class CompositionPanel(QWidget):
 
     def set_loading(self, path: str) -> None:
         self.clear()
-        self.path_label.setText(f"<b>{Path(path).name}</b><br><small>{path}</small>")
+        self.name_label.setText(Path(path).name)
+        self.path_label.setText(path)
         self.status.setText("Reading the composition…")
         self.thumbnail.setText("…")
 

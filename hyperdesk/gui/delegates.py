@@ -1,4 +1,4 @@
-"""Painted progress: the per-chunk progress delegate and the stacked whole-job bar.
+"""Painted progress: the per-chunk progress delegate and the whole-job bar (frames, with a chunk-state strip).
 
 Both paint with QPainter in a few calls (no child widgets per row), which is what keeps a
 1,000-row table cheap to repaint.
@@ -98,15 +98,21 @@ class ProgressDelegate(QStyledItemDelegate):
 
 
 class JobProgressBar(QWidget):
-    """The whole job in one bar: done | running | waiting | failed segments (CueGUI's job bar)."""
+    """The whole job: a bar filled by frames done, and under it a thin strip of the chunks' states
+    (done | running | retrying | waiting | failed), as CueGUI's job bar."""
+
+    BAR_HEIGHT = 22
+    STRIP_HEIGHT = 5
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.counts: dict[str, int] = {}
         self.total = 0
+        self.frames_done = 0
+        self.frames_total = 0
         self.caption = "no job"
         self.paint_count = 0
-        self.setMinimumHeight(26)
+        self.setFixedHeight(self.BAR_HEIGHT + 2 + self.STRIP_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setMouseTracking(True)
 
@@ -114,7 +120,9 @@ class JobProgressBar(QWidget):
         counts = {k: int(summary.get(k, 0) or 0) for k in ("done", "running", "waiting", "failed", "retrying")}
         counts["waiting"] -= counts["retrying"]
         total = int(summary.get("total", 0) or 0)
-        parts = [f"{counts['done']}/{total} done"]
+        frames_done = int(summary.get("frames_done", 0) or 0)
+        frames_total = int(summary.get("frames_total", 0) or 0)
+        parts = [f"{frames_done}/{frames_total} frames", f"{counts['done']}/{total} chunks"]
         if counts["running"]:
             parts.append(f"{counts['running']} running")
         if counts["retrying"]:
@@ -126,16 +134,26 @@ class JobProgressBar(QWidget):
         if summary.get("eta") is not None and counts["running"]:
             parts.append(f"ETA {fmt_duration(summary['eta'])}")
         caption = " · ".join(parts) if total else "no job"
-        if counts != self.counts or total != self.total or caption != self.caption:
-            self.counts, self.total, self.caption = counts, total, caption
-            self.setToolTip("\n".join(f"{k}: {counts.get(k, 0)}" for k in BAR_ORDER))
+        state = (counts, total, frames_done, frames_total, caption)
+        if state != (self.counts, self.total, self.frames_done, self.frames_total, self.caption):
+            self.counts, self.total, self.frames_done, self.frames_total, self.caption = state
+            self.setToolTip("\n".join([f"{frames_done}/{frames_total} frames"]
+                                      + [f"{k}: {counts.get(k, 0)} chunks" for k in BAR_ORDER]))
             self.update()
 
+    def fraction(self) -> float:
+        """The filled part of the bar: frames done over frames."""
+        return min(1.0, self.frames_done / self.frames_total) if self.frames_total else 0.0
+
     def sizeHint(self) -> QSize:
-        return QSize(400, 26)
+        return QSize(400, self.BAR_HEIGHT + 2 + self.STRIP_HEIGHT)
+
+    def bar_rect(self) -> QRect:
+        return QRect(0, 0, self.width(), self.BAR_HEIGHT)
 
     def segments(self) -> list[tuple[str, QRect]]:
-        r = self.rect().adjusted(1, 1, -1, -1)
+        """The strip's chunk-state segments, in BAR_ORDER, each as wide as its share of the chunks."""
+        r = QRect(1, self.BAR_HEIGHT + 2, self.width() - 2, self.STRIP_HEIGHT)
         out: list[tuple[str, QRect]] = []
         if self.total <= 0:
             return out
@@ -155,17 +173,25 @@ class JobProgressBar(QWidget):
         self.paint_count += 1
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-        base = self.palette().color(QPalette.ColorRole.Base).darker(108)
-        p.fillRect(self.rect(), base)
+        bar = self.bar_rect()
+        p.fillRect(bar, self.palette().color(QPalette.ColorRole.Base).darker(108))
+        if self.frames_total:
+            fill = QRect(bar.x() + 1, bar.y() + 1, round((bar.width() - 2) * self.fraction()), bar.height() - 2)
+            finished = self.total and self.counts.get("done", 0) == self.total
+            p.fillRect(fill, state_color("done" if finished else "running"))
         for state, rect in self.segments():
             p.fillRect(rect, state_color(state))
         p.setPen(QPen(self.palette().color(QPalette.ColorRole.Mid)))
-        p.drawRect(self.rect().adjusted(0, 0, -1, -1))
-        # text with a soft shadow so it reads on every segment colour
-        p.setPen(QColor(0, 0, 0, 140))
-        p.drawText(self.rect().translated(1, 1), int(Qt.AlignmentFlag.AlignCenter), self.caption)
-        p.setPen(QColor("white") if self.total else self.palette().color(QPalette.ColorRole.Text))
-        p.drawText(self.rect(), int(Qt.AlignmentFlag.AlignCenter), self.caption)
+        p.drawRect(bar.adjusted(0, 0, -1, -1))
+        # the caption in white over the fill and in the text colour over the empty part
+        text = self.fontMetrics().elidedText(self.caption, Qt.TextElideMode.ElideRight, bar.width() - 8)
+        split = bar.x() + 1 + round((bar.width() - 2) * self.fraction())
+        p.setClipRect(QRect(split, bar.y(), bar.right() - split + 1, bar.height()))
+        p.setPen(self.palette().color(QPalette.ColorRole.Text))
+        p.drawText(bar, int(Qt.AlignmentFlag.AlignCenter), text)
+        p.setClipRect(QRect(bar.x(), bar.y(), split - bar.x(), bar.height()))
+        p.setPen(QColor("white"))
+        p.drawText(bar, int(Qt.AlignmentFlag.AlignCenter), text)
         p.end()
 
     def mouseMoveEvent(self, event: Any) -> None:

@@ -1,4 +1,5 @@
-"""History: past jobs from the job store, reopenable and resumable."""
+"""History: past jobs from the job store, reopenable and resumable; a finished job's output can be
+revealed in the file manager or played in the desktop's player (right-click menu)."""
 from __future__ import annotations
 
 import datetime as _dt
@@ -8,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QMenu, QPushButton, QTableView,
                                QVBoxLayout, QWidget)
 
 from hyperdesk.dirs import pid_alive
@@ -17,7 +19,7 @@ from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 
 DisplayRole = Qt.ItemDataRole.DisplayRole
-RESUMABLE = ("running", "paused", "failed", "cancelled", "assembling")
+RESUMABLE = ("running", "paused", "failed", "cancelled", "assembling", "interrupted")
 
 
 @dataclass
@@ -32,10 +34,26 @@ class HistoryRow:
     chunk_count: int
     error_code: str = ""
     controller_alive: bool = False
+    name: str = ""
+
+    @property
+    def has_output(self) -> bool:
+        """A finished job whose output is still on this machine."""
+        return self.state == "done" and bool(self.output) and os.path.exists(self.output)
 
     @property
     def resumable(self) -> bool:
         return self.state in RESUMABLE and not self.controller_alive
+
+
+def reveal_output(path: str) -> bool:
+    """Show the output's folder in the desktop's file manager."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+def play_output(path: str) -> bool:
+    """Open the output in the desktop's video player."""
+    return QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
 
 COLUMNS = ["Job", "Started", "State", "Chunks", "Took", "Composition", "Output", "Error"]
@@ -61,7 +79,8 @@ def history_rows(store: Any, limit: int = 200, live_here: set[str] | None = None
             job_id=job.id, state=job.state, created_at=job.created_at, updated_at=job.updated_at, output=job.output,
             composition=str((job.spec or {}).get("composition", "")),
             chunks_done=sum(1 for c in chunks if c.state == "done"), chunk_count=job.chunk_count,
-            error_code=str((job.error or {}).get("code", "") or ""), controller_alive=alive))
+            error_code=str((job.error or {}).get("code", "") or ""), controller_alive=alive,
+            name=job.name or job.id[:12]))
     return rows
 
 
@@ -80,7 +99,7 @@ class HistoryModel(RowsTableModel):
         c = index.column()
         if role == DisplayRole:
             if c == 0:
-                return r.job_id[:12]
+                return r.name
             if c == 1:
                 return _dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
             if c == 2:
@@ -98,11 +117,11 @@ class HistoryModel(RowsTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and c == 2:
             return state_color(r.state)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {0: r.job_id, 5: r.composition, 6: r.output}.get(c)
+            return {0: f"{r.name}\njob {r.job_id}", 5: r.composition, 6: r.output}.get(c)
         if role == Qt.ItemDataRole.UserRole:
             return r
         if role == Qt.ItemDataRole.UserRole + 1:  # sort key
-            return [r.job_id, r.created_at, r.state, r.chunks_done, r.updated_at - r.created_at, r.composition,
+            return [r.name, r.created_at, r.state, r.chunks_done, r.updated_at - r.created_at, r.composition,
                     r.output, r.error_code][c]
         return None
 
@@ -128,6 +147,20 @@ class HistoryPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.doubleClicked.connect(lambda _i: self._emit(self.openRequested))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
+        self.open_action = QAction("Open", self)
+        self.open_action.triggered.connect(lambda: self._emit(self.openRequested))
+        self.resume_action = QAction("Resume", self)
+        self.resume_action.triggered.connect(lambda: self._emit(self.resumeRequested))
+        self.reveal_action = QAction("Reveal output", self)
+        self.reveal_action.setToolTip("Show the output's folder in the file manager")
+        self.reveal_action.triggered.connect(lambda: self._on_output(reveal_output))
+        self.play_action = QAction("Play", self)
+        self.play_action.setToolTip("Play the output in the desktop's video player")
+        self.play_action.triggered.connect(lambda: self._on_output(play_output))
+        self.copy_id_action = QAction("Copy job id", self)
+        self.copy_id_action.triggered.connect(self._copy_id)
         self.open_button = QPushButton("Open")
         self.open_button.setToolTip("Show this job's chunks, attempts and output")
         self.resume_button = QPushButton("Resume")
@@ -169,8 +202,42 @@ class HistoryPanel(QWidget):
         if row is not None:
             signal.emit(row.job_id)
 
+    def _on_output(self, fn: Any) -> None:
+        row = self.selected()
+        if row is not None and row.has_output:
+            fn(row.output)
+
+    def _copy_id(self) -> None:
+        row = self.selected()
+        if row is not None:
+            QGuiApplication.clipboard().setText(row.job_id)
+
+    def context_menu(self) -> QMenu:
+        """The right-click menu for the selected job."""
+        self._selection()
+        menu = QMenu(self)
+        for action in (self.open_action, self.resume_action, None, self.reveal_action, self.play_action, None,
+                       self.copy_id_action):
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
+        return menu
+
+    def _context_menu(self, pos: Any) -> None:
+        idx = self.table.indexAt(pos)
+        if idx.isValid():
+            self.table.selectRow(idx.row())
+            self.table.setCurrentIndex(idx)
+        self.context_menu().exec(self.table.viewport().mapToGlobal(pos))
+
     def _selection(self, *_: Any) -> None:
         row = self.selected()
         self.open_button.setEnabled(row is not None)
         self.resume_button.setEnabled(row is not None and row.resumable)
+        self.open_action.setEnabled(row is not None)
+        self.resume_action.setEnabled(row is not None and row.resumable)
+        self.reveal_action.setEnabled(row is not None and row.has_output)
+        self.play_action.setEnabled(row is not None and row.has_output)
+        self.copy_id_action.setEnabled(row is not None)
         self.count.setText(f"{len(self.model.rows)} jobs")

@@ -6,6 +6,7 @@ nothing here touches a controller or a scheduler.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
 from hyperdesk.gui.actions import ActionSpec
 from hyperdesk.gui.chunk_model import rows_from_records
+from hyperdesk.gui.history import play_output, reveal_output
 from hyperdesk.gui.job_view import job_detail_text
 from hyperdesk.gui.settings_panel import load_settings, save_settings
 from hyperdesk.gui.theme import fmt_duration, state_color
@@ -61,6 +63,10 @@ JOB_ACTIONS: list[ActionSpec] = [
                "assemble_job", "can_assemble", True),
     ActionSpec("preview", "Pre&view output", "Ctrl+Shift+V", "Show the assembled output in the player",
                "show_preview", None, True),
+    ActionSpec("reveal_output", "Reveal ou&tput", "Ctrl+Shift+O", "Show the finished output's folder in the file "
+               "manager", "reveal_output", "has_output", True),
+    ActionSpec("play_output", "P&lay", "Ctrl+Shift+L", "Play the finished output in the desktop's video player",
+               "play_output", "has_output", True),
 ]
 
 
@@ -75,6 +81,7 @@ class JobActions(QObject):
         self.job_fps = 30.0
         self.job_total_frames = 0
         self.job_error: dict[str, Any] | None = None
+        self.job_name = ""
         self.assemble_result: AssembleOutcome | None = None
 
     # ---- the request -------------------------------------------------------------------------------
@@ -84,7 +91,9 @@ class JobActions(QObject):
         s = w.settings_panel.settings() if w.settings_panel.isEnabled() else load_settings(w.settings, composition)
         s.variables = w.composition_panel.variables.overrides() if w.composition_panel.variables.decls \
             else load_settings(w.settings, composition).variables
-        farm = FarmRequest(local=w.node_actions.local_workers(), nodes=[n.name for n in w.node_actions.enabled_nodes()])
+        enabled = w.node_actions.enabled_nodes()
+        farm = FarmRequest(local=w.node_actions.local_workers(), nodes=[n.name for n in enabled if not n.scheduler],
+                           dask=[n.name for n in enabled if n.scheduler])
         return s.request(composition, farm)
 
     @property
@@ -94,28 +103,42 @@ class JobActions(QObject):
 
     # ---- actions -----------------------------------------------------------------------------------
 
-    def start_render(self) -> Any:
+    def prepared_request(self, what: str = "render") -> Any:
+        """The request of the panels for the open composition, its output folder made and the settings
+        saved; None (the error shown) when it cannot be made."""
         w = self.w
-        if not self.can_render() or w.composition is None:
+        if w.composition is None:
             return None
         s = w.settings_panel.settings()
         if not s.output:
-            w.show_error({"code": "OUTPUT_NOT_WRITABLE", "message": "choose an output path"}, "render")
+            w.show_error({"code": "OUTPUT_NOT_WRITABLE", "message": "choose an output path"}, what)
             return None
         request = self.current_request(w.composition)
         try:  # the app makes the output's folder (its default is <project>/renders/); the CLI wants one that exists
             Path(request.output).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             w.show_error({"code": "OUTPUT_NOT_WRITABLE", "message": f"cannot create {Path(request.output).parent}: "
-                                                                      f"{exc.strerror or exc}"}, "render")
+                                                                      f"{exc.strerror or exc}"}, what)
             return None
         s.variables = dict(request.config.variables)
         save_settings(w.settings, w.composition, s)
-        w.job_view.set_job(f"Planning {Path(w.composition).name}…", "planning")
+        return request
+
+    def start_render(self) -> Any:
+        w = self.w
+        if not self.can_render() or w.composition is None:
+            return None
+        request = self.prepared_request()
+        if request is None:
+            return None
+        self.job_name = request.name
+        w.job_view.set_job(f"Planning {self.job_name}…", "planning", tooltip=w.composition)
         self.job_error = None
         self.assemble_result = None
-        w.preview.set_output(None)
+        w.preview.set_output(None, note="rendering: the output plays here when it is assembled")
+        w.preview.set_verification("")  # the last job's "verified" line is not this job's
         w.preview.seams.set_thumbs([])
+        w.job_view.set_live_frame(None)
         job_id = self.service.new_job_id()
         self.job_id = job_id
         self.job_state = "planning"
@@ -162,8 +185,46 @@ class JobActions(QObject):
 
     def retry_failed(self) -> None:
         if self.job_id:
-            self.job_error = None
-            self.w.spawn(self.service.retry_chunks(self.job_id), "retry")
+            self.w.spawn(self._retry_failed(self.job_id), "retry")
+
+    async def _retry_failed(self, job_id: str) -> None:
+        """Retry the failed chunks on the same plan, unless the composition changed since it was planned:
+        then the banner offers a re-plan (or the old plan, for a bad node)."""
+        if not self.active and await self._sources_changed(job_id):
+            self._offer_replan(job_id, retry_offered=True)
+            return
+        self.job_error = None
+        await self.service.retry_chunks(job_id)
+
+    # ---- after a fix: the composition changed since the job was planned ------------------------------
+
+    async def _sources_changed(self, job_id: str) -> bool:
+        return bool(await asyncio.to_thread(self.service.sources_changed, job_id))
+
+    def check_sources(self) -> None:
+        """Offer a re-plan when the viewed job's composition changed since it was planned."""
+        job_id = self.job_id
+        if job_id and self.job_state in ("failed", "cancelled", "interrupted") and not self.active:
+            self.w.spawn(self._check_sources(job_id), "check")
+
+    async def _check_sources(self, job_id: str) -> None:
+        if await self._sources_changed(job_id) and self.job_id == job_id and not self.active:
+            self._offer_replan(job_id)
+
+    def _offer_replan(self, job_id: str, retry_offered: bool = False) -> None:
+        actions: list[tuple[str, Any]] = [("Re-plan and render", lambda: self.replan(job_id))]
+        if retry_offered:
+            actions.append(("Retry the old plan", lambda: self.w.spawn(self.service.retry_chunks(job_id), "retry")))
+        self.w.banner.show_message(
+            f"The composition's files changed since job {job_id} was planned: a retry would render the old "
+            "composition. Re-plan to render the files as they are now.", actions)
+
+    def replan(self, job_id: str) -> None:
+        """A new job from the same settings, planned from the files as they are now (shown when it starts)."""
+        self.job_error = None
+        self.assemble_result = None
+        self.w.preview.set_output(None)
+        self.w.spawn(self.service.replan(job_id), "render")
 
     def rerender_selected(self) -> None:
         rows = self.w.job_view.selected_rows()
@@ -186,7 +247,19 @@ class JobActions(QObject):
         if self.job_output and not w.preview.source:
             w.preview.set_output(self.job_output, self.job_fps, self.job_total_frames)
 
+    def reveal_output(self) -> None:
+        if self.has_output():
+            reveal_output(self.job_output)
+
+    def play_output(self) -> None:
+        if self.has_output():
+            play_output(self.job_output)
+
     # ---- enablement --------------------------------------------------------------------------------
+
+    def has_output(self) -> bool:
+        """The shown job is done and its output is on this machine."""
+        return self.job_state == "done" and bool(self.job_output) and os.path.exists(self.job_output)
 
     def can_render(self) -> bool:
         w = self.w
@@ -232,6 +305,8 @@ class JobActions(QObject):
         job = self.service.job(job_id)
         if job is None:
             return
+        if job.id != self.job_id:
+            w.job_view.set_live_frame(None)
         self.job_id = job.id
         self.job_output = job.output
         self.job_fps, self.job_total_frames = self._plan_facts(job.plan_dir)
@@ -244,6 +319,8 @@ class JobActions(QObject):
             self._show_job_error(job.error)
         if job.result:
             self._show_assembled(AssembleOutcome(True, output=job.output, result=job.result))
+        w.banner.hide()
+        self.check_sources()
         w.update_actions()
 
     @staticmethod
@@ -330,7 +407,7 @@ class JobActions(QObject):
             w.job_view.set_state("failed")
             self._show_job_error(self.job_error or {})
             err = self.job_error or {}
-            w.notify("Render failed", f"{err.get('code')}: {err.get('message', '')}",
+            w.notify("Render failed", f"{self.job_name or 'the job'}: {err.get('code')}: {err.get('message', '')}",
                      QSystemTrayIcon.MessageIcon.Critical)
             failed = next((r for r in w.model.rows if r.state == "failed"), None)
             if failed is not None:
@@ -339,7 +416,7 @@ class JobActions(QObject):
         elif state == "done":
             w.job_view.set_state("done")
             took = w.model.summary().get("elapsed")
-            w.notify("Render finished", f"{Path(self.job_output).name} is ready"
+            w.notify("Render finished", f"{self.job_name or 'the job'}: {Path(self.job_output).name} is ready"
                      + (f" ({fmt_duration(took)})" if took else ""), QSystemTrayIcon.MessageIcon.Information)
         else:
             w.job_view.set_state(state)
@@ -348,11 +425,16 @@ class JobActions(QObject):
         if state in ("done", "failed", "cancelled"):
             w.model.flush()
             w.refresh_history()
+        if state in ("failed", "cancelled"):
+            self.check_sources()
         w.update_actions()
 
     def _set_header(self, job_id: str, state: str, composition: str, output: str) -> None:
-        name = Path(composition).name if composition else "job"
-        self.w.job_view.set_job(f"<b>{name}</b> → {output} <span style='color:#8a8f98'>job {job_id}</span>", state)
+        job = self.service.job(job_id)
+        name = (job.name if job is not None and job.name else "") or (Path(composition).name if composition else "job")
+        self.job_name = name
+        self.w.job_view.set_job(f"{name} → {output}", state,
+                                tooltip=f"{name}\ncomposition: {composition}\noutput: {output}\njob {job_id}")
 
     def _show_job_error(self, err: dict[str, Any]) -> None:
         hint = err.get("hint")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMenu,
+    QSizePolicy,
     QToolButton,
     QTableView,
     QVBoxLayout,
@@ -33,9 +34,11 @@ from hyperdesk.gui.chunk_model import (
     ChunkTableModel,
     column_index,
 )
+from hyperdesk.gui.elided_label import ElidedLabel
 from hyperdesk.gui.delegates import CellDelegate, JobProgressBar, ProgressDelegate
 from hyperdesk.gui.theme import fmt_duration, state_color
 
+LIVE_SIZE = QSize(128, 72)
 FILTERS = [("All", None), ("Running", {"running"}), ("Failed", {"failed", "retrying"}), ("Waiting", {"waiting"}),
            ("Done", {"done"})]
 
@@ -77,15 +80,21 @@ class JobView(QWidget):
         self.proxy = ChunkSortProxy(self)
         self.proxy.setSourceModel(model)
 
-        self.title = QLabel("No job — open a composition and press Render")
+        self.title = ElidedLabel("No job — open a composition and press Render", hint_width=300)
         self.title.setObjectName("jobTitle")
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bold = self.title.font()
+        bold.setBold(True)
+        self.title.setFont(bold)
         self.state_label = QLabel("")
         self.state_label.setObjectName("jobState")
         self.bar = JobProgressBar()
         self.detail = QLabel("")
         self.detail.setObjectName("jobDetail")
         self.detail.setWordWrap(True)
+        # a detail naming a long output path wraps or is cut; it never widens the window
+        self.detail.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # and a long error takes four lines at most, so the chunk table keeps its rows (all of it is in the tooltip)
+        self.detail.setMaximumHeight(self.detail.fontMetrics().lineSpacing() * 4 + 4)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.table = ChunkTableView()
@@ -124,14 +133,26 @@ class JobView(QWidget):
         filters.addStretch(1)
         self.filter_group.idClicked.connect(self._filter)
 
+        # the newest finished chunk's last frame, refreshed as chunks finish (see MainWindow.show_latest_frame)
+        self.live = QLabel()
+        self.live.setObjectName("liveFrame")
+        self.live.setFixedSize(LIVE_SIZE)
+        self.live.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.live.setVisible(False)
+
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.state_label)
+        progress = QVBoxLayout()
+        progress.addLayout(head)
+        progress.addWidget(self.bar)
+        progress.addWidget(self.detail)
+        top = QHBoxLayout()
+        top.addLayout(progress, 1)
+        top.addWidget(self.live, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
-        layout.addLayout(head)
-        layout.addWidget(self.bar)
-        layout.addWidget(self.detail)
+        layout.addLayout(top)
         layout.addLayout(filters)
         layout.addWidget(self.table, 1)
         model.summaryChanged.connect(self.bar.set_summary)
@@ -139,8 +160,8 @@ class JobView(QWidget):
 
     # ---- header ---------------------------------------------------------------------------------
 
-    def set_job(self, title: str, state: str, detail: str = "") -> None:
-        self.title.setText(title)
+    def set_job(self, title: str, state: str, detail: str = "", tooltip: str | None = None) -> None:
+        self.title.setText(title, tooltip)
         self.set_state(state)
         self.detail.setText(detail)
 
@@ -152,6 +173,19 @@ class JobView(QWidget):
 
     def set_detail(self, text: str) -> None:
         self.detail.setText(text)
+        self.detail.setToolTip(text)  # the whole text, when a long path is cut at the panel's edge
+
+    def set_live_frame(self, image: str | None, caption: str = "") -> None:
+        """Show *image* (scaled) as the latest frame; None hides it."""
+        pix = QPixmap(image) if image else QPixmap()
+        if pix.isNull():
+            self.live.clear()
+            self.live.setVisible(False)
+            return
+        self.live.setPixmap(pix.scaled(LIVE_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                       Qt.TransformationMode.SmoothTransformation))
+        self.live.setToolTip(caption)
+        self.live.setVisible(True)
 
     # ---- selection ------------------------------------------------------------------------------
 

@@ -16,18 +16,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import (QAction, QCloseEvent, QColor, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QPainter,
                            QPixmap)
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
+    QFrame,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QSystemTrayIcon,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -35,6 +38,7 @@ from hyperdesk import __version__
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
 from hyperdesk.gui.actions import ActionSet, ActionSpec
+from hyperdesk.gui.banner import Banner
 from hyperdesk.gui.chunk_model import ChunkRow, ChunkTableModel
 from hyperdesk.gui.composition_actions import CompositionActions
 from hyperdesk.gui.composition_panel import CompositionPanel, composition_path_from_drop
@@ -45,10 +49,13 @@ from hyperdesk.gui.job_view import JobView, job_detail_text
 from hyperdesk.gui.node_actions import NodeActions
 from hyperdesk.gui.nodes_panel import NodesModel, NodesPanel
 from hyperdesk.gui.preview import PreviewPanel
+from hyperdesk.gui.cache_panel import CachePanel
+from hyperdesk.gui.queue_panel import QUEUE_ACTIONS, QueueActions, QueueModel, QueuePanel
 from hyperdesk.gui.settings_panel import RenderSettingsPanel
-from hyperdesk.gui.theme import state_color
+from hyperdesk.gui.theme import apply_theme, state_color, system_is_dark
 from hyperdesk.service import CompositionFacts, RenderRequest, RenderService
-from hyperdesk.service.frames import build_seam_thumbs, seam_thumbs_from_output
+from hyperdesk.service.frames import build_seam_thumbs, extract_chunk_thumbs, seam_thumbs_from_output
+from hyperdesk.service.queue import RenderQueue
 
 OPEN_ACTION = ActionSpec("open", "&Open composition…", "Ctrl+O", "Open an .html composition or a project folder",
                          "open_dialog", toolbar=True)
@@ -75,6 +82,20 @@ def app_icon() -> QIcon:
     return QIcon(pix)
 
 
+def default_size(available: QRect) -> QSize:
+    """The first-launch size: 1360×860 where it fits, else nine tenths of the screen's free area."""
+    return QSize(min(1360, int(available.width() * 0.9)), min(860, int(available.height() * 0.9)))
+
+
+def clamp_to(geometry: QRect, available: QRect) -> QRect:
+    """*geometry* moved and shrunk to lie inside *available* (a layout saved on a bigger screen)."""
+    w = min(geometry.width(), available.width())
+    h = min(geometry.height(), available.height())
+    x = min(max(geometry.x(), available.x()), available.x() + available.width() - w)
+    y = min(max(geometry.y(), available.y()), available.y() + available.height() - h)
+    return QRect(x, y, w, h)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, service: RenderService, settings: QSettings, *, confirm_close: bool = True,
                  probe_thumbnail: bool = True) -> None:
@@ -86,7 +107,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setObjectName("hyperdeskMain")
         self.setAcceptDrops(True)
-        self.resize(1360, 860)
+        self.resize(default_size(self.screen().availableGeometry()))
         self.setDockOptions(QMainWindow.DockOption.AllowTabbedDocks | QMainWindow.DockOption.AnimatedDocks)
         self.notifications: list[tuple[str, str]] = []
         self.tasks: set[asyncio.Task] = set()
@@ -94,6 +115,9 @@ class MainWindow(QMainWindow):
         self._closed = False
         self.closed_event = asyncio.Event()  # set when shutdown() has finished
         self._scratch = Path(tempfile.mkdtemp(prefix="hyperdesk-gui-"))
+        self._live_wanted: int | None = None  # the chunk whose last frame the live thumbnail should show
+        self._live_busy = False
+        self._fitted = False  # fit_to_screen() ran after the first show
 
         # ---- models and panels
         self.model = ChunkTableModel(self)
@@ -101,6 +125,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.job_view)
         self.composition_panel = CompositionPanel(settings)
         self.settings_panel = RenderSettingsPanel()
+        self.cache_panel = CachePanel(service, self.spawn)
         self.nodes_model = NodesModel(self)
         self.nodes_panel = NodesPanel(self.nodes_model)
         self.inspector = FailureInspector()
@@ -112,6 +137,16 @@ class MainWindow(QMainWindow):
         self.node_actions = NodeActions(service, self.nodes_model, self.nodes_panel, settings, self, self.spawn,
                                         self.update_actions)
         self.job_actions = JobActions(self, service)
+        self.banner = Banner()
+        layout = self.job_view.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(0, self.banner)
+        # The app runs the queue with the code of `hyperdesk queue run`; interrupted jobs wait for the
+        # user's word (the banner at launch) instead of resuming on their own.
+        self.queue = RenderQueue(service, resume_interrupted=False)
+        self.queue_model = QueueModel(self)
+        self.queue_panel = QueuePanel(self.queue_model)
+        self.queue_actions = QueueActions(self, self.queue, self.queue_model, self.queue_panel)
         self.composition_actions = CompositionActions(
             service, self.composition_panel, self.settings_panel, settings, self, spawn=self.spawn,
             scratch=self._scratch, request_for=self.current_request, show_error=self.show_error,
@@ -120,25 +155,26 @@ class MainWindow(QMainWindow):
         self.docks: dict[str, QDockWidget] = {}
         self._dock("composition", "Composition", self.composition_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("settings", "Render settings", self.settings_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("cache", "Cache", self.cache_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("nodes", "Nodes", self.nodes_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("preview", "Preview", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("inspector", "Inspector", self.inspector, Qt.DockWidgetArea.BottomDockWidgetArea)
         self._dock("history", "History", self.history_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self._dock("queue", "Queue", self.queue_panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         # The left column (composition, settings) runs the full height; inspector and history sit
         # under the job view and the nodes/preview column.
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.TopLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.tabifyDockWidget(self.docks["nodes"], self.docks["preview"])
         self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
+        self.tabifyDockWidget(self.docks["history"], self.docks["queue"])
         self.docks["nodes"].raise_()
         self.docks["inspector"].raise_()
-        self.resizeDocks([self.docks["composition"]], [310], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["nodes"]], [400], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [560, 260], Qt.Orientation.Vertical)
-        self.resizeDocks([self.docks["inspector"]], [300], Qt.Orientation.Vertical)
+        self.proportion_docks()
 
         self.action_sets = [ActionSet(self.composition_actions, [OPEN_ACTION], self),
-                            ActionSet(self.job_actions, JOB_ACTIONS, self), ActionSet(self, WINDOW_ACTIONS, self)]
+                            ActionSet(self.job_actions, JOB_ACTIONS, self),
+                            ActionSet(self.queue_actions, QUEUE_ACTIONS, self), ActionSet(self, WINDOW_ACTIONS, self)]
         self.actions_by_id: dict[str, QAction] = {k: a for s in self.action_sets for k, a in s.actions.items()}
         self._build_menus()
         self.job_view.row_actions = [self.actions_by_id[a] for a in ("rerender", "retry_elsewhere")]
@@ -170,8 +206,26 @@ class MainWindow(QMainWindow):
         self.node_actions.set_local_workers(int(str(local_workers or 0)))
         self.node_actions.refresh()
         self.refresh_history()
+        self.spawn(self.cache_panel.refresh(), "cache")
         self.restore_layout()
+        self.offer_interrupted()
+        if any(e.state == "queued" for e in self.queue_model.rows) and not self.queue.paused:
+            self.queue_actions.ensure_running()
         self.update_actions()
+
+    def offer_interrupted(self) -> None:
+        """At launch: jobs left running by an app or a queue run that is gone are interrupted; one banner
+        offers to resume them all (their finished chunks are kept)."""
+        jobs = self.queue.interrupted()
+        self.queue_actions.refresh()
+        self.refresh_history()
+        if not jobs:
+            return
+        names = ", ".join(j.name or j.id for j in jobs[:3]) + (" …" if len(jobs) > 3 else "")
+        self.banner.show_message(
+            f"{len(jobs)} job{'s' if len(jobs) != 1 else ''} stopped when hyperdesk last closed or crashed "
+            f"({names}). Finished chunks are kept.",
+            [("Resume all", lambda: self.queue_actions.resume_interrupted([j.id for j in jobs]))])
 
     def _show_from_tray(self, *_: Any) -> None:
         self.showNormal()
@@ -240,10 +294,30 @@ class MainWindow(QMainWindow):
     def _dock(self, key: str, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(f"dock_{key}")
-        dock.setWidget(widget)
         self.addDockWidget(area, dock)
         self.docks[key] = dock
+        if isinstance(widget, CompositionPanel):  # it scrolls by itself
+            dock.setWidget(widget)
+            return dock
+        # A dock smaller than its panel scrolls: without this, docks of a small window are drawn
+        # over each other or push the window past the screen.
+        scroll = QScrollArea()
+        scroll.setObjectName(f"scroll_{key}")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(widget)
+        dock.setWidget(scroll)
         return dock
+
+    def proportion_docks(self) -> None:
+        """Dock sizes in proportion to the window (310 | 400 px and 300 px at 1360×860): the job view
+        keeps about half the width on a small screen too."""
+        width, height = self.width(), self.height()
+        self.resizeDocks([self.docks["composition"]], [int(width * 0.23)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["nodes"]], [int(width * 0.27)], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["composition"], self.docks["settings"]], [int(height * 0.65), int(height * 0.3)],
+                         Qt.Orientation.Vertical)
+        self.resizeDocks([self.docks["inspector"]], [int(height * 0.35)], Qt.Orientation.Vertical)
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -263,8 +337,9 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.actions_by_id["quit"])
-        for key in ("render", "pause", "resume", "cancel", None, "retry_failed", "rerender", "retry_elsewhere", None,
-                    "assemble", "preview", "refresh_history"):
+        for key in ("render", "add_to_queue", "batch", None, "pause", "resume", "cancel", None, "retry_failed",
+                    "rerender", "retry_elsewhere", None, "assemble", "preview", "reveal_output", "play_output", None,
+                    "refresh_history"):
             if key is None:
                 job_menu.addSeparator()
             else:
@@ -274,6 +349,17 @@ class MainWindow(QMainWindow):
             toggle.setShortcut(QKeySequence(f"Ctrl+{n}"))
             view_menu.addAction(toggle)
         view_menu.addSeparator()
+        # the desktop's scheme until the user picks one here; the pick is remembered
+        chosen = self.settings.value("view/dark")
+        dark = str(chosen).lower() == "true" if chosen is not None else system_is_dark()
+        self.dark_action = QAction("&Dark theme", self)
+        self.dark_action.setObjectName("action_dark_theme")
+        self.dark_action.setCheckable(True)
+        self.dark_action.setChecked(dark)
+        if dark:
+            apply_theme(True)
+        self.dark_action.toggled.connect(self.set_dark_theme)
+        view_menu.addAction(self.dark_action)
         view_menu.addAction("Reset layout", self.reset_layout)
         help_menu.addAction(self.actions_by_id["shortcuts"])
         help_menu.addAction("About hyperdesk", self.show_about)
@@ -347,6 +433,8 @@ class MainWindow(QMainWindow):
         self.model.apply(e)
         self.nodes_model.apply(e)
         self.job_actions.on_event(e)
+        if isinstance(e, fe.ChunkDone) and e.job_id == self.job_id:
+            self.spawn(self.show_latest_frame(e.chunk_index), "frame")
         if not isinstance(e, (fe.ChunkProgress, fe.AttemptHeartbeat, fe.AttemptLog)):
             self.update_actions()
 
@@ -373,6 +461,29 @@ class MainWindow(QMainWindow):
         if not self._closed:
             self.preview.seams.set_thumbs(thumbs, "No chunk files or output on this machine yet.")
 
+    async def show_latest_frame(self, index: int) -> None:
+        """The job view's live thumbnail: the last frame of the newest finished chunk.
+
+        Workers report progress but no pictures while a chunk renders, so the newest picture the app
+        can show without slowing a worker is the last frame of the chunk that finished last. One
+        ffmpeg at a time; a chunk that finishes meanwhile replaces the one waiting."""
+        self._live_wanted = index
+        if self._live_busy:
+            return
+        self._live_busy = True
+        try:
+            while self._live_wanted is not None and not self._closed:
+                n, self._live_wanted = self._live_wanted, None
+                row = self.model.row_for_chunk(n)
+                if row is None or not row.output_path or not Path(row.output_path).exists():
+                    continue
+                thumbs = await extract_chunk_thumbs(n, row.start, row.end, row.output_path, self._scratch / "live")
+                if not self._closed and row.state == "done":
+                    self.job_view.set_live_frame(thumbs.last, f"frame {row.end - 1}: the last frame of chunk {n}, "
+                                                              "the newest finished chunk")
+        finally:
+            self._live_busy = False
+
     def _summary(self, summary: dict[str, Any]) -> None:
         if self.job_state == "pausing" and summary.get("running", 0) == 0:
             self.job_actions.job_state = "paused"
@@ -397,6 +508,10 @@ class MainWindow(QMainWindow):
     def update_actions(self) -> None:
         for action_set in getattr(self, "action_sets", []):
             action_set.update()
+
+    def set_dark_theme(self, on: bool) -> None:
+        apply_theme(on)
+        self.settings.setValue("view/dark", on)
 
     # ---- help -------------------------------------------------------------------------------------
 
@@ -426,10 +541,28 @@ class MainWindow(QMainWindow):
         header = self.settings.value("window/chunk_header")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+            self.fit_to_screen()
         if isinstance(state, QByteArray):
             self.restoreState(state)
         if isinstance(header, QByteArray):
             self.job_view.table.horizontalHeader().restoreState(header)
+
+    def fit_to_screen(self) -> None:
+        """Move and shrink the window so its frame lies on its screen's free area (a geometry saved on
+        a bigger screen). Called again once shown, when the frame's size is known."""
+        screen = self.screen().availableGeometry()
+        inner, outer = self.geometry(), self.frameGeometry()
+        if self.isMaximized() or self.isFullScreen() or screen.contains(outer):
+            return
+        fitted = clamp_to(outer, screen)
+        self.setGeometry(fitted.adjusted(inner.left() - outer.left(), inner.top() - outer.top(),
+                                         inner.right() - outer.right(), inner.bottom() - outer.bottom()))
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._fitted:
+            self._fitted = True
+            QTimer.singleShot(0, self.fit_to_screen)
 
     def save_layout(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
@@ -443,13 +576,15 @@ class MainWindow(QMainWindow):
                           ("nodes", Qt.DockWidgetArea.RightDockWidgetArea),
                           ("preview", Qt.DockWidgetArea.RightDockWidgetArea),
                           ("inspector", Qt.DockWidgetArea.BottomDockWidgetArea),
-                          ("history", Qt.DockWidgetArea.BottomDockWidgetArea)):
+                          ("history", Qt.DockWidgetArea.BottomDockWidgetArea),
+                          ("queue", Qt.DockWidgetArea.BottomDockWidgetArea)):
             dock = self.docks[key]
             dock.setFloating(False)
             self.addDockWidget(area, dock)
             dock.show()
         self.tabifyDockWidget(self.docks["nodes"], self.docks["preview"])
         self.tabifyDockWidget(self.docks["inspector"], self.docks["history"])
+        self.tabifyDockWidget(self.docks["history"], self.docks["queue"])
 
     # ---- minimise: nothing is painted, changes are kept ----------------------------------------------
 
@@ -483,6 +618,7 @@ class MainWindow(QMainWindow):
         self.save_layout()
         self.composition_actions.save_settings()
         self._closed = True
+        self.queue_actions.stop()
         self.service.remove_listener(self.on_event)
         self.model.stop_timers()
         self.preview.close_media()

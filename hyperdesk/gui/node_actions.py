@@ -1,5 +1,6 @@
 """What the nodes panel does: add, edit, remove and test SSH nodes (confirming an unknown host key's
-fingerprint first), switch nodes on or off for new renders, and set the local worker count."""
+fingerprint first) and saved Dask clusters (their render workers and slots), switch them on or off for new
+renders, and set the local worker count."""
 from __future__ import annotations
 
 import asyncio
@@ -52,6 +53,7 @@ class NodeActions(QObject):
         self.model.set_configured(self._records)
 
     def enabled_nodes(self) -> list[NodeConfig]:
+        """The saved SSH nodes and Dask clusters switched on for new renders."""
         return [NodeConfig.model_validate(r.model_dump()) for r in self._records if r.name not in self.model.disabled]
 
     def _list_setting(self, key: str) -> list[str]:
@@ -104,11 +106,35 @@ class NodeActions(QObject):
 
     # ---- test ---------------------------------------------------------------------------------------
 
+    async def test_cluster(self, cfg: NodeConfig) -> dict[str, Any]:
+        """A saved Dask cluster: connect, list its render workers and slots, preflight each (through the service)."""
+        name = cfg.name
+        self.panel.status.setText(f"Testing the Dask cluster {name} ({cfg.address})…")
+        self.model.set_node_state(name, "testing", address=cfg.address, kind="dask")
+        outcome = await self.service.test_cluster(name)
+        err = outcome.get("error") or {}
+        row = self.model.row_named(name)
+        if row is not None:
+            row.workers = outcome["workers"] if not err else None
+        reason = f"{err.get('code')}: {err.get('message')}" if err else None
+        self.model.set_node_state(name, outcome["state"], address=cfg.address, slots=outcome.get("slots") or 0,
+                                  reason=reason, heartbeat=not err, kind="dask")
+        if err:
+            self.panel.status.setText(f"{name}: {reason}" + (f"\nhint: {err['hint']}" if err.get("hint") else ""))
+        else:
+            lines = [f"{w['name']}: {w['slots']} slot{'s' if w['slots'] != 1 else ''}, {w['state']}"
+                     + (f" ({w['reason']})" if w.get("reason") else "") for w in outcome["workers"]]
+            self.panel.status.setText(f"{name}: {len(outcome['workers'])} render workers, {outcome['slots']} slots. "
+                                      + "; ".join(lines))
+        return outcome
+
     async def test(self, name: str, *, accept_fingerprint: str | None = None) -> dict[str, Any]:
         rec = next((r for r in self.service.nodes() if r.name == name), None)
         if rec is None:
             return {}
         cfg = NodeConfig.model_validate(rec.model_dump())
+        if cfg.scheduler:
+            return await self.test_cluster(cfg)
         self.panel.status.setText(f"Testing {name} ({cfg.address})…")
         self.model.set_node_state(name, "testing", address=cfg.address, slots=cfg.slots)
         outcome = await self.service.test_node(cfg, accept_fingerprint=accept_fingerprint)

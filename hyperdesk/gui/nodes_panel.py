@@ -1,4 +1,5 @@
-"""The nodes panel: local workers, SSH render nodes, their preflight results and live state.
+"""The nodes panel: local workers, SSH render nodes, saved Dask clusters (and, during a job, each Dask worker
+that renders), their preflight results and live state.
 
 Adding a node never trusts a host key silently (fabric#2071): the first connection shows the
 key's SHA256 fingerprint in a dialog and only "Trust and pin" stores it.
@@ -10,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
@@ -31,7 +33,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hyperdesk.errors import HyperdeskError
 from hyperdesk.farm import events as fe
+from hyperdesk.farm.dask.address import check_scheduler_address
 from hyperdesk.gui.rows_model import RowsTableModel
 from hyperdesk.gui.theme import fmt_duration, state_color
 from hyperdesk.store.models import NodeConfig
@@ -42,7 +46,7 @@ DisplayRole = Qt.ItemDataRole.DisplayRole
 @dataclass
 class NodeRow:
     name: str
-    kind: str = "ssh"  # local | ssh
+    kind: str = "ssh"  # local | ssh | dask (a saved cluster, or one of its workers during a job)
     address: str = ""
     slots: int = 1
     state: str = "unknown"  # online, busy, offline, incompatible, blocklisted, testing, unknown
@@ -53,12 +57,29 @@ class NodeRow:
     fingerprint: str | None = None
     config: NodeConfig | None = None
     running: set[str] = field(default_factory=set)
+    workers: list[dict[str, Any]] | None = None  # a saved Dask cluster's render workers, as its last test found
+
+    @property
+    def saved(self) -> bool:
+        """A registered SSH node or a saved Dask cluster (it can be edited, tested, switched on and off)."""
+        return self.config is not None
 
     @property
     def display_state(self) -> str:
         if self.state == "online" and self.running:
             return "busy"
         return self.state
+
+
+def cluster_summary(workers: list[dict[str, Any]] | None, reason: str | None) -> str:
+    """A Dask cluster's render workers and slots, as its last test found them."""
+    if workers is None:
+        return f"Dask cluster: {reason}" if reason else "Dask cluster, not tested"
+    usable = [w for w in workers if w.get("state") == "online"]
+    text = (f"Dask cluster: {len(workers)} render worker{'s' if len(workers) != 1 else ''}, "
+            f"{sum(int(w.get('slots', 0)) for w in usable)} slots")
+    refused = len(workers) - len(usable)
+    return text + (f", {refused} incompatible" if refused else "") + (f" · {reason}" if reason else "")
 
 
 def preflight_summary(report: dict[str, Any] | None, reason: str | None) -> str:
@@ -119,7 +140,11 @@ class NodesModel(RowsTableModel):
                     return ""
                 return fmt_duration(self._clock() - r.last_heartbeat) + " ago"
             if c == 5:
-                return "local worker processes" if r.kind == "local" else preflight_summary(r.preflight, r.reason)
+                if r.kind == "local":
+                    return "local worker processes"
+                if r.kind == "dask" and r.saved:
+                    return cluster_summary(r.workers, r.reason)
+                return preflight_summary(r.preflight, r.reason)
         if role == Qt.ItemDataRole.ForegroundRole and c == 3:
             return state_color(r.display_state)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -127,7 +152,7 @@ class NodesModel(RowsTableModel):
                 return r.reason
             if c in (0, 1) and r.fingerprint:
                 return f"pinned host key {r.fingerprint}"
-        if role == Qt.ItemDataRole.CheckStateRole and c == 0 and r.kind == "ssh":
+        if role == Qt.ItemDataRole.CheckStateRole and c == 0 and r.saved:
             return Qt.CheckState.Unchecked if r.name in self.disabled else Qt.CheckState.Checked
         if role == Qt.ItemDataRole.UserRole:
             return r
@@ -135,7 +160,7 @@ class NodesModel(RowsTableModel):
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         f = super().flags(index)
-        if index.isValid() and index.column() == 0 and self.rows[index.row()].kind == "ssh":
+        if index.isValid() and index.column() == 0 and self.rows[index.row()].saved:
             f |= Qt.ItemFlag.ItemIsUserCheckable
         return f
 
@@ -167,17 +192,20 @@ class NodesModel(RowsTableModel):
             self._changed(row)
 
     def set_configured(self, records: list[Any]) -> None:
-        """The SSH nodes from the store (NodeRecord), keeping live state of the ones that stay."""
+        """The SSH nodes and Dask clusters from the store (NodeRecord), keeping live state of the ones that stay
+        (and the Dask workers a job brought in)."""
         keep = {r.name: r for r in self.rows}
+        names = {rec.name for rec in records}
         self.beginResetModel()
         local = keep.get("local")
         rows = [local] if local else []
         for rec in records:
             old = keep.get(rec.name)
             row = old or NodeRow(rec.name)
-            row.kind = "ssh"
+            row.kind = "dask" if rec.scheduler else "ssh"
             row.address = rec.address
-            row.slots = rec.slots
+            if not rec.scheduler or old is None:
+                row.slots = rec.slots
             row.config = NodeConfig.model_validate(rec.model_dump())
             row.fingerprint = getattr(rec, "host_key_fingerprint", None)
             if old is None or row.preflight is None:
@@ -186,17 +214,18 @@ class NodesModel(RowsTableModel):
                 if row.state == "unknown" and row.preflight is not None:
                     row.state = "incompatible" if row.reason else "online"
             rows.append(row)
+        rows.extend(r for r in self.rows if r.kind == "dask" and r.config is None and r.name not in names)
         self.rows = rows
         self.endResetModel()
 
     def set_node_state(self, name: str, state: str, *, address: str = "", slots: int = 0,
                        reason: str | None = None, preflight: dict[str, Any] | None = None,
-                       heartbeat: bool = False) -> None:
+                       heartbeat: bool = False, kind: str | None = None) -> None:
         """A node's state as a job or a node test found it."""
         row = self.row_named(name)
         if row is None:
             self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows))
-            row = NodeRow(name, kind="local" if name == "local" else "ssh")
+            row = NodeRow(name, kind=kind or ("local" if name == "local" else "ssh"))
             self.rows.append(row)
             self.endInsertRows()
         row.state = state
@@ -221,7 +250,8 @@ class NodesModel(RowsTableModel):
             if event.code and rec_reason and event.code != "WORKER_LOST":
                 rec_reason = f"{event.code}: {rec_reason}"
             self.set_node_state(event.node, NODE_STATES.get(event.state, event.state), address=event.address,
-                                slots=event.slots, reason=rec_reason, preflight=(event.details or {}).get("report"))
+                                slots=event.slots, reason=rec_reason, preflight=(event.details or {}).get("report"),
+                                kind=event.kind)
         elif isinstance(event, fe.AttemptStarted):
             row = self.row_named(event.node)
             if row is not None:
@@ -297,7 +327,9 @@ class NodeDialog(QDialog):
         self.taken = set(taken) - ({node.name} if node else set())
         self.name = QLineEdit(node.name if node else "")
         self.host = QLineEdit(node.host if node else "")
-        self.host.setPlaceholderText("hostname or IP address")
+        self.host.setPlaceholderText("hostname or IP address, or a Dask scheduler tcp://HOST:PORT")
+        if node is not None and node.scheduler:
+            self.host.setText(node.scheduler)
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
         self.port.setValue(node.port if node else 22)
@@ -356,6 +388,12 @@ class NodeDialog(QDialog):
                 raise ValueError(f"remote environment: {word!r} is not KEY=value")
             env[k] = v
         name = self.name.text().strip() or self.host.text().strip()
+        if "://" in self.host.text():
+            # A Dask cluster: only its scheduler counts; its workers say what they offer.
+            address = check_scheduler_address(self.host.text())
+            parts = urlsplit(address)
+            return NodeConfig(name=name, host=parts.hostname or "", port=parts.port or 8786, scheduler=address,
+                              label=self.label.text().strip() or None)
         command = self.command.text().split() or ["hyperdesk"]
         return NodeConfig(name=name, host=self.host.text().strip(), port=self.port.value(),
                           user=self.user.text().strip() or None, key_path=self.key.text().strip() or None,
@@ -370,6 +408,9 @@ class NodeDialog(QDialog):
             cfg = self.config()
         except ValueError as exc:
             self.error.setText(str(exc))
+            return
+        except HyperdeskError as err:
+            self.error.setText(err.message)
             return
         if cfg.name in self.taken or cfg.name == "local":
             self.error.setText(f"A node named {cfg.name!r} exists already.")
@@ -442,11 +483,11 @@ class NodesPanel(QWidget):
 
     def _emit(self, signal: Any) -> None:
         row = self.selected()
-        if row is not None and row.kind == "ssh":
+        if row is not None and row.saved:
             signal.emit(row.name)
 
     def _selection(self, *_: Any) -> None:
         row = self.selected()
-        ssh = row is not None and row.kind == "ssh"
+        saved = row is not None and row.saved
         for b in (self.edit_button, self.remove_button, self.test_button):
-            b.setEnabled(ssh)
+            b.setEnabled(saved)

@@ -114,8 +114,11 @@ class PreviewPanel(QWidget):
         super().__init__(parent)
         self.fps = 30.0
         self.total_frames = 0
+        self._autoplay = False
         self.frames_received = 0
         self.source: str | None = None
+        self.shown_frame: int | None = None  # the frame number of the picture on screen
+        self._last_frame: QVideoFrame | None = None
         self.video = QVideoWidget()
         self.video.setMinimumSize(QSize(320, 180))
         self.player = QMediaPlayer(self)
@@ -187,18 +190,24 @@ class PreviewPanel(QWidget):
         self.player.positionChanged.connect(self._position)
         self.player.playbackStateChanged.connect(self._state)
         self.player.errorOccurred.connect(self._error)
+        self.player.mediaStatusChanged.connect(self._media_status)
 
     # ---- source ---------------------------------------------------------------------------------
 
-    def set_output(self, path: str | None, fps: float = 30.0, total_frames: int = 0, *, autoplay: bool = False) -> None:
+    def set_output(self, path: str | None, fps: float = 30.0, total_frames: int = 0, *, autoplay: bool = False,
+                   note: str = "no output") -> None:
+        """Load *path* paused on its frame 0 (or play it); without one, say *note* instead."""
         self.fps = fps or 30.0
         self.total_frames = total_frames
         self.player.stop()
         self.frames_received = 0
+        self.shown_frame = None
+        self._last_frame = None
+        self._autoplay = autoplay
         if not path or not Path(path).exists():
             self.source = None
             self.player.setSource(QUrl())
-            self.position_label.setText("no output")
+            self.position_label.setText(note)
             return
         p = Path(path)
         if p.is_dir():
@@ -209,7 +218,7 @@ class PreviewPanel(QWidget):
             return
         self.source = str(p)
         self.player.setSource(QUrl.fromLocalFile(str(p)))
-        self.position_label.setText(f"frame 0 / {total_frames}")
+        self.position_label.setText(self.counter_text(0))
         if autoplay:
             self.player.play()
 
@@ -257,9 +266,32 @@ class PreviewPanel(QWidget):
     def seek_frame(self, frame: int) -> None:
         self.player.setPosition(int(frame * self.frame_ms() + self.frame_ms() / 2))
 
+    def last_frame_number(self) -> int:
+        return max(0, self.total_frames - 1)
+
+    def counter_text(self, frame: int) -> str:
+        """`frame 12 / 29 · 0.80s`: the frame on screen and the last frame's number (frames count from 0)."""
+        return f"frame {frame} / {self.last_frame_number()} · {frame / (self.fps or 30.0):.2f}s"
+
     def _frame(self, frame: QVideoFrame) -> None:
-        if frame.isValid():
-            self.frames_received += 1
+        if not frame.isValid():
+            return
+        self.frames_received += 1
+        self._last_frame = frame
+        # the counter follows the picture (the frame's own time), not the player's position, which
+        # runs ahead of what is shown while paused or seeking
+        number = int(frame.startTime() / 1_000_000 * self.fps + 0.5) if frame.startTime() >= 0 else 0
+        if self.total_frames:
+            number = min(number, self.last_frame_number())
+        self.shown_frame = number
+        self.position_label.setText(self.counter_text(number))
+
+    def _media_status(self, status: QMediaPlayer.MediaStatus) -> None:
+        if status == QMediaPlayer.MediaStatus.LoadedMedia and not self._autoplay:
+            self.player.pause()  # paused, the player decodes and shows frame 0; stopped, it shows black
+        elif status == QMediaPlayer.MediaStatus.EndOfMedia and self._last_frame is not None:
+            # at the end the player hands the sink an empty frame: keep the last picture instead
+            self.sink.setVideoFrame(self._last_frame)
 
     def _duration(self, ms: int) -> None:
         self.slider.setRange(0, max(0, ms))
@@ -267,8 +299,6 @@ class PreviewPanel(QWidget):
     def _position(self, ms: int) -> None:
         if not self.slider.isSliderDown():
             self.slider.setValue(ms)
-        frame = self.frame_at(ms)
-        self.position_label.setText(f"frame {frame} / {self.total_frames} · {ms / 1000:.2f}s")
 
     def _state(self, state: Any) -> None:
         icon = (QStyle.StandardPixmap.SP_MediaPause if state == QMediaPlayer.PlaybackState.PlayingState

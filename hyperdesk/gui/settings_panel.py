@@ -156,17 +156,20 @@ class RenderSettingsPanel(QWidget):
         out_row.addWidget(browse)
         out_box = QWidget()
         out_box.setLayout(out_row)
-        self.keep_chunks = QCheckBox("Keep chunk files after assembly")
-        self.keep_chunks.setToolTip("Chunks are assembled automatically when all are done. Keeping their files "
+        self.keep_chunks = QCheckBox("Keep chunk files")
+        self.keep_chunks.setToolTip("Keep the chunk files after assembly. Chunks are assembled automatically when "
+                                    "all are done. Keeping their files "
                                     "allows assembling again by hand and per-chunk seam thumbnails.")
 
-        self.overwrite = QCheckBox("Replace the frames of an earlier render in the output folder")
+        self.overwrite = QCheckBox("Replace earlier frames")
         self.overwrite.setToolTip("A png-sequence goes into a new or empty folder. With this, a folder holding an "
                                   "earlier render is reused: its frame_NNNNNN.png and audio.m4a files are replaced, "
                                   "every other file stays.")
         self.overwrite.setEnabled(False)
 
         form = QFormLayout(self)
+        # a narrow dock puts each field under its label instead of scrolling sideways
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Format", self.format)
         form.addRow("Quality", self.quality)
         form.addRow("Frame rate", self.fps)

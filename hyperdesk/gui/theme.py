@@ -1,12 +1,13 @@
-"""State colours and small formatting helpers shared by every view.
+"""State colours, the light/dark palette and small formatting helpers shared by every view.
 
 Colours live here, in one table, so the stacked job bar, the chunk table, the nodes panel and the
 history agree on what "failed" looks like (CueGUI keeps them in config for the same reason).
 """
 from __future__ import annotations
 
-
-from PySide6.QtGui import QColor
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
 
 STATE_COLORS: dict[str, str] = {
     "done": "#3fa34d",
@@ -66,3 +67,54 @@ def fmt_bytes(n: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+def system_is_dark() -> bool:
+    """Does the desktop ask for a dark scheme (or already give the app a dark palette)?"""
+    app = QGuiApplication.instance()
+    if not isinstance(app, QGuiApplication):
+        return False
+    if QGuiApplication.styleHints().colorScheme() == Qt.ColorScheme.Dark:
+        return True
+    return QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def dark_palette() -> QPalette:
+    """A dark palette in the colours of the app icon's background."""
+    p = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: "#25282d", QPalette.ColorRole.WindowText: "#e3e5e8",
+        QPalette.ColorRole.Base: "#1b1d21", QPalette.ColorRole.AlternateBase: "#23262b",
+        QPalette.ColorRole.ToolTipBase: "#2d3137", QPalette.ColorRole.ToolTipText: "#e3e5e8",
+        QPalette.ColorRole.PlaceholderText: "#8a8f98", QPalette.ColorRole.Text: "#e3e5e8",
+        QPalette.ColorRole.Button: "#2d3137", QPalette.ColorRole.ButtonText: "#e3e5e8",
+        QPalette.ColorRole.BrightText: "#ff6b6b", QPalette.ColorRole.Link: "#5ea3f0",
+        QPalette.ColorRole.Highlight: "#2f7ed8", QPalette.ColorRole.HighlightedText: "#ffffff",
+        QPalette.ColorRole.Light: "#3a3f46", QPalette.ColorRole.Midlight: "#33373d",
+        QPalette.ColorRole.Mid: "#4a4f57", QPalette.ColorRole.Dark: "#16181b", QPalette.ColorRole.Shadow: "#000000",
+    }
+    for role, color in roles.items():
+        p.setColor(role, QColor(color))
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        p.setColor(QPalette.ColorGroup.Disabled, role, QColor("#6b7078"))
+    return p
+
+
+_light: QPalette | None = None  # the palette the app had before the first switch to dark
+
+
+def apply_theme(dark: bool) -> None:
+    """Give the whole application the dark palette, or back the one it started with."""
+    global _light
+    app = QGuiApplication.instance()
+    if not isinstance(app, QGuiApplication):
+        return
+    if _light is None:
+        _light = QGuiApplication.palette()
+    if dark and QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() >= 128:
+        QGuiApplication.setPalette(dark_palette())
+    elif not dark:
+        # a desktop that started the app dark has no light palette to go back to: the style's own
+        light = _light if _light.color(QPalette.ColorRole.Window).lightness() >= 128 else \
+            QApplication.style().standardPalette()
+        QGuiApplication.setPalette(light)

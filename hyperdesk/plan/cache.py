@@ -7,30 +7,38 @@ import shutil
 from pathlib import Path
 
 from hyperdesk.composition.boundary import ProjectBoundary
-from hyperdesk.composition.compile import walk_project
+from hyperdesk.composition.project import Project, find_project, project_files
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.dirs import plan_cache_dir
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.config import RenderConfig
+from hyperdesk.plan.evict import touch
 from hyperdesk.plan.hashing import canonical_json, sha256_file
 from hyperdesk.models import PlanResult, WorkerEnv
-from hyperdesk.plan.planner import plan, resolve_composition
+from hyperdesk.plan.planner import plan
 from hyperdesk.plan.verify import load_plan
 
 
-def source_key(project_dir: Path, config: RenderConfig, env: WorkerEnv, skip: tuple[Path, ...] = ()) -> str:
+def source_key(project_dir: Path, config: RenderConfig, env: WorkerEnv, skip: tuple[Path, ...] = (), *,
+               whole: bool = True) -> str:
     """The plan cache key: the request, the worker environment and every file the project copy
-    (composition/compile.py copy_project) takes, by content. The walk is the copy's own: links are
-    followed only while they stay inside the project or an allowed folder (never round a cycle);
-    a dangling link or a link out of the project is recorded by its target, not followed, so the
-    key of such a project never names an earlier successful plan and planning reports the typed
-    error (BROKEN_SYMLINK, OUTSIDE_PROJECT_REFERENCE)."""
-    h = hashlib.sha256(b"hyperdesk-plan-source-v1\0")
+    (composition/project.py project_files) takes, by content: the whole folder, or (`whole` False)
+    the files the entry references and the --include globs match. The walk is the copy's own:
+    links are followed only while they stay inside the project or an allowed folder (never round
+    a cycle); a dangling link or a link out of the project is recorded by its target, not followed,
+    so the key of such a project never names an earlier successful plan and planning reports the
+    typed error (BROKEN_SYMLINK, OUTSIDE_PROJECT_REFERENCE). PROJECT_TOO_LARGE before any file is
+    read when the files pass the request's caps."""
+    h = hashlib.sha256(b"hyperdesk-plan-source-v2\0")
     h.update(canonical_json(config.model_dump(mode="json")) + b"\0")
     h.update(canonical_json(env.model_dump(mode="json")) + b"\0")
+    h.update(b"folder\0" if whole else b"referenced\0")
     boundary = ProjectBoundary(project_dir, [Path(p) for p in config.allow_outside])
+    project = Project(Path(project_dir), config.entry, whole)
+    entries = project_files(project, skip, boundary, [], include=config.include, variables=config.variables,
+                            limits=config.project_limits())
     files: list[tuple[str, str]] = []
-    for entry in walk_project(Path(project_dir), skip, boundary, []):
+    for entry in entries:
         if entry.kind == "file":
             files.append((entry.rel, sha256_file(entry.path)))
         elif entry.kind in ("broken", "outside"):
@@ -65,14 +73,22 @@ def _folder_stamp(folder: Path) -> str:
 
 def _cache_target(composition: Path | str, config: RenderConfig, env: WorkerEnv, exclude: tuple[Path, ...],
                   root: Path | None) -> Path:
-    project_dir, _entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
-    return (root or plan_cache_dir()) / source_key(project_dir, config, env, exclude)
+    project = find_project(composition, config.entry if config.entry != "index.html" else None)
+    config = config.model_copy(update={"entry": project.entry})
+    return (root or plan_cache_dir()) / source_key(project.root, config, env, exclude, whole=project.whole)
+
+
+def plan_key(composition: Path | str, config: RenderConfig, *, env: WorkerEnv, exclude: tuple[Path, ...] = ()) -> str:
+    """The cache key the composition's files have now: a job whose cached planDir has another name was
+    planned from other files (or for another worker environment)."""
+    return _cache_target(composition, config, env, exclude, None).name
 
 
 def _load_cached(target: Path) -> PlanResult | None:
     if (target / "plan.json").is_file():
         try:
             loaded = load_plan(target)
+            touch(target)  # the cache's least-recently-used order (plan/evict.py)
             return PlanResult(plan_dir=str(target), plan_hash=loaded.manifest.plan_hash,
                               manifest=loaded.manifest, reused=True)
         except HyperdeskError:

@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 from hyperdesk import __version__
 from hyperdesk.capture.browser import find_browser
-from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
+from hyperdesk.capture.session import CaptureSession, PageSpec
 from hyperdesk.capture.spec import RequestedMode
 from hyperdesk.encode.probe import pinned_packet_count
 from hyperdesk.encode.stream import StreamingEncoder
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.dirs import claim
+from hyperdesk.errors import HyperdeskError, unexpected_error
 from hyperdesk.faults import FaultPlan
 from hyperdesk.models import ChunkResult, ChunkTimings, ResultWarning, WorkerEnv, WorkerInfo
 from hyperdesk.plan.aio import run_coroutine
@@ -28,6 +29,7 @@ from hyperdesk.plan.config import RUNTIME_ENV_PREFIXES
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sha256_file
 from hyperdesk.plan.paths import check_writable_parent
+from hyperdesk.plan.timelines import page_timeouts
 from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
 
 Progress = Callable[[int, int], None]
@@ -125,6 +127,7 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
         work = out.parent / f"{out.name}.work.{attempt_id}"
         try:
             work.mkdir(parents=True)
+            claim(work)  # a sweep removes it once this process is gone (a killed worker cannot)
         except OSError as exc:
             raise HyperdeskError("OUTPUT_NOT_WRITABLE", f"cannot create the work dir {work}: {exc}",
                                  details={"path": str(work)}) from None
@@ -132,13 +135,22 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
             result = await _render(loaded, index, out, work, attempt_id, progress, browser, mode,
                                    t_total, verify_ms, worker_env, faults)
         except HyperdeskError as exc:
-            exc.details.setdefault("work_dir", str(work))
+            if exc.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                exc.details.setdefault("work_dir", str(work))
             raise
         except asyncio.CancelledError:
-            raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled", details={"work_dir": str(work)}) from None
+            # A cancelled attempt has nothing to inspect: its work dir (Chromium profile included) goes now.
+            shutil.rmtree(work, ignore_errors=True)
+            raise HyperdeskError("CANCELLED", f"chunk {index} was cancelled") from None
         except Exception as exc:  # an unexpected failure is still a typed one, with the work dir kept
-            raise HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}",
-                                 details={"work_dir": str(work)}) from exc
+            unexpected = unexpected_error(exc, work.parent)
+            if unexpected.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                unexpected.details["work_dir"] = str(work)
+            raise unexpected from exc
         shutil.rmtree(work, ignore_errors=True)
         return result
 
@@ -163,13 +175,21 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         transparent=cfg.transparent_background, videos=list(loaded.videos.videos),
     )
     # A test may shorten the 45 s readiness limit (for pages that never get ready).
-    timeouts = Timeouts(ready_s=faults.ready_timeout_s) if faults and faults.ready_timeout_s else None
+    timeouts = page_timeouts(plan_dir / "compiled", faults.ready_timeout_s if faults else None)
     session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=timeouts, faults=faults)
     encoder = None
     frame_hashes: list[str] = []
     frame_ms: list[float] = []
     capture_ms = 0.0
+    preroll_from = loaded.chunks.preroll_from
+    preroll = range(preroll_from, sl.start_frame - 1) if preroll_from is not None else range(0)
+    preroll_ms = 0.0
     try:
+        if preroll:
+            # Before the encoder starts: ffmpeg waiting on an idle pipe would only hold memory.
+            t_preroll = time.monotonic()
+            await session.preroll(preroll.start, preroll.stop)
+            preroll_ms = _ms(t_preroll)
         if not frame_dir_output:
             encoder = StreamingEncoder(cfg, work / "output.partial", work / "logs" / "ffmpeg.log")
             await encoder.start()
@@ -246,11 +266,12 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
                           browser_version=browser_version or env.browser_version, ffmpeg_identity=env.ffmpeg_identity),
         warnings=warnings, perf_path=str(perf_path),
     )
-    _write_perf(perf_path, result, frame_ms)
+    _write_perf(perf_path, result, frame_ms, len(preroll), preroll_ms)
     return result
 
 
-def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
+def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float], preroll_frames: int,
+                preroll_ms: float) -> None:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     ordered = sorted(frame_ms) or [0.0]
 
@@ -263,6 +284,7 @@ def _write_perf(path: Path, result: ChunkResult, frame_ms: list[float]) -> None:
         "timings": result.timings.model_dump(),
         "frame_capture_ms": {"p50": round(statistics.median(ordered), 2), "p95": pct(0.95),
                              "max": round(ordered[-1], 2)},
+        "preroll": {"frames": preroll_frames, "ms": preroll_ms},
         "children_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
         "children_peak_rss_kib": usage.ru_maxrss,
         "cpu_count": os.cpu_count(), "load_average": list(os.getloadavg()),

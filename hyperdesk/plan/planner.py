@@ -19,18 +19,20 @@ from pathlib import Path
 from typing import Any, Literal
 from collections.abc import Callable
 
-from hyperdesk.capture.session import CaptureSession, PageSpec
+from hyperdesk.capture.session import CaptureSession, PageSpec, Timeouts
 from hyperdesk.composition.compile import CompiledComposition, compile_project
+from hyperdesk.composition.project import find_project
 from hyperdesk.dirs import asset_cache_dir, pid_alive
 from hyperdesk.encode.args import lock_encoder_settings
 from hyperdesk.encode.media import extract_video_frames, mix_audio
 from hyperdesk.encode.probe import probe_media
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, disk_full, is_disk_full
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunking import plan_chunks
-from hyperdesk.plan.config import RenderConfig, runtime_env_snapshot
+from hyperdesk.plan.config import RenderConfig, check_variables, runtime_env_snapshot
 from hyperdesk.plan.hashing import canonical_json, compute_plan_hash, pretty_json, sha256_file
+from hyperdesk.plan.seam_audit import decide_preroll
 from hyperdesk.models import (
     AssetTable,
     ChunkPolicy,
@@ -48,6 +50,7 @@ from hyperdesk.models import (
 )
 from hyperdesk.plan.env import local_worker_env
 from hyperdesk.plan.paths import check_writable_parent
+from hyperdesk.plan.timelines import page_timeouts, timeline_warnings
 
 log = logging.getLogger("hyperdesk.plan")
 
@@ -58,20 +61,6 @@ def frame_count(duration_s: float, fps: Fps) -> int:
     if abs(x - round(x)) <= 1e-3:
         return int(round(x))
     return int(math.ceil(x))
-
-
-def resolve_composition(composition: Path | str, entry: str | None = None) -> tuple[Path, str]:
-    """(project dir, entry file name) for a path naming an HTML file or a project folder."""
-    path = Path(composition).expanduser()
-    if path.is_dir():
-        name = entry or "index.html"
-        if not (path / name).is_file():
-            raise HyperdeskError("COMPOSITION_NOT_FOUND", f"no {name} in {path}",
-                                 details={"path": str(path / name)})
-        return path.resolve(), name
-    if not path.is_file():
-        raise HyperdeskError("COMPOSITION_NOT_FOUND", f"composition not found: {path}", details={"path": str(path)})
-    return path.resolve().parent, path.name
 
 
 _PARTIAL = re.compile(r"^.+\.partial\.(\d+)\.[0-9a-f]{8}$")
@@ -176,7 +165,7 @@ async def probe_duration(compiled_dir: Path, fonts_dir: Path, plan_root: Path, w
                     transparent=False, videos=[])
     log.info("probing the composition duration in a browser page")
     with tempfile.TemporaryDirectory(prefix="hyperdesk-probe-") as work:
-        session = await CaptureSession.open(spec, Path(work), mode="screenshot")
+        session = await CaptureSession.open(spec, Path(work), mode="screenshot", timeouts=page_timeouts(compiled_dir))
         try:
             duration = float(await session.duration())
             warnings = [PlanWarning(code=w.code, message=w.message, url=getattr(w, "url", None))
@@ -254,7 +243,8 @@ def _mix_audio(compiled: CompiledComposition, partial: Path, fps: Fps, total_fra
     work = partial / ".audio-work"
     work.mkdir(exist_ok=True)
     try:
-        mixed = mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work)
+        # No audio at all: no silent track here (hours of it at the frame cap); assembly makes it.
+        mixed = mix_audio(tracks, total_frames, fps, partial / "audio.m4a", work, silence_when_empty=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     # Sources without an audio stream are skipped by the mixer: count what it really mixed.
@@ -268,12 +258,15 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
 
     ``faults`` (tests only): ``loopback_only`` keeps the asset resolver's downloads on this machine."""
     plan_dir = Path(plan_dir).absolute()
-    project_dir, entry = resolve_composition(composition, config.entry if config.entry != "index.html" else None)
+    project = find_project(composition, config.entry if config.entry != "index.html" else None)
+    project_dir, entry = project.root, project.entry
+    limits = config.project_limits()
     _check_target(plan_dir)
     requested_fps = config.parsed_fps()
     if config.format not in ("mp4", "mov", "webm", "png-sequence"):
         raise HyperdeskError("FORMAT_NOT_SUPPORTED_IN_DISTRIBUTED", f"format {config.format!r} is not supported",
                              details={"format": config.format, "reason": "not one of mp4, mov, webm, png-sequence"})
+    check_variables(config.variables)
     if config.max_frames < 1:
         raise HyperdeskError("INVALID_RENDER_CONFIG", f"the frame cap must be at least 1, got {config.max_frames}",
                              details={"field": "max_frames", "value": config.max_frames})
@@ -295,10 +288,13 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             exclude=tuple(exclude) + (plan_dir, partial),
             allow_outside=[Path(d) for d in config.allow_outside],
             loopback_only=faults is not None and faults.loopback_only,
+            whole=project.whole, include=config.include, limits=limits,
+            allow_missing_assets=config.allow_missing_assets,
         )
         fps = requested_fps or compiled.fps_attr or Fps(num=30, den=1)
         width, height = int(compiled.width), int(compiled.height)
         warnings: list[PlanWarning] = list(compiled.warnings or [])
+        warnings += timeline_warnings(compiled_dir, compiled.composition_id, Timeouts().page_timeline_wait_s())
         duration = compiled.duration_s
         source: Literal["attribute", "probe"] = "attribute"
         if duration is None:
@@ -330,6 +326,15 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         table = plan_chunks(total, locked.keyframe_interval, ChunkPolicy(
             explicit_chunk_frames=config.chunk_frames, target_chunk_frames=config.target_chunk_frames,
             max_chunk_frames=config.max_chunk_frames, max_chunks=config.max_chunks))
+        audit_spec = PageSpec(
+            compiled_dir=compiled_dir, fonts_dir=fonts_dir, plan_dir=partial, width=width, height=height, fps=fps,
+            variables=dict(config.variables), capture_format=locked.capture_format,
+            jpeg_quality=locked.jpeg_quality, png_fast=locked.png_fast,
+            transparent=locked.transparent_background, videos=videos)
+        ready_s = faults.ready_timeout_s if faults and faults.ready_timeout_s else None
+        table, preroll_warnings = run_coroutine(decide_preroll(
+            config.preroll, table, audit_spec, timeouts=page_timeouts(compiled_dir, ready_s), faults=faults))
+        warnings.extend(preroll_warnings)
 
         media = compiled.media
         meta = CompositionMeta(
@@ -347,6 +352,7 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         _write_json(partial / "meta" / "chunks.json", table)
         _write_json(partial / "meta" / "videos.json", VideoTable(videos=videos))
         _write_json(partial / "meta" / "assets.json", AssetTable(assets=list(compiled.assets or [])))
+        _write_json(partial / "meta" / "sources.json", compiled.sources)
         if not (fonts_dir / "manifest.json").exists():
             _write_json(fonts_dir / "manifest.json", compiled.font_manifest or FontManifest())
         _check_size(partial, config.max_plan_bytes)
@@ -360,7 +366,9 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
             chunk_count=len(table.chunks), has_audio=has_audio, audio_included=locked.include_audio,
             size_bytes=size_bytes, file_count=len(hashes),
             created_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-            warnings=warnings,
+            warnings=warnings, project_dir=str(project_dir), project_scope=compiled.sources.scope,
+            project_files=compiled.sources.files, project_bytes=compiled.sources.bytes,
+            missing_assets=sorted({w.url for w in warnings if w.code == "ASSET_MISSING" and w.url}),
         )
         _write_json(partial / "plan.json", manifest)
         if plan_dir.exists():
@@ -368,6 +376,11 @@ def plan(composition: Path | str, config: RenderConfig, plan_dir: Path | str, *,
         os.rename(partial, plan_dir)
     except HyperdeskError:
         shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if is_disk_full(exc):
+            raise disk_full(plan_dir.parent, what="planning", cause=exc) from exc
         raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

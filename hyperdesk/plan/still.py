@@ -16,6 +16,7 @@ from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunk import applied_runtime_env
+from hyperdesk.plan.timelines import page_timeouts
 from hyperdesk.plan.verify import load_plan
 
 
@@ -36,7 +37,8 @@ def render_still(plan_dir: Path, frame: int, out: Path, *, faults: FaultPlan | N
     (work / "logs").mkdir()
 
     async def capture() -> bytes:
-        session = await CaptureSession.open(spec, work, browser=find_browser(), faults=faults)
+        session = await CaptureSession.open(spec, work, browser=find_browser(), faults=faults,
+                                            timeouts=page_timeouts(plan_dir / "compiled"))
         try:
             return await session.capture(frame)
         finally:

@@ -22,6 +22,7 @@ from hyperdesk.models import (
     LockedRenderConfig,
     PlanManifest,
     PlanProtocol,
+    ProjectSources,
     VideoTable,
     AssetTable,
 )
@@ -32,6 +33,7 @@ META_FILES: dict[str, type[BaseModel]] = {
     "meta/chunks.json": ChunkTable,
     "meta/videos.json": VideoTable,
     "meta/assets.json": AssetTable,
+    "meta/sources.json": ProjectSources,
 }
 
 
@@ -45,6 +47,7 @@ class LoadedPlan:
     chunks: ChunkTable
     videos: VideoTable
     file_hashes: dict[str, str]
+    sources: ProjectSources
 
 
 def _missing(plan_dir: Path, rel: str) -> HyperdeskError:
@@ -120,7 +123,8 @@ def load_plan(plan_dir: Path | str, *, verify_hash: bool = True) -> LoadedPlan:
                                  details={"expected": manifest.plan_hash, "computed": computed})
     return LoadedPlan(plan_dir=plan_dir, manifest=manifest, composition=models["meta/composition.json"],
                       encoder=models["meta/encoder.json"], encoder_bytes=encoder_bytes,
-                      chunks=models["meta/chunks.json"], videos=videos, file_hashes=hashes)
+                      chunks=models["meta/chunks.json"], videos=videos, file_hashes=hashes,
+                      sources=models["meta/sources.json"])
 
 
 def check_worker_env(loaded: LoadedPlan, own: Any | None) -> None:

@@ -712,6 +712,22 @@
     else el.style.removeProperty('display');
   }
 
+  // (HyperFrames) Everything inside a hidden clip is hidden, not only timed descendants (3.3 rule
+  // 3): content whose own CSS or script says visibility:visible (a scene's stylesheet, gsap.set)
+  // would otherwise show a sub-composition host before its data-start.
+  var CLIP_HIDDEN_ATTR = 'data-hd-clip-hidden';
+
+  function installClipHiddenRule() {
+    var style = document.createElement('style');
+    style.setAttribute('data-hd-runtime', 'clip-hidden');
+    style.textContent = '[' + CLIP_HIDDEN_ATTR + '] * { visibility: hidden !important; }';
+    (document.head || document.documentElement).appendChild(style);
+  }
+
+  function markClipHidden(el, hidden) {
+    if (el.hasAttribute(CLIP_HIDDEN_ATTR) !== hidden) el.toggleAttribute(CLIP_HIDDEN_ATTR, hidden);
+  }
+
   function setVisibility(el, v) {
     if (el.style.getPropertyValue('visibility') !== v || el.style.getPropertyPriority('visibility') !== '') {
       el.style.setProperty('visibility', v);
@@ -748,6 +764,7 @@
     for (i = 0; i < plan.length; i++) {
       el = plan[i][0];
       var what = plan[i][1];
+      markClipHidden(el, what === 'hide');
       if (what === 'attr') {
         attrHidden.add(el);
         forceDisplayNone(el, true);
@@ -1660,6 +1677,7 @@
   function init() {
     if (initDone) return;
     zeroPageMargins();
+    installClipHiddenRule();
     root = findRoot();
     if (root) adoptRoot();
     pauseMedia();

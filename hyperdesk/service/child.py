@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hyperdesk.errors import HyperdeskError
+from hyperdesk.errors import HyperdeskError, unexpected_error
 from hyperdesk.faults import FaultPlan, fault_args
 from hyperdesk.models import PlanResult, WorkerEnv
 from hyperdesk.plan.cache import cached_plan
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         answer, status = {"error": HyperdeskError("CANCELLED", "cancelled").to_dict()}, 130
     except Exception as exc:  # a bug still answers as data, never as a bare traceback
-        answer, status = {"error": HyperdeskError("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}").to_dict()}, 3
+        unexpected = unexpected_error(exc)
+        answer, status = {"error": unexpected.to_dict()}, unexpected.exit_status
     os.write(answer_fd, (json.dumps(answer) + "\n").encode())
     return status
 

@@ -22,23 +22,30 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hyperdesk.dirs import data_root
+from hyperdesk.composition.boundary import ProjectBoundary
+from hyperdesk.composition.project import project_files
+from hyperdesk.composition.references import static_references
+from hyperdesk.dirs import data_root, plan_cache_dir
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.farm import events as ev
+from hyperdesk.farm.executor import SlotPool
 from hyperdesk.farm.controller import FarmController, FarmSettings, JobOutcome, new_job_id
 from hyperdesk.farm.local import default_local_slots
 from hyperdesk.models import AssembleResult, ChunkResult, PlanResult, WorkerEnv
 from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.cache import cached_plan, find_cached_plan
+from hyperdesk.plan.cache import cached_plan, find_cached_plan, plan_key
 from hyperdesk.plan.env import local_worker_env
+from hyperdesk.plan.config import check_format, check_variables
 from hyperdesk.plan.paths import check_output
+from hyperdesk.plan.evict import RECENT_S
+from hyperdesk.service import caches
 from hyperdesk.service.child import ChildCall, plan_payload
-from hyperdesk.service.executors import ExecutorFactory
+from hyperdesk.service.executors import ExecutorFactory, resolve_cluster
 from hyperdesk.service.facts import CompositionFacts, facts_from_plan
-from hyperdesk.service.request import FarmRequest, RenderRequest
+from hyperdesk.service.request import FarmRequest, RenderRequest, job_name
 from hyperdesk.store.db import JobStore
-from hyperdesk.store.locks import lock_job, lock_output
+from hyperdesk.store.locks import check_output_free, lock_job, lock_output
 from hyperdesk.store.models import JobRecord, NodeConfig
 
 Listener = Callable[[ev.Event], None]
@@ -86,13 +93,23 @@ class RenderService:
     # ---- checks before any work ---------------------------------------------------------------------
 
     def check(self, request: RenderRequest) -> Path:
-        """Every typed refusal that needs no planning: bad farm settings, an output that would destroy
-        something or cannot be written. Returns the absolute output path."""
-        request.farm.check()
+        """Every typed refusal that needs no planning: bad farm settings, a project over its caps, an
+        output that would destroy something (the composition, a file it references, an earlier
+        render's frames that changed) or cannot be written. Returns the absolute output path."""
+        request.check()
+        check_format(request.config.format)
+        check_variables(request.config.variables)
         self.executors.for_request(request.farm)  # node addresses and ports, at least one worker: no connection yet
-        project, entry = request.project()
+        project = request.project()
         out = Path(request.output).expanduser().absolute()
-        return check_output(out, request.config.format, project=project, entry=entry, overwrite=request.overwrite)
+        config = request.config
+        boundary = ProjectBoundary(project.root, [Path(p) for p in config.allow_outside])
+        project_files(project, (out,), boundary, [], include=config.include, variables=config.variables,
+                      limits=config.project_limits())  # PROJECT_TOO_LARGE, by stat only
+        referenced = static_references(project.root, project.entry, variables=config.variables, outside=True)
+        check_output_free(self.store.path, out)  # OUTPUT_LOCKED before planning, not after it
+        return check_output(out, config.format, project=project.root, entry=project.entry,
+                            overwrite=request.overwrite, referenced=referenced)
 
     # ---- planning -----------------------------------------------------------------------------------
 
@@ -114,7 +131,9 @@ class RenderService:
         except HyperdeskError as err:
             self._planning_failed(job_id, err)
             raise
-        self._planning_done(job_id, planned, t0)
+        if not planned.reused:
+            self.enforce_cache_caps()
+        self._planning_done(request, job_id, planned, t0)
         return planned
 
     async def plan(self, request: RenderRequest, *, job_id: str | None = None) -> PlanResult:
@@ -129,6 +148,7 @@ class RenderService:
                 call = ChildCall("plan", plan_payload(composition, config, env, [str(p) for p in exclude]),
                                  faults=self.faults)
                 planned = PlanResult.model_validate(await call.run())
+                await asyncio.to_thread(self.enforce_cache_caps)
         except HyperdeskError as err:
             self._planning_failed(job_id, err)
             raise
@@ -136,7 +156,7 @@ class RenderService:
             if job_id:
                 self._emit(ev.JobCancelled(job_id=job_id))
             raise
-        self._planning_done(job_id, planned, t0)
+        self._planning_done(request, job_id, planned, t0)
         return planned
 
     def _planning_started(self, request: RenderRequest, job_id: str | None) -> float:
@@ -149,13 +169,15 @@ class RenderService:
         if job_id:
             self._emit(ev.JobFailed.from_error(job_id, err, stage="planning"))
 
-    def _planning_done(self, job_id: str | None, planned: PlanResult, t0: float) -> None:
+    def _planning_done(self, request: RenderRequest, job_id: str | None, planned: PlanResult, t0: float) -> None:
         if job_id:
             m = planned.manifest
             self._emit(ev.JobPlanned(job_id=job_id, plan_hash=m.plan_hash, plan_dir=planned.plan_dir,
                                      reused=planned.reused, total_frames=m.total_frames, chunk_count=m.chunk_count,
                                      plan_seconds=round(time.monotonic() - t0, 3),
-                                     warnings=[w.model_dump(mode="json") for w in m.warnings]))
+                                     warnings=[w.model_dump(mode="json") for w in m.warnings],
+                                     project_dir=str(request.project().root), project_scope=m.project_scope,
+                                     project_files=m.project_files, project_bytes=m.project_bytes))
 
     async def inspect(self, request: RenderRequest) -> CompositionFacts:
         """The composition's facts from the plan a render of this request uses (planned once, cached)."""
@@ -181,18 +203,19 @@ class RenderService:
         """How many local workers this machine runs by default."""
         return default_local_slots()
 
-    def _settings(self, farm: FarmRequest, overwrite: bool) -> FarmSettings:
+    def _settings(self, farm: FarmRequest, overwrite: bool, project_dir: str | None) -> FarmSettings:
         base = self.base_settings
         return FarmSettings(stall_timeout_s=farm.stall_timeout_s or base.stall_timeout_s,
                             heartbeat_timeout_s=base.heartbeat_timeout_s, policy=base.policy,
-                            keep_chunks=farm.keep_chunks, overwrite=overwrite,
+                            keep_chunks=farm.keep_chunks, overwrite=overwrite, project_dir=project_dir,
                             reconnect_delays_s=base.reconnect_delays_s, log_lines_per_s=base.log_lines_per_s)
 
     async def start(self, request: RenderRequest, *, job_id: str | None = None, planned: PlanResult | None = None,
-                    paused: bool = False) -> str:
-        """Check, plan (unless `planned` is given) and start a job; returns its id. Events follow."""
+                    paused: bool = False, pool: SlotPool | None = None, name: str = "") -> str:
+        """Check, plan (unless `planned` is given) and start a job; returns its id. Events follow.
+        With `pool`, this machine's workers are shared with the other jobs using the pool (the queue)."""
         out = self.check(request)
-        executors = self.executors.for_request(request.farm)
+        executors = self.executors.for_request(request.farm, pool)
         job_id = job_id or new_job_id()
         if planned is None:
             task = asyncio.current_task()
@@ -202,12 +225,20 @@ class RenderService:
                 planned = await self.plan(request, job_id=job_id)
             finally:
                 self._planning.pop(job_id, None)
-        controller = FarmController(executors, store=self.store,
-                                    settings=self._settings(request.farm, request.overwrite), data_dir=self.data_dir)
+        # The Dask clusters' workers: connected after planning, before any chunk, so no chunk is lost to a bad one.
+        try:
+            executors += await self.executors.dask_workers(request.farm.dask)
+        except HyperdeskError as err:
+            self._emit(ev.JobFailed.from_error(job_id, err, stage="connecting"))
+            raise
+        controller = FarmController(executors, store=self.store, data_dir=self.data_dir,
+                                    settings=self._settings(request.farm, request.overwrite,
+                                                            str(request.project().root)))
         self._attach(job_id, controller)
         try:
-            await controller.start(planned.plan_dir, out, job_id=job_id, paused=paused, spec_extra={
-                "composition": request.composition, "request": request.model_dump(mode="json")})
+            await controller.start(planned.plan_dir, out, job_id=job_id, paused=paused, name=name or job_name(request),
+                                   spec_extra={"composition": request.composition,
+                                               "request": request.model_dump(mode="json")})
         except BaseException:
             self._live.pop(job_id, None)
             with contextlib.suppress(Exception):
@@ -247,6 +278,11 @@ class RenderService:
         await asyncio.shield(watcher)
         return self._outcomes[job_id]
 
+    def at_tail(self, job_id: str) -> bool:
+        """The job has started its last chunks (or is not running): idle slots may take another job's."""
+        controller = self._live.get(job_id)
+        return controller is None or not controller.running or controller.pending_chunks() == 0
+
     def live_jobs(self) -> list[str]:
         """Jobs this process plans or runs right now."""
         return sorted(j for j in set(self._live) | set(self._planning) if self.is_live(j))
@@ -268,7 +304,7 @@ class RenderService:
         await self._controller(job_id).pause()
 
     async def resume(self, job_id: str, *, local: int | None = None, accept_host_keys: list[str] | None = None,
-                     retry_chunks: list[int] | None = None) -> str:
+                     retry_chunks: list[int] | None = None, pool: SlotPool | None = None) -> str:
         """Continue a paused job here, or a stored one (its controller died, it failed or was cancelled) with
         the executors it was started with: every chunk whose file still verifies is kept. `retry_chunks`
         ([] = the failed ones, else every unfinished one) are rendered again."""
@@ -288,12 +324,15 @@ class RenderService:
                     or [c.index for c in chunks if c.state != "done"]
                 for index in targets:
                     self.store.set_chunk(job.id, index, "pending", None)
-            executors = self.executors.from_spec(job.spec, local=local, accept_host_keys=accept_host_keys)
+            executors = self.executors.from_spec(job.spec, local=local, accept_host_keys=accept_host_keys, pool=pool)
+            clusters = list(((job.spec or {}).get("request") or {}).get("farm", {}).get("dask") or [])
+            executors += await self.executors.dask_workers(clusters)
             saved = (job.spec or {}).get("settings", {})
             farm = FarmRequest(stall_timeout_s=saved.get("stall_timeout_s"),
                                keep_chunks=bool(saved.get("keep_chunks", False)))
             controller = FarmController(executors, store=self.store,
-                                        settings=self._settings(farm, bool(saved.get("overwrite", False))),
+                                        settings=self._settings(farm, bool(saved.get("overwrite", False)),
+                                                                saved.get("project_dir")),
                                         data_dir=self.data_dir)
         except BaseException:
             job_lock.release()
@@ -308,6 +347,56 @@ class RenderService:
             raise
         self._watch(job.id, controller)
         return job.id
+
+    # ---- after a fix: re-plan, re-render frames ------------------------------------------------------
+
+    def stored_request(self, job_id: str) -> RenderRequest | None:
+        """The request a job was started from (None for a job made from a planDir by hand)."""
+        data = (self._job(job_id).spec or {}).get("request")
+        return None if not data else RenderRequest.model_validate(data)
+
+    def sources_changed(self, job_id: str) -> bool | None:
+        """Whether the composition's files (or this machine's worker environment) changed since the job was
+        planned, so that retrying its frozen plan would render the old composition. None: cannot tell (the
+        job's plan is not from the plan cache)."""
+        job = self._job(job_id)
+        request = self.stored_request(job.id)
+        plan_dir = Path(job.plan_dir) if job.plan_dir else None
+        if request is None or plan_dir is None or plan_dir.parent != plan_cache_dir():
+            return None
+        composition, config, exclude = self._plan_inputs(request)
+        try:
+            return plan_key(composition, config, env=self.worker_env(), exclude=exclude) != plan_dir.name
+        except HyperdeskError:
+            return True  # the composition is gone or unreadable: planning again will say why
+
+    async def replan(self, job_id: str, *, pool: SlotPool | None = None) -> str:
+        """A new job from the same settings, planned from the files as they are now: nothing of the old
+        plan is reused (a chunk of the old plan may differ anywhere after a fix). Returns the new job's id."""
+        job = self._job(job_id)
+        if self.is_live(job.id):
+            raise HyperdeskError("JOB_LOCKED", f"job {job.id} is running: cancel it before planning it again",
+                                 hint="Cancel the job, then re-plan it.")
+        request = self.stored_request(job.id)
+        if request is None:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"job {job.id} was not started from a composition, so it "
+                                 "cannot be planned again", hint="Render the composition again instead.")
+        return await self.start(request, pool=pool, name=job.name)
+
+    def chunks_for_frames(self, job_id: str, first: int, last: int) -> list[int]:
+        """The chunks of the job whose frames meet [first, last] (inclusive): what a frame-range re-render
+        renders again before the video is assembled again."""
+        chunks = self.store.chunks(self._job(job_id).id)
+        total = max((c.end_frame for c in chunks), default=0)
+        if not 0 <= first <= last < total:
+            raise HyperdeskError("INVALID_RENDER_CONFIG", f"frames {first}-{last} are not within the job's "
+                                 f"frames 0-{total - 1}", details={"field": "frames", "frames": total})
+        return [c.index for c in chunks if c.start_frame <= last and c.end_frame > first]
+
+    def chunks_without_files(self, job_id: str) -> list[int]:
+        """Done chunks whose files are gone (removed after assembly unless kept): a resume renders them again."""
+        return [c.index for c in self.store.chunks(self._job(job_id).id) if c.state == "done"
+                and not Path(str((c.result or {}).get("output_path") or "")).is_file()]
 
     async def cancel(self, job_id: str) -> None:
         """Stop every attempt of the job (or its planning) and end it as cancelled."""
@@ -353,14 +442,14 @@ class RenderService:
             raise HyperdeskError("ASSEMBLE_INPUT_MISSING", f"chunks {missing[:10]} are not done",
                                  hint="Render them first (Retry failed / Re-render selected).")
         results = [ChunkResult.model_validate(c.result) for c in sorted(chunks, key=lambda c: c.index)]
-        overwrite = bool((job.spec or {}).get("settings", {}).get("overwrite", False))
+        saved = (job.spec or {}).get("settings", {})
+        overwrite = bool(saved.get("overwrite", False))
         lock = lock_output(self.store.path, Path(job.output), job.id)
         self._emit(ev.AssembleStarted(job_id=job.id))
         t0 = time.monotonic()
         try:
-            check_output(job.output, job.format, overwrite=overwrite)
             result = await asyncio.to_thread(assemble, Path(job.plan_dir), results, Path(job.output),
-                                             overwrite=overwrite)
+                                             overwrite=overwrite, project=saved.get("project_dir"))
         except HyperdeskError as err:
             self._emit(ev.JobFailed.from_error(job.id, err, stage="assembling"))
             raise
@@ -424,6 +513,59 @@ class RenderService:
             root.rmdir()  # only when empty
         return removed
 
+    # ---- caches and leftovers ------------------------------------------------------------------------
+
+    def sweep_leftovers(self) -> dict[str, int]:
+        """Remove what dead processes and ended jobs left on this machine (service/caches.py); at start-up."""
+        return caches.sweep_leftovers(self.store, self.data_dir)
+
+    def enforce_cache_caps(self) -> dict[str, int]:
+        """Evict the least recently used plans and assets past their caps (after a new plan)."""
+        try:
+            return caches.enforce_caps(self.store)
+        except OSError:  # a cache that cannot be cleaned must not fail the render that filled it
+            return {}
+
+    async def cache_info(self, *, nodes: bool = True) -> dict[str, Any]:
+        """Bytes per cache on this machine and, with `nodes`, on each saved node (or the error reaching it)."""
+        machine = await asyncio.to_thread(caches.usage, self.store, self.data_dir)
+        return {"machine": machine, "nodes": await self._on_saved_nodes("usage") if nodes else []}
+
+    async def prune_caches(self, *, everything: bool = False, nodes: bool = True) -> dict[str, Any]:
+        """Sweep leftovers and evict past the caps here and on each saved node; with `everything`, every plan,
+        asset and kept chunk file no job needs (used a moment ago or not)."""
+
+        def here() -> dict[str, Any]:
+            swept = caches.sweep_leftovers(self.store, self.data_dir)
+            freed = caches.enforce_caps(self.store, everything=everything, min_age_s=0.0 if everything else RECENT_S)
+            jobs = caches.prune_finished_jobs(self.store, self.data_dir) if everything else 0
+            return {**swept, **freed, "done_job_dirs": jobs}
+
+        machine = await asyncio.to_thread(here)
+        swept = await self._on_saved_nodes("sweep", everything=everything) if nodes else []
+        return {"machine": machine, "nodes": swept}
+
+    async def _on_saved_nodes(self, what: str, *, everything: bool = False) -> list[dict[str, Any]]:
+        from hyperdesk.farm.ssh import SshExecutor  # asyncssh costs 0.3 s to import: only for SSH nodes
+
+        async def one(cfg: NodeConfig) -> dict[str, Any]:
+            executor = SshExecutor(cfg, self.store, connect_timeout=10.0, faults=self.faults)
+            try:
+                await executor.open()
+                reply = await (executor.cache_usage() if what == "usage" else executor.sweep(everything=everything))
+                if reply.get("ok") is False:
+                    raise HyperdeskError("NODE_INCOMPATIBLE", f"node {cfg.name}: node-sync {what} failed: "
+                                         f"{reply.get('error')}", details={"node": cfg.name})
+                return {"node": cfg.name, **reply}
+            except HyperdeskError as err:
+                return {"node": cfg.name, "error": err.to_dict()}
+            finally:
+                with contextlib.suppress(Exception):
+                    await executor.close()
+
+        configs = [NodeConfig.model_validate(rec.model_dump()) for rec in self.store.list_nodes()]
+        return list(await asyncio.gather(*(one(c) for c in configs)))
+
     # ---- nodes ---------------------------------------------------------------------------------------
 
     def nodes(self) -> list[Any]:
@@ -444,6 +586,37 @@ class RenderService:
         if not others:
             self.store.unpin_host_key(rec.host, rec.port)
         return not others
+
+    async def test_cluster(self, cluster: str, *, preflight: bool = True) -> dict[str, Any]:
+        """Connect to a Dask cluster (a saved name or tcp://HOST:PORT), list its render workers and their slots,
+        and preflight each. Returns {"state", "address", "workers": [{name, address, slots, state, reason}],
+        "slots", "error"}; state is online (a compatible worker), incompatible or offline."""
+        address, _ = resolve_cluster(cluster, self.store)
+        try:
+            executors = await self.executors.dask_workers([cluster])
+        except HyperdeskError as err:
+            state = "offline" if err.code == "NODE_UNREACHABLE" else "incompatible"
+            return {"state": state, "address": address, "workers": [], "slots": 0, "error": err.to_dict()}
+        env = await asyncio.to_thread(self.worker_env) if preflight else None
+
+        async def one(executor: Any) -> dict[str, Any]:
+            row: dict[str, Any] = {"name": executor.name, "address": getattr(executor, "address", ""),
+                                   "slots": executor.slots, "state": "online", "reason": None}
+            if env is not None:
+                report = await executor.preflight(env)
+                if not report.compatible:
+                    row.update(state="incompatible", reason=report.reason)
+            return row
+
+        try:
+            workers = list(await asyncio.gather(*(one(e) for e in executors)))
+        finally:
+            for executor in executors:
+                with contextlib.suppress(Exception):
+                    await executor.close()
+        usable = [w for w in workers if w["state"] == "online"]
+        return {"state": "online" if usable else "incompatible", "address": address, "workers": workers,
+                "slots": sum(w["slots"] for w in usable), "error": None}
 
     async def test_node(self, cfg: NodeConfig, *, accept_fingerprint: str | None = None,
                         preflight: bool = True, connect_timeout: float = 10.0) -> dict[str, Any]:

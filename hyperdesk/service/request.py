@@ -8,13 +8,14 @@ output goes and who renders.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hyperdesk.composition.project import Project, check_include, find_project
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.plan.config import RenderConfig
-from hyperdesk.plan.planner import resolve_composition
 
 
 class FarmRequest(BaseModel):
@@ -25,6 +26,8 @@ class FarmRequest(BaseModel):
     local: int | None = None  # local worker slots; None = this machine's default, 0 = nodes only
     nodes: list[str] = Field(default_factory=list)  # registered node names or user@host[:port]
     accept_host_keys: list[str] = Field(default_factory=list)  # SHA256:… fingerprints confirmed by the user
+    # Dask clusters: saved cluster names or scheduler addresses (tcp://HOST:PORT); their render workers join
+    dask: list[str] = Field(default_factory=list)
     stall_timeout_s: float | None = None  # None = the controller's default (60 s)
     keep_chunks: bool = False  # keep chunk files after assembly
 
@@ -59,13 +62,43 @@ class RenderRequest(BaseModel):
         return cls(composition=str(comp), output=str(Path(output).expanduser().absolute()),
                    config=RenderConfig.model_validate(config), overwrite=overwrite, farm=farm or FarmRequest())
 
-    def project(self) -> tuple[Path, str]:
-        """(project dir, entry file); COMPOSITION_NOT_FOUND when neither exists."""
+    def project(self) -> Project:
+        """The composition's project (its folder, entry, and whether the whole folder is taken);
+        COMPOSITION_NOT_FOUND when neither exists."""
         comp = Path(self.composition)
-        return resolve_composition(comp, None if comp.is_file() else self.config.entry)
+        return find_project(comp, None if comp.is_file() else self.config.entry)
+
+    def check(self) -> None:
+        """The request's own typed refusals: farm settings, bad project caps or --include globs."""
+        self.farm.check()
+        self.config.project_limits()
+        check_include(self.config.include)
 
     @property
     def name(self) -> str:
-        """A short name for lists: the composition's file or folder name."""
-        comp = Path(self.composition)
-        return comp.name if comp.suffix.lower() in (".html", ".htm") else comp.name + "/"
+        """A short name for lists: see job_name()."""
+        return job_name(self)
+
+
+_ID = re.compile(rb"""data-composition-id\s*=\s*["']([^"']{1,200})["']""", re.I)
+_TITLE = re.compile(rb"<title[^>]*>([^<]{1,200})</title>", re.I)
+
+
+def job_name(request: RenderRequest) -> str:
+    """What a job is called in lists: the composition's id, else its <title>, else its folder (or file)."""
+    comp = Path(request.composition)
+    fallback = comp.name if comp.is_dir() or comp.name.lower() in ("index.html", "index.htm") else comp.stem
+    if comp.name.lower() in ("index.html", "index.htm"):
+        fallback = comp.parent.name
+    try:
+        project = request.project()
+        head = (project.root / project.entry).read_bytes()[:256 * 1024]
+    except (HyperdeskError, OSError):
+        return fallback
+    for pattern in (_ID, _TITLE):
+        found = pattern.search(head)
+        if found:
+            text = " ".join(found.group(1).decode("utf-8", "replace").split())
+            if text:
+                return text
+    return fallback

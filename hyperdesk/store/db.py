@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 from hyperdesk.dirs import data_root
 from hyperdesk.store.models import (
+    FINAL_JOB_STATES,
     AttemptRecord,
     ChunkRecord,
     HostKeyRecord,
@@ -24,7 +25,7 @@ from hyperdesk.store.models import (
     NodeRecord,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,7 +44,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     result TEXT,
     controller_pid INTEGER,
-    controller_host TEXT
+    controller_host TEXT,
+    name TEXT NOT NULL DEFAULT '',
+    priority INTEGER NOT NULL DEFAULT 0,
+    queued_at REAL,
+    finished_at REAL
 );
 CREATE TABLE IF NOT EXISTS chunks (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -88,6 +93,13 @@ CREATE TABLE IF NOT EXISTS host_keys (
 """
 
 
+_JOB_COLUMNS_V2 = (("name", "TEXT NOT NULL DEFAULT ''"), ("priority", "INTEGER NOT NULL DEFAULT 0"),
+                   ("queued_at", "REAL"), ("finished_at", "REAL"))
+_JOB_FIELDS = ("id", "state", "plan_dir", "plan_hash", "output", "format", "chunk_count", "created_at", "updated_at",
+               "work_dir", "spec", "error", "result", "controller_pid", "controller_host", "name", "priority",
+               "queued_at", "finished_at")
+
+
 def default_store_path() -> Path:
     return data_root() / "hyperdesk.sqlite3"
 
@@ -114,8 +126,18 @@ class JobStore:
         self._db.execute("PRAGMA foreign_keys=ON")
         with self._lock:
             self._db.executescript(_SCHEMA)
+            self._migrate()
             self._db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                              (str(SCHEMA_VERSION),))
+
+    def _migrate(self) -> None:
+        """Schema 1 -> 2: the queue's columns on jobs (a store made by an earlier version keeps its jobs)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for column, decl in _JOB_COLUMNS_V2:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {decl}")
+        self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                         (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self._lock:
@@ -145,16 +167,22 @@ class JobStore:
     # ---- jobs -------------------------------------------------------------------------------
 
     def create_job(self, job: JobRecord, chunks: list[tuple[int, int, int]]) -> None:
-        """Insert a job and its chunks (index, start_frame, end_frame), all pending."""
+        """Insert a job and its chunks (index, start_frame, end_frame), all pending. A queued job of the same
+        id (added without a plan) becomes this job: it keeps its name, priority and queue time."""
         now = time.time()
-        stmts: list[tuple[str, tuple[Any, ...]]] = [(
-            "INSERT INTO jobs(id, state, plan_dir, plan_hash, output, format, chunk_count, created_at, updated_at,"
-            " work_dir, spec, error, result, controller_pid, controller_host)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (job.id, job.state, job.plan_dir, job.plan_hash, job.output, job.format, job.chunk_count,
-             job.created_at, job.updated_at, job.work_dir, json.dumps(job.spec, sort_keys=True),
-             _dumps(job.error), _dumps(job.result), job.controller_pid, job.controller_host),
-        )]
+        queued = self.get_job(job.id)
+        if queued is not None and queued.state == "queued":
+            job = job.model_copy(update={"name": job.name or queued.name, "priority": queued.priority,
+                                         "queued_at": queued.queued_at, "created_at": queued.created_at})
+        values = job.model_dump()
+        values["spec"] = json.dumps(job.spec, sort_keys=True)
+        values["error"], values["result"] = _dumps(job.error), _dumps(job.result)
+        stmts: list[tuple[str, tuple[Any, ...]]] = []
+        if queued is not None and queued.state == "queued":
+            stmts.append(("DELETE FROM chunks WHERE job_id = ?", (job.id,)))
+            stmts.append(("DELETE FROM jobs WHERE id = ?", (job.id,)))
+        stmts.append((f"INSERT INTO jobs({', '.join(_JOB_FIELDS)}) VALUES ({','.join('?' * len(_JOB_FIELDS))})",
+                      tuple(values[f] for f in _JOB_FIELDS)))
         for index, start, end in chunks:
             stmts.append(("INSERT INTO chunks(job_id, idx, start_frame, end_frame, state, result, updated_at)"
                           " VALUES (?,?,?,?, 'pending', NULL, ?)", (job.id, index, start, end, now)))
@@ -184,7 +212,12 @@ class JobStore:
         return [self._job(r) for r in rows]
 
     def update_job(self, job_id: str, **fields: Any) -> None:
-        allowed = {"state", "error", "result", "controller_pid", "controller_host", "spec", "output"}
+        allowed = {"state", "error", "result", "controller_pid", "controller_host", "spec", "output", "name",
+                   "priority", "finished_at", "queued_at"}
+        if fields.get("state") in FINAL_JOB_STATES and "finished_at" not in fields:
+            fields["finished_at"] = time.time()
+        elif "state" in fields and fields["state"] not in FINAL_JOB_STATES:
+            fields.setdefault("finished_at", None)
         sets, params = [], []
         for key, value in fields.items():
             if key not in allowed:
@@ -194,6 +227,25 @@ class JobStore:
         sets.append("updated_at = ?")
         params.append(time.time())
         self._exec(f"UPDATE jobs SET {', '.join(sets)} WHERE id = ?", (*params, job_id))
+
+    def delete_job(self, job_id: str) -> None:
+        """Forget a job, its chunks and attempts (the queue's remove)."""
+        self._tx([("DELETE FROM attempts WHERE job_id = ?", (job_id,)),
+                  ("DELETE FROM chunks WHERE job_id = ?", (job_id,)),
+                  ("DELETE FROM jobs WHERE id = ?", (job_id,))])
+
+    def queue_jobs(self) -> list[JobRecord]:
+        """Jobs of the render queue, in the order it runs them: higher priority, then earlier."""
+        rows = self._exec("SELECT * FROM jobs WHERE queued_at IS NOT NULL"
+                          " ORDER BY priority DESC, queued_at ASC, id ASC").fetchall()
+        return [self._job(r) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
     # ---- chunks -----------------------------------------------------------------------------
 

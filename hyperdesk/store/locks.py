@@ -85,14 +85,55 @@ def _holder(path: Path) -> dict[str, Any]:
 def acquire(path: Path, info: dict[str, Any]) -> Lock | None:
     """The lock at `path`, or None when someone holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    if not _try_lock(fd):
-        os.close(fd)
-        return None
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        if not _try_lock(fd):
+            os.close(fd)
+            return None
+        if _still_linked(path, fd):
+            break
+        os.close(fd)  # a sweep removed the file between our open and our lock: lock the new one
     data = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), **info}, sort_keys=True).encode("utf-8")
     os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
     return Lock(path, fd)
+
+
+def _still_linked(path: Path, fd: int) -> bool:
+    """Is the locked file still the one at `path` (not unlinked by sweep_stale_locks meanwhile)?"""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    own = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (own.st_dev, own.st_ino)
+
+
+def sweep_stale_locks(store_path: Path) -> int:
+    """Remove the lock files nobody holds (one is left per job and output ever rendered); returns how many.
+
+    Each is locked before it is unlinked, and acquire() re-checks the path after locking, so a
+    lock being taken at the same moment is never lost."""
+    removed = 0
+    folder = locks_dir(store_path)
+    try:
+        names = sorted(p for p in folder.iterdir() if p.suffix == ".lock" and p.is_file())
+    except OSError:
+        return 0
+    for path in names:
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            if _try_lock(fd):
+                if _still_linked(path, fd):
+                    path.unlink()
+                    removed += 1
+                _unlock(fd)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def locks_dir(store_path: Path) -> Path:
@@ -120,6 +161,28 @@ def lock_job(store_path: Path, job_id: str) -> Lock:
 def output_key(out: Path) -> str:
     """One key per output file or folder, however it is spelled (symlinks and `..` resolved)."""
     return hashlib.sha256(os.fsencode(str(Path(out).expanduser().absolute().resolve()))).hexdigest()[:32]
+
+
+def check_output_free(store_path: Path, out: Path) -> None:
+    """OUTPUT_LOCKED now, before any planning, when another job writes `out` (nothing is held: the
+    job takes the lock itself when it starts, see lock_output)."""
+    path = locks_dir(store_path) / f"output-{output_key(out)}.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # never locked, or swept
+    try:
+        if fcntl is None:  # pragma: no cover - Windows: the job's own lock_output decides
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(path)
+            raise HyperdeskError("OUTPUT_LOCKED", f"{out} is being written by {_who(holder)}",
+                                 details={"path": str(out), "holder": holder}) from None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def lock_output(store_path: Path, out: Path, job_id: str) -> Lock:

@@ -5,7 +5,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-JobState = Literal["running", "paused", "assembling", "done", "failed", "cancelled"]
+# queued: waiting in the render queue (no plan yet); interrupted: its controller died (found at the next start)
+JobState = Literal["queued", "running", "paused", "assembling", "done", "failed", "cancelled", "interrupted"]
+FINAL_JOB_STATES = ("done", "failed", "cancelled")
 ChunkState = Literal["pending", "running", "done", "failed"]
 AttemptState = Literal["running", "done", "failed", "lost", "stalled", "cancelled", "superseded"]
 
@@ -15,7 +17,7 @@ class _Record(BaseModel):
 
 
 class NodeConfig(_Record):
-    """An SSH render node as the user registered it (or as given with --node)."""
+    """An SSH render node as the user registered it (or as given with --node), or a saved Dask cluster."""
 
     name: str
     host: str
@@ -28,9 +30,17 @@ class NodeConfig(_Record):
     remote_command: list[str] = Field(default_factory=lambda: ["hyperdesk"])
     # extra environment of every remote command (e.g. HYPERDESK_CACHE_DIR)
     remote_env: dict[str, str] = Field(default_factory=dict)
+    # a Dask cluster entry: its scheduler's address (tcp://HOST:PORT); host and port are the scheduler's
+    scheduler: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return "dask" if self.scheduler else "ssh"
 
     @property
     def address(self) -> str:
+        if self.scheduler:
+            return self.scheduler
         user = f"{self.user}@" if self.user else ""
         return f"{user}{self.host}:{self.port}"
 
@@ -66,6 +76,10 @@ class JobRecord(_Record):
     result: dict[str, Any] | None = None
     controller_pid: int | None = None
     controller_host: str | None = None
+    name: str = ""  # for lists: the composition id, its <title>, or its folder
+    priority: int = 0  # the queue runs higher priorities first
+    queued_at: float | None = None  # set for jobs of the render queue
+    finished_at: float | None = None
 
 
 class ChunkRecord(_Record):

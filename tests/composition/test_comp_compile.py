@@ -135,6 +135,7 @@ class FakeResolver:
         self.compiled_dir = Path(compiled_dir)
         self.calls = []
         self._assets = {}
+        self.missing = []  # AssetResolver.missing: assets left out under --allow-missing-assets
 
     def _site(self, url):
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
@@ -168,7 +169,7 @@ class FakeResolver:
 def test_integration_with_resolver_and_fonts(project, monkeypatch):
     made = {}
 
-    def make(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir, loopback_only=False):
+    def make(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir, loopback_only=False, allow_missing=False):
         made["r"] = FakeResolver(asset_dirs, cache_dir, plan_root, compiled_dir, fonts_dir)
         made["args"] = (plan_root, compiled_dir, fonts_dir)
         return made["r"]
@@ -274,7 +275,7 @@ def test_step_order_leaves_no_sub_composition_sources(project, tmp_path):
 def test_bound_remote_source_is_frozen(project, monkeypatch):
     made = {}
 
-    def make(*args, loopback_only=False):
+    def make(*args, loopback_only=False, allow_missing=False):
         made["r"] = FakeResolver(*args)
         return made["r"]
 

@@ -13,7 +13,7 @@ import pytest
 
 import mediautil as mu
 from hyperdesk.encode import probe
-from hyperdesk.encode.media import extract_video_frames, extraction_args, source_color_matrix
+from hyperdesk.encode.media import UNTAG_FILTER, extract_video_frames, extraction_args, source_color_matrix
 from hyperdesk.models import Fps
 
 COLOUR = (200, 40, 60)  # a saturated red: BT.601 and BT.709 decodes differ by ~15 levels in R and G
@@ -104,13 +104,13 @@ def test_planner_style_call_untagged(clips, tmp_path, name):
 def test_extraction_args_colour_filter(tmp_path):
     jpg = extraction_args("/s/v.mp4", tmp_path, media_start_s=0, window_s=1, rate=1, fps=Fps.of(30),
                           frame_format="jpg", is_vfr=False, codec="h264", color_matrix="bt709")
-    assert jpg[jpg.index("-vf") + 1] == "fps=30,scale=in_color_matrix=bt709:out_color_matrix=bt601:out_range=pc"
+    assert jpg[jpg.index("-vf") + 1] == f"fps=30,zscale=min=709:m=470bg:r=full,format=yuvj420p,{UNTAG_FILTER}"
     png = extraction_args("/s/v.mp4", tmp_path, media_start_s=0, window_s=1, rate=1, fps=Fps.of(30),
                           frame_format="png", is_vfr=True, codec="h264", color_matrix="bt601")
-    assert png[png.index("-vf") + 1] == "scale=in_color_matrix=bt601"
+    assert png[png.index("-vf") + 1] == f"zscale=min=170m,format=gbrp|gbrap,{UNTAG_FILTER}"
     assert png[png.index("-fps_mode"):png.index("-fps_mode") + 4] == ["-fps_mode", "cfr", "-r", "30"]
     hdr = extraction_args("/s/v.mp4", tmp_path, media_start_s=0, window_s=1, rate=1, fps=Fps.of(30),
                           frame_format="jpg", is_vfr=False, codec="hevc", color_transfer="smpte2084",
                           color_matrix="bt2020")
     vf = hdr[hdr.index("-vf") + 1]
-    assert "tonemap=tonemap=hable" in vf and vf.endswith("scale=in_color_matrix=bt709:out_color_matrix=bt601:out_range=pc")
+    assert "tonemap=tonemap=hable" in vf and vf.endswith(f"zscale=min=709:m=470bg:r=full,format=yuvj420p,{UNTAG_FILTER}")

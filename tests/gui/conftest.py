@@ -14,6 +14,14 @@ import pytest
 importlib.import_module("hyperdesk.gui")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _gc_in_gui_thread(qapp):
+    """As the app does (hyperdesk/gui/gc_guard.py): Qt objects are collected in the GUI thread only."""
+    from hyperdesk.gui import gc_guard
+
+    gc_guard.install(qapp)
+
+
 @pytest.fixture
 def qloop(qapp):
     """A qasync loop that is 'running' for the whole test: Qt events drive asyncio callbacks."""
@@ -39,6 +47,9 @@ def qloop(qapp):
     asyncio.events._set_running_loop(None)
     loop.close()
     asyncio.set_event_loop(None)
+    from hyperdesk.gui import gc_guard
+
+    gc_guard.install(qapp).collect()  # the test's windows and loop go now, in this thread
 
 
 @pytest.fixture

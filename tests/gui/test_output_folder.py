@@ -3,10 +3,12 @@ OUTPUT_EXISTS before planning; the "replace the frames of an earlier render" box
 hyperdesk's own frame files."""
 from __future__ import annotations
 
+import hashlib
 
 import pytest
 
 from compositions import write_tiny
+from hyperdesk.plan.sequence_record import RECORD_NAME, RecordedFile, SequenceRecord, write_record
 from hyperdesk.service import RenderService
 
 pytestmark = pytest.mark.slow
@@ -18,6 +20,9 @@ def test_png_sequence_folder_is_kept_unless_replacing_earlier_frames(make_window
     out.mkdir()
     (out / "notes.txt").write_text("my notes")
     (out / "frame_000099.png").write_bytes(b"an earlier render's frame")
+    # Issue 19: a frame is an earlier render's only when that render's record lists its bytes.
+    write_record(out, SequenceRecord(files={"frame_000099.png": RecordedFile(
+        size=25, sha256=hashlib.sha256(b"an earlier render's frame").hexdigest())}))
     w = make_window(RenderService(store))
     w.nodes_panel.local_workers.setValue(1)
     w.open_composition(str(comp))
@@ -31,12 +36,12 @@ def test_png_sequence_folder_is_kept_unless_replacing_earlier_frames(make_window
     w.actions_by_id["render"].trigger()
     qtbot.waitUntil(lambda: "OUTPUT_EXISTS" in w.job_view.detail.text(), timeout=60_000)
     assert "--overwrite" in w.job_view.detail.text() or "overwrite" in w.job_view.detail.text().lower()
-    assert sorted(p.name for p in out.iterdir()) == ["frame_000099.png", "notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [RECORD_NAME, "frame_000099.png", "notes.txt"]
 
     panel.overwrite.setChecked(True)
     w.actions_by_id["render"].trigger()
     qtbot.waitUntil(lambda: w.job_state == "done", timeout=600_000)
-    names = sorted(p.name for p in out.iterdir())
+    names = sorted(p.name for p in out.iterdir() if p.name != RECORD_NAME)
     assert names == sorted([f"frame_{i:06d}.png" for i in range(1, 31)] + ["audio.m4a", "notes.txt"])
     assert (out / "notes.txt").read_text() == "my notes"
     panel.format.setCurrentText("mp4")

@@ -16,6 +16,7 @@ from hyperdesk.plan.chunk import render_chunk
 from hyperdesk.plan.config import RenderConfig
 from hyperdesk.plan.planner import plan
 from hyperdesk.plan.hashing import frame_dir_hash
+from hyperdesk.plan.sequence_record import RECORD_NAME
 from pipeline import write_project
 
 pytestmark = pytest.mark.slow
@@ -107,7 +108,8 @@ def test_png_sequences_of_one_and_four_chunks_are_byte_identical(counter_renders
                 chunk_frames=15)
     assert b[0].manifest.chunk_count == 4
     names = sorted(p.name for p in (tmp_path / "one-seq").iterdir())
-    assert names == sorted([f"frame_{i:06d}.png" for i in range(1, FRAMES + 1)] + ["audio.m4a"])
+    # the frames, the audio and the record of what the render wrote (issue 19)
+    assert names == sorted([f"frame_{i:06d}.png" for i in range(1, FRAMES + 1)] + ["audio.m4a", RECORD_NAME])
     assert names == sorted(p.name for p in (tmp_path / "four-seq").iterdir())
     for name in names:
         assert (tmp_path / "one-seq" / name).read_bytes() == (tmp_path / "four-seq" / name).read_bytes(), name

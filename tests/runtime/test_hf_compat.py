@@ -112,6 +112,8 @@ def test_missing_root_timeline_times_out_like_sub_timelines(tmp_path):
           <div data-composition-id="card" data-start="0" data-duration="0.5"
                style="position: absolute; left: 0; top: 0; width: 40px; height: 40px; background: rgb(255, 0, 0)"></div>
         </div>
+        <!-- a script that could register timelines (with none, the plan knows and nothing waits) -->
+        <script>window.__timelines = window.__timelines || {};</script>
         </body></html>
     """, faults=faults)
     assert len(frames) == 5

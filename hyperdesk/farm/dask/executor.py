@@ -68,16 +68,21 @@ class DaskCluster:
         async with self._connecting:
             if self.client is not None and self.client.status == "running":
                 return self.client
+            if self.client is not None:  # a client that lost its scheduler: closed, not left to the GC
+                stale, self.client = self.client, None
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(stale.close(), 10)
             return await self._new_client()
 
     async def _new_client(self) -> distributed.Client:
+        client = distributed.Client(self.address, asynchronous=True, timeout=self.connect_timeout,
+                                    set_as_default=False)
         try:
-            client = await asyncio.wait_for(
-                distributed.Client(self.address, asynchronous=True, timeout=self.connect_timeout,
-                                   set_as_default=False),
-                self.connect_timeout + 5)
+            await asyncio.wait_for(asyncio.ensure_future(client), self.connect_timeout + 5)
         except (TimeoutError, OSError) as exc:
             self.client = None
+            with contextlib.suppress(Exception):  # closed here, not by its __del__ ("never awaited")
+                await asyncio.wait_for(client.close(), 5)
             raise HyperdeskError(
                 "NODE_UNREACHABLE",
                 f"cannot reach the Dask scheduler {self.name} at {self.address}: {exc or type(exc).__name__}",

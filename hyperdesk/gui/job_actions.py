@@ -212,6 +212,10 @@ class JobActions(QObject):
             self._offer_replan(job_id)
 
     def _offer_replan(self, job_id: str, retry_offered: bool = False) -> None:
+        banner = self.w.banner
+        if not retry_offered and banner.isVisible() and f"since job {job_id} " in banner.label.text() \
+                and banner.button("Retry the old plan") is not None:
+            return  # a slower check of the same job must not take the Retry's button away
         actions: list[tuple[str, Any]] = [("Re-plan and render", lambda: self.replan(job_id))]
         if retry_offered:
             actions.append(("Retry the old plan", lambda: self.w.spawn(self.service.retry_chunks(job_id), "retry")))

@@ -355,6 +355,9 @@ class ChunkResult(_Model):
     worker: WorkerInfo
     warnings: list[ResultWarning] = Field(default_factory=list)
     perf_path: str
+    # The chunk's place in its browser session: 1 = a browser started for it (cold), n > 1 = the
+    # (n-1)th chunk that reused a warm worker's browser and page.
+    session_chunk: int = 1
 
 
 class AssembleTimings(_Model):

@@ -102,6 +102,11 @@ class FrameCapture:
         self._sync_world: int | None = None
         self._empty_shots = 0  # "Unable to capture screenshot" answers so far (see _answered)
 
+    def new_run(self) -> None:
+        """A new run of frames on the same page (a warm worker's next chunk): no image carries over."""
+        self._last_image = None
+        self._empty_shots = 0
+
     async def capture(self, frame_index: int) -> bytes:
         """Seek to absolute frame *frame_index*, inject video frames, return the encoded image."""
         data = await self._step(frame_index, output=True)

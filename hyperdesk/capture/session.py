@@ -187,6 +187,13 @@ class CaptureSession:
                 await self.frames.render(frame_index - 1)
         return await self.frames.capture(frame_index)
 
+    def next_chunk(self) -> None:
+        """A warm worker's next chunk on this page: its first capture warms up like a new session's."""
+        if self._closed:
+            raise self.browser.crashed("a chunk on a closed session")
+        self._warmed = False
+        self.frames.new_run()
+
     async def preroll(self, start: int, end: int) -> None:
         """Seek frames [start, end) in order without drawing or capturing them (plan-level pre-roll:
         a history-dependent page then reaches the next frame in the state a one-process render

@@ -504,6 +504,7 @@ class FarmController:
         resumed), and with `local_work` the local attempts' work dirs too (Chromium profiles, captured frames).
         A failed job keeps its local ones for the inspector; verified chunks stay for a resume."""
         assert self.job is not None
+        await self._release_idle()
         if local_work:
             chunks = Path(self.job.work_dir) / "chunks"
             for work in chunks.glob("*.work.*") if chunks.is_dir() else []:
@@ -512,6 +513,12 @@ class FarmController:
         for executor in self.executors.values():
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(executor.clean_job(self._jid()), 30)
+
+    async def _release_idle(self) -> None:
+        """End the workers kept warm between chunks (their browsers and folders): no attempt follows."""
+        for executor in self.executors.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(executor.release_idle(), 15)
 
     def _shared_limits(self) -> dict[str, int]:
         """Free slots of pools this job shares with other jobs of this process (the queue's tail overlap)."""
@@ -893,6 +900,7 @@ class FarmController:
                 self._emit(ev.ChunkQueued(job_id=job.id, chunk_index=index,
                                           reason="its file no longer matches its sha256"))
             return False
+        await self._release_idle()  # their memory and CPU go to the assembly
         self._store_job(state="assembling")
         self._emit(ev.AssembleStarted(job_id=job.id))
         results = [self._results[i] for i in sorted(self._results)]

@@ -140,6 +140,9 @@ class Executor(abc.ABC):
     async def abandon(self) -> None:  # noqa: B027 (a hook: no connection to drop locally)
         """The node stopped answering: drop the connection without talking to it any more."""
 
+    async def release_idle(self) -> None:  # noqa: B027 (a hook: only warm local workers hold anything idle)
+        """No more attempts for now (the job assembles or ended): end the workers kept warm."""
+
     async def clean_job(self, job_id: str) -> None:  # noqa: B027 (a hook: local outputs are the job's own files)
         """Remove what the job left on the node (chunk outputs)."""
 

@@ -3,6 +3,11 @@
 Each worker runs in its own session (so its process group holds it, Chromium and ffmpeg), with a
 stdin pipe it watches: if this controller dies, the pipe closes and the worker kills its group.
 Cancel = SIGINT to the worker, a grace period, then SIGKILL to the whole group.
+
+Workers are warm (`hyperdesk worker --serve`): a slot's worker takes one attempt after another on
+its stdin and keeps its browser and page for the next chunk of the same plan. A worker whose attempt
+failed, was cancelled or stalled is killed; the next attempt starts a new one. `close()` ends the
+idle ones.
 A test's FaultPlan reaches the workers as `hyperdesk --faults JSON worker …`.
 """
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -35,7 +41,12 @@ _LINE_LIMIT = 64 * 1024 * 1024  # a DoneEvent lists every frame's sha256: long c
 
 
 def default_local_slots(cores: int | None = None, memory_bytes: int | None = None) -> int:
-    """About 2 cores and 1.5 GiB per worker (plan-contract 12), at least 1."""
+    """One worker per core and 1.5 GiB per worker, at least 1 (measured: `benchmarks/workers.py`).
+
+    A worker keeps about 1.2 cores busy on its own (Chromium, the encoder and the page's round trips
+    take turns), so the contract's 2 cores per worker left a core idle: on 2 cores, 2 slots render
+    the 720p and 1080p benchmarks 1.3-1.4x faster than 1, while 3 slots are no faster than 2 and hold
+    a third browser."""
     if cores is None:
         cores = os.cpu_count() or 1
     if memory_bytes is None:
@@ -43,7 +54,7 @@ def default_local_slots(cores: int | None = None, memory_bytes: int | None = Non
             memory_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         except (ValueError, OSError, AttributeError):
             memory_bytes = 4 * GIB
-    return max(1, min(cores // 2, int(memory_bytes // (1.5 * GIB))))
+    return max(1, min(cores, int(memory_bytes // (1.5 * GIB))))
 
 
 def worker_command(faults: FaultPlan | None = None) -> list[str]:
@@ -56,29 +67,109 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
+class _WarmWorker:
+    """One `hyperdesk worker --serve` process, kept between a slot's attempts."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self.on_event: EventCallback | None = None
+        self.on_log: LogCallback | None = None
+        self.final: asyncio.Future[object] | None = None
+        self.readers = [asyncio.ensure_future(self._read_stdout()), asyncio.ensure_future(self._read_stderr())]
+
+    def begin(self, on_event: EventCallback, on_log: LogCallback | None) -> asyncio.Future[object]:
+        self.tail.clear()
+        self.on_event, self.on_log = on_event, on_log
+        self.final = asyncio.get_running_loop().create_future()
+        return self.final
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.returncode is None and not self.readers[0].done()
+
+    def _settle(self, value: object = None, error: BaseException | None = None) -> None:
+        final = self.final
+        if final is not None and not final.done():
+            if error is not None:
+                final.set_exception(error)
+            else:
+                final.set_result(value)
+
+    async def _read_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            async for raw in self.proc.stdout:
+                if not raw.strip():
+                    continue
+                try:
+                    event = parse_event(raw)
+                except HyperdeskError as err:
+                    kill_group(self.proc.pid)
+                    self._settle(error=err)
+                    return
+                if self.on_event is not None:
+                    self.on_event(event)
+                if isinstance(event, (DoneEvent, FailedEvent)):
+                    self._settle(event)
+        finally:
+            status = await self.proc.wait()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self.readers[1]), 2.0)
+            self._settle(error=HyperdeskError(
+                "WORKER_LOST", f"the worker exited with status {status} without a result",
+                details={"exit_status": status, "stderr_tail": list(self.tail)}))
+
+    async def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                self.tail.append(line)
+                if self.on_log:
+                    self.on_log(line)
+
+    def stop_reading(self) -> None:
+        for r in self.readers:
+            r.cancel()
+
+
 class LocalExecutor(Executor):
     kind = "local"
 
     def __init__(self, slots: int | None = None, *, name: str = "local", command: list[str] | None = None,
                  env: dict[str, str] | None = None, grace_s: float = 3.0, faults: FaultPlan | None = None,
-                 pool: SlotPool | None = None) -> None:
+                 pool: SlotPool | None = None, warm: bool | None = None, recycle_after: int | None = None,
+                 memory_ceiling_mib: int | None = None) -> None:
         """`command` replaces the worker program (tests run stand-ins); `faults` (tests only) goes to the
-        default command's workers; `pool`: slots this executor shares with other jobs' executors."""
+        default command's workers; `pool`: slots this executor shares with other jobs' executors.
+        `warm` (default: with the default worker program) keeps each slot's worker, browser and page
+        between chunks; `recycle_after` and `memory_ceiling_mib` bound a warm browser's life."""
         self.name = name
         self.slots = slots if slots and slots > 0 else default_local_slots()
         self.pool = pool
+        self.warm = command is None if warm is None else warm
         self.command = list(command or worker_command(faults))
+        self.serve_args = ["--serve"] + (["--recycle-after", str(recycle_after)] if recycle_after else []) + \
+            (["--memory-ceiling-mib", str(memory_ceiling_mib)] if memory_ceiling_mib else [])
         self.env = env  # extra environment for the workers
         self.grace_s = grace_s
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._idle: list[_WarmWorker] = []
 
-    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
-        out = spec.local_out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        remove_output(out)
+    def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         if self.env:
             env.update(self.env)
+        return env
+
+    async def run(self, spec: AttemptSpec, on_event: EventCallback, on_log: LogCallback | None = None) -> ChunkResult:
+        if self.warm:
+            return await self._run_warm(spec, on_event, on_log)
+        out = spec.local_out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_output(out)
+        env = self._env()
         argv = [*self.command, str(spec.plan_dir), str(spec.chunk_index), "-o", str(out),
                 "--attempt-id", spec.attempt_id, "--watchdog"]
         proc = await asyncio.create_subprocess_exec(
@@ -143,6 +234,62 @@ class LocalExecutor(Executor):
         raise HyperdeskError("WORKER_LOST", f"the worker exited with status {status} without a result",
                              details={"exit_status": status, "stderr_tail": list(tail)})
 
+    async def _run_warm(self, spec: AttemptSpec, on_event: EventCallback,
+                        on_log: LogCallback | None) -> ChunkResult:
+        out = spec.local_out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_output(out)
+        worker = None
+        while self._idle and worker is None:
+            candidate = self._idle.pop()
+            if candidate.alive:
+                worker = candidate
+            else:
+                candidate.stop_reading()
+        if worker is None:
+            proc = await asyncio.create_subprocess_exec(
+                *self.command, *self.serve_args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=self._env(), start_new_session=True, limit=_LINE_LIMIT)
+            worker = _WarmWorker(proc)
+        proc = worker.proc
+        self._procs[spec.attempt_id] = proc
+        final = worker.begin(on_event, on_log)
+        keep = False
+        try:
+            assert proc.stdin is not None
+            request = {"plan_dir": str(spec.plan_dir), "index": spec.chunk_index, "output": str(out),
+                       "attempt_id": spec.attempt_id}
+            try:
+                proc.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+                await proc.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the worker is gone: its reader says how
+            event = await final
+            if isinstance(event, DoneEvent):
+                result = event.result
+                await verify_output(Path(result.output_path), result.output_kind, result.sha256)
+                keep = True
+                return result
+            assert isinstance(event, FailedEvent)
+            err = event.to_error()
+            err.details.setdefault("stderr_tail", list(worker.tail))
+            raise err
+        except asyncio.CancelledError:
+            await self._stop(proc)
+            raise
+        finally:
+            self._procs.pop(spec.attempt_id, None)
+            worker.on_event = worker.on_log = None
+            if keep and worker.alive:
+                self._idle.append(worker)
+            else:
+                # A failed, cancelled or lost attempt's worker is not reused: nothing of it may outlive it.
+                kill_group(proc.pid)
+                worker.stop_reading()
+                if proc.stdin is not None:
+                    with contextlib.suppress(Exception):
+                        proc.stdin.close()
+
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         """SIGINT (the worker reports CANCELLED and cleans up), then SIGKILL to the group."""
         if proc.returncode is None:
@@ -165,3 +312,16 @@ class LocalExecutor(Executor):
     async def close(self) -> None:
         for proc in list(self._procs.values()):
             kill_group(proc.pid)
+        await self.release_idle()
+
+    async def release_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for worker in idle:  # EOF: an idle warm worker closes its browser, removes its folder and exits
+            if worker.proc.stdin is not None:
+                with contextlib.suppress(Exception):
+                    worker.proc.stdin.close()
+        for worker in idle:
+            with contextlib.suppress(TimeoutError, asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(worker.proc.wait(), 10.0)
+            kill_group(worker.proc.pid)
+            worker.stop_reading()

@@ -133,23 +133,16 @@ def _stall_claimed(once_path: str | None) -> bool:
     return True
 
 
-def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: str, *,
-               watchdog: bool = False, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
-               render: Callable[..., Any] | None = None, faults: FaultPlan | None = None) -> int:
-    """Run chunk `index` of `plan_dir` into `out`, printing protocol events; return the exit status.
-
-    `render` defaults to hyperdesk.plan.render_chunk (tests may pass another callable with the
-    same signature). With `watchdog`, EOF on stdin or a broken stdout kills the process group.
-    `faults` (tests only) may stall the worker and is passed on to the render.
-    """
+def _redirect_stdout(watchdog: bool) -> _EventStream:
+    """Keep the real stdout for events only; fd 1 and sys.stdout go to stderr from here on."""
     sys.stdout.flush()
     event_fd = os.dup(1)
     os.dup2(2, 1)  # fd 1 -> stderr for everything else, children included
     sys.stdout = sys.stderr
-    stream = _EventStream(event_fd, _kill_own_group if watchdog else (lambda: None))
-    if watchdog:
-        _start_stdin_watchdog()
+    return _EventStream(event_fd, _kill_own_group if watchdog else (lambda: None))
 
+
+def _interruptible() -> None:
     def _sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
@@ -159,6 +152,32 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
     except ValueError:  # not the main thread (in-process tests): keep the defaults
         pass
 
+
+def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: str, *,
+               watchdog: bool = False, heartbeat_s: float = HEARTBEAT_INTERVAL_S,
+               render: Callable[..., Any] | None = None, faults: FaultPlan | None = None) -> int:
+    """Run chunk `index` of `plan_dir` into `out`, printing protocol events; return the exit status.
+
+    `render` defaults to hyperdesk.plan.render_chunk (tests may pass another callable with the
+    same signature). With `watchdog`, EOF on stdin or a broken stdout kills the process group.
+    `faults` (tests only) may stall the worker and is passed on to the render.
+    """
+    stream = _redirect_stdout(watchdog)
+    if watchdog:
+        _start_stdin_watchdog()
+    _interruptible()
+    if render is None:
+        # Lazy: hyperdesk.plan.chunk takes ~0.4 s to import, and every CLI command imports this module
+        # (for the worker's arguments) while only a worker renders.
+        from hyperdesk.plan.chunk import render_chunk
+
+        render = render_chunk
+    return _attempt(stream, plan_dir, index, out, attempt_id, heartbeat_s, render, faults)
+
+
+def _attempt(stream: _EventStream, plan_dir: str | Path, index: int, out: str | Path, attempt_id: str,
+             heartbeat_s: float, render: Callable[..., Any], faults: FaultPlan | None) -> int:
+    """One chunk attempt: accepted, heartbeats and progress, then done or failed; the exit status."""
     state = {"frames_done": 0}
     finished = threading.Event()
     window: collections.deque[tuple[float, int]] = collections.deque(maxlen=12)
@@ -195,12 +214,6 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
         stream.send(AcceptedEvent(attempt_id=attempt_id, chunk_index=index, pid=os.getpid(),
                                   pgid=os.getpgrp(), host=socket.gethostname(), hyperdesk_version=__version__))
         beat.start()
-        if render is None:
-            # Lazy: hyperdesk.plan.chunk takes ~0.4 s to import, and every CLI command imports this module
-            # (for the worker's arguments) while only a worker renders.
-            from hyperdesk.plan.chunk import render_chunk
-
-            render = render_chunk
         result = render(Path(plan_dir), index, Path(out), attempt_id=attempt_id, progress=progress, faults=faults)
         finished.set()
         stream.send(DoneEvent(attempt_id=attempt_id, result=result))
@@ -225,11 +238,91 @@ def run_worker(plan_dir: str | Path, index: int, out: str | Path, attempt_id: st
         finished.set()
 
 
+def serve_worker(*, heartbeat_s: float = HEARTBEAT_INTERVAL_S, faults: FaultPlan | None = None,
+                 recycle_after: int | None = None, memory_ceiling_mib: int | None = None) -> int:
+    """`hyperdesk worker --serve`: a warm worker. Each stdin line is one attempt (JSON: plan_dir,
+    index, output, attempt_id), run and reported exactly as `hyperdesk worker` would; the browser
+    and page stay open for the next chunk of the same plan (`plan.chunk.WarmBrowser`). A `cancel`
+    line interrupts the running attempt (the worker then exits); EOF on stdin while idle closes the
+    browser and exits 0, while an attempt runs it kills the process group (the controller is gone).
+    """
+    import asyncio
+    import json
+    import queue
+
+    from hyperdesk.plan.chunk import DEFAULT_MEMORY_CEILING, DEFAULT_RECYCLE_AFTER, WarmBrowser, render_chunk_async
+
+    stream = _redirect_stdout(True)
+    requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    busy = threading.Event()
+
+    def read_stdin() -> None:
+        buf = b""
+        try:
+            while True:
+                data = os.read(0, 65536)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip() == b"cancel":
+                        if busy.is_set():
+                            os.kill(os.getpid(), signal.SIGINT)
+                    elif line.strip():
+                        try:
+                            requests.put(json.loads(line))
+                        except ValueError:
+                            print(f"hyperdesk worker: not a request: {line[:200]!r}", file=sys.stderr, flush=True)
+        except OSError:
+            pass
+        if busy.is_set():
+            _kill_own_group()
+        requests.put(None)
+
+    threading.Thread(target=read_stdin, name="hyperdesk-requests", daemon=True).start()
+    _interruptible()
+    warm = WarmBrowser(recycle_after or DEFAULT_RECYCLE_AFTER,
+                       memory_ceiling_mib * 1024 * 1024 if memory_ceiling_mib else DEFAULT_MEMORY_CEILING)
+    loop = asyncio.new_event_loop()
+
+    def render(plan_dir: Path, index: int, out: Path, **kw: Any) -> Any:
+        return loop.run_until_complete(render_chunk_async(plan_dir, index, out, warm=warm, **kw))
+
+    status = EXIT_OK
+    try:
+        while True:
+            request = requests.get()
+            if request is None:
+                break
+            busy.set()
+            try:
+                status = _attempt(stream, request["plan_dir"], int(request["index"]), request["output"],
+                                  str(request["attempt_id"]), heartbeat_s, render, faults)
+            finally:
+                busy.clear()
+            if status == exit_status("CANCELLED"):
+                break  # an interrupted loop is not reused
+        return status
+    finally:
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(warm.close())
+        with contextlib.suppress(BaseException):
+            loop.close()
+
+
 def add_worker_arguments(parser: Any) -> None:
-    parser.add_argument("plan_dir", help="the planDir")
-    parser.add_argument("index", type=int, help="chunk index")
-    parser.add_argument("-o", "--output", required=True, help="chunk output path")
-    parser.add_argument("--attempt-id", required=True, help="attempt id given by the scheduler")
+    parser.add_argument("plan_dir", nargs="?", help="the planDir")
+    parser.add_argument("index", type=int, nargs="?", help="chunk index")
+    parser.add_argument("-o", "--output", help="chunk output path")
+    parser.add_argument("--attempt-id", help="attempt id given by the scheduler")
+    parser.add_argument("--serve", action="store_true",
+                        help="a warm worker: read one attempt per stdin line (JSON) and keep the browser "
+                             "between chunks of the same plan")
+    parser.add_argument("--recycle-after", type=int, default=None, metavar="N",
+                        help="with --serve: restart the browser after N chunks")
+    parser.add_argument("--memory-ceiling-mib", type=int, default=None, metavar="MIB",
+                        help="with --serve: restart the browser when its processes hold more than MIB")
     parser.add_argument("--watchdog", action="store_true",
                         help="kill this worker's process group when stdin reaches EOF (controller gone)")
     parser.add_argument("--setsid", action="store_true",
@@ -240,6 +333,12 @@ def worker_command(args: Any) -> int:
     """`hyperdesk [--faults JSON] worker …`: the top-level --faults arrives as args.faults."""
     if getattr(args, "setsid", False):
         become_group_leader()
+    if args.serve:
+        return serve_worker(faults=getattr(args, "faults", None), recycle_after=args.recycle_after,
+                            memory_ceiling_mib=args.memory_ceiling_mib)
+    if args.plan_dir is None or args.index is None or not args.output or not args.attempt_id:
+        raise HyperdeskError("INVALID_RENDER_CONFIG", "a worker needs PLAN_DIR INDEX -o OUTPUT --attempt-id ID "
+                             "(or --serve)")
     return run_worker(args.plan_dir, args.index, args.output, args.attempt_id, watchdog=args.watchdog,
                       faults=getattr(args, "faults", None))
 

@@ -34,6 +34,103 @@ from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
 
 Progress = Callable[[int, int], None]
 
+GIB = 1024 ** 3
+DEFAULT_RECYCLE_AFTER = 12  # chunks per browser session of a warm worker
+DEFAULT_MEMORY_CEILING = 2 * GIB  # resident memory of a warm worker's browser above which it restarts
+
+
+def tree_rss(pid: int | None) -> int:
+    """Resident bytes of process `pid` and all its descendants (Linux /proc; 0 elsewhere)."""
+    if not pid:
+        return 0
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return 0
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                stat = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        child, parent = int(name), int(fields[1])
+        children.setdefault(parent, []).append(child)
+        rss[child] = int(fields[21]) * page
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+class WarmBrowser:
+    """A worker's browser and its composition page, kept between the chunks of one plan (a warm
+    worker): a chunk after the first pays no browser boot and no page load. Only a page whose frames
+    are a pure function of the frame time is reused (a plan without pre-roll: the seam audit found
+    no history in it); its next chunk starts like a cold one, with the warm-up frame before its first.
+    The browser restarts after `recycle_after` chunks or when its processes hold more than
+    `memory_ceiling` bytes, and after any failed chunk."""
+
+    def __init__(self, recycle_after: int = DEFAULT_RECYCLE_AFTER,
+                 memory_ceiling: int = DEFAULT_MEMORY_CEILING) -> None:
+        self.recycle_after = max(1, recycle_after)
+        self.memory_ceiling = memory_ceiling
+        self.session: CaptureSession | None = None
+        self.key: tuple[Any, ...] | None = None
+        self.chunks = 0  # chunks rendered by the current session
+        self.rendered: set[int] = set()  # their indices
+        self.folder: Path | None = None
+
+    async def session_for(self, key: tuple[Any, ...], folder: Path, index: int,
+                          opener: Callable[[Path], Any]) -> tuple[CaptureSession, int]:
+        """The warm session for `key`, or a new one opened in `folder` (the old one closed);
+        returns it and the chunk's place in it (1 = new). A chunk this session rendered before (a
+        retry) gets a new browser: a second attempt must be independent of the first, or a page
+        that draws differently at each load (NONDETERMINISTIC_OUTPUT) would go unnoticed."""
+        if self.session is not None and (self.key != key or self.folder != folder or index in self.rendered):
+            await self.close()
+        if self.session is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            claim(folder)  # a sweep removes it once this worker is gone (a killed one cannot)
+            self.folder = folder
+            try:
+                self.session = await opener(folder)
+            except BaseException:
+                await self.close()
+                raise
+            self.key, self.chunks = key, 0
+        else:
+            self.session.next_chunk()
+        self.chunks += 1
+        self.rendered.add(index)
+        return self.session, self.chunks
+
+    async def chunk_done(self) -> None:
+        """After a chunk that succeeded: keep the session, unless it reached a limit."""
+        session = self.session
+        if session is None:
+            return
+        if self.chunks >= self.recycle_after or tree_rss(session.browser_pid) > self.memory_ceiling:
+            await self.close()
+
+    async def close(self) -> None:
+        session, folder = self.session, self.folder
+        self.session, self.key, self.folder, self.chunks = None, None, None, 0
+        self.rendered = set()
+        try:
+            if session is not None:
+                await session.close()
+        finally:
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+
 
 def _ms(since: float) -> float:
     return round((time.monotonic() - since) * 1000.0, 1)
@@ -113,7 +210,9 @@ def render_chunk(plan_dir: Path | str, index: int, out: Path | str, *, attempt_i
 async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, *, attempt_id: str | None = None,
                              progress: Progress | None = None, worker_env: WorkerEnv | None = None,
                              browser: str | None = None, mode: RequestedMode = "auto",
-                             faults: FaultPlan | None = None) -> ChunkResult:
+                             faults: FaultPlan | None = None, warm: WarmBrowser | None = None) -> ChunkResult:
+    """render_chunk() inside a running loop; with `warm`, the browser and page of the worker's
+    previous chunk of the same plan are reused (and kept for its next one)."""
     t_total = time.monotonic()
     plan_dir = Path(plan_dir).absolute()
     out = Path(out).absolute()
@@ -133,7 +232,7 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
                                  details={"path": str(work)}) from None
         try:
             result = await _render(loaded, index, out, work, attempt_id, progress, browser, mode,
-                                   t_total, verify_ms, worker_env, faults)
+                                   t_total, verify_ms, worker_env, faults, warm)
         except HyperdeskError as exc:
             if exc.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
                 shutil.rmtree(work, ignore_errors=True)
@@ -157,7 +256,8 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
 
 async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt_id: str,
                   progress: Progress | None, browser: str | None, mode: RequestedMode, t_total: float,
-                  verify_ms: float, worker_env: WorkerEnv | None, faults: FaultPlan | None) -> ChunkResult:
+                  verify_ms: float, worker_env: WorkerEnv | None, faults: FaultPlan | None,
+                  warm: WarmBrowser | None = None) -> ChunkResult:
     cfg = loaded.encoder
     plan_dir = loaded.plan_dir
     sl = loaded.chunks.chunks[index]
@@ -176,12 +276,24 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
     )
     # A test may shorten the 45 s readiness limit (for pages that never get ready).
     timeouts = page_timeouts(plan_dir / "compiled", faults.ready_timeout_s if faults else None)
-    session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=timeouts, faults=faults)
+    preroll_from = loaded.chunks.preroll_from
+    if warm is not None and preroll_from is not None:
+        await warm.close()  # a page with history is never reused: every chunk gets its own
+        warm = None
+    session_chunk = 1
+    if warm is None:
+        session = await CaptureSession.open(spec, work, browser=info, mode=mode, timeouts=timeouts, faults=faults)
+    else:
+        key = (str(plan_dir), loaded.manifest.plan_hash, info.path, mode, timeouts, faults)
+        session, session_chunk = await warm.session_for(
+            key, out.parent / f"browser.work.{os.getpid()}", index,
+            lambda folder: CaptureSession.open(spec, folder, browser=info, mode=mode, timeouts=timeouts,
+                                               faults=faults))
+    ok = False
     encoder = None
     frame_hashes: list[str] = []
     frame_ms: list[float] = []
     capture_ms = 0.0
-    preroll_from = loaded.chunks.preroll_from
     preroll = range(preroll_from, sl.start_frame - 1) if preroll_from is not None else range(0)
     preroll_ms = 0.0
     try:
@@ -208,25 +320,31 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         t_tail = time.monotonic()
         if encoder is not None:
             # The encoder still holds its lookahead and whatever it fell behind by (about 1.2 s
-            # at 720p on 2 cores): the browser shuts down meanwhile instead of after it.
-            closing = asyncio.ensure_future(session.close())
+            # at 720p on 2 cores): a cold browser shuts down meanwhile instead of after it.
+            closing = asyncio.ensure_future(session.close() if warm is None else asyncio.sleep(0))
             try:
                 await encoder.finish()
                 encoder = None
             finally:
                 await closing
         encode_tail_ms = _ms(t_tail)
+        ok = True
     except BaseException:
         if encoder is not None:
             with contextlib.suppress(Exception):
                 await encoder.abort()
         raise
     finally:
-        timings_session = dict(session.timings)
+        timings_session = dict(session.timings) if session_chunk == 1 else {}
         warnings = [ResultWarning(**w) for w in session.warnings]
         capture_mode, browser_kind = session.capture_mode, session.browser_kind
         browser_version = session.browser_version
-        await session.close()
+        if warm is None:
+            await session.close()
+        elif ok:
+            await warm.chunk_done()
+        else:
+            await warm.close()  # a failed chunk's page is never reused
 
     if frame_dir_output:
         os.rename(captured, out)
@@ -264,7 +382,7 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         ),
         worker=WorkerInfo(host=socket.gethostname(), hyperdesk_version=__version__,
                           browser_version=browser_version or env.browser_version, ffmpeg_identity=env.ffmpeg_identity),
-        warnings=warnings, perf_path=str(perf_path),
+        warnings=warnings, perf_path=str(perf_path), session_chunk=session_chunk,
     )
     _write_perf(perf_path, result, frame_ms, len(preroll), preroll_ms)
     return result

@@ -44,9 +44,9 @@ def default_local_slots(cores: int | None = None, memory_bytes: int | None = Non
     """One worker per core and 1.5 GiB per worker, at least 1 (measured: `benchmarks/workers.py`).
 
     A worker keeps about 1.2 cores busy on its own (Chromium, the encoder and the page's round trips
-    take turns), so the contract's 2 cores per worker left a core idle: on 2 cores, 2 slots render
-    the 720p and 1080p benchmarks 1.3-1.4x faster than 1, while 3 slots are no faster than 2 and hold
-    a third browser."""
+    take turns), so the contract's 2 cores per worker left a core idle: on 2 cores, 2 warm slots
+    render the 720p benchmark in 0.89 of 1 slot's time, 3 slots in 0.93 (slower than 2, and a third
+    browser's memory)."""
     if cores is None:
         cores = os.cpu_count() or 1
     if memory_bytes is None:

@@ -15,7 +15,8 @@ then the ratios hyperdesk / HyperFrames (best of the runs and median). The compo
 HyperFrames' copy of each project has GSAP vendored from the npm package (the baseline's
 `vendor-gsap.sh`), since CDNs are unreachable here; hyperdesk resolves the CDN URL itself. Each
 hyperdesk run uses a fresh plan cache (a new HYPERDESK_CACHE_DIR holding only the shared asset
-cache's fonts and packages), so it pays its planning as HyperFrames pays its compile.
+cache's fonts and packages and the machine's browser and ffmpeg facts), so it pays its planning
+(the seam audit included) as HyperFrames pays its compile.
 """
 from __future__ import annotations
 
@@ -121,6 +122,11 @@ def main() -> int:
                     env["HYPERDESK_DATA_DIR"] = str(work / "data")
                     if shared_assets.is_dir():  # fonts and packages: fetched once, like HF's install
                         (cache / "assets").symlink_to(shared_assets)
+                    # Facts of this machine's browser and ffmpeg, measured once per machine (a user's
+                    # cache has them after the first render); the plan cache stays empty.
+                    for machine in ("browser-versions.json", "env"):
+                        if (shared_assets.parent / machine).exists():
+                            (cache / machine).symlink_to(shared_assets.parent / machine)
                     argv = [sys.executable, "-m", "hyperdesk", "render", str(hd_project), "-o", str(out)]
                 wall, cpu, peak = timed(argv, env, work / name / f"{tool}-{run}.log")
                 results[tool].append((wall, cpu, peak))

@@ -236,6 +236,8 @@ async def render_chunk_async(plan_dir: Path | str, index: int, out: Path | str, 
         except HyperdeskError as exc:
             if exc.code == "DISK_FULL":  # nothing to diagnose: free the space the attempt took
                 shutil.rmtree(work, ignore_errors=True)
+            elif warm is not None:
+                exc.details["work_dir"] = str(work)  # not the warm browser's folder, which goes with it
             else:
                 exc.details.setdefault("work_dir", str(work))
             raise
@@ -344,7 +346,12 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
         elif ok:
             await warm.chunk_done()
         else:
-            await warm.close()  # a failed chunk's page is never reused
+            # A failed chunk's page is never reused; the browser's logs stay with the attempt for the inspector.
+            with contextlib.suppress(OSError):
+                for entry in (session.work_dir / "logs").iterdir():
+                    if entry.is_file():
+                        shutil.copyfile(entry, work / "logs" / entry.name)
+            await warm.close()
 
     if frame_dir_output:
         os.rename(captured, out)

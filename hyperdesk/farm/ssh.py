@@ -225,14 +225,90 @@ def compare_env(report: dict[str, Any], want: WorkerEnv) -> str | None:
     return "; ".join(reasons) or None
 
 
+_CLOSED = object()  # a warm worker's channel ended without the attempt's final event
+
+
+class _RemoteWorker:
+    """One `hyperdesk worker --serve` on a node, over one SSH channel, kept between attempts."""
+
+    def __init__(self, proc: Any) -> None:
+        self.proc = proc
+        self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
+        self.entry: dict[str, Any] = {"proc": proc, "pgid": None}
+        self.on_event: Any = None
+        self.on_log: Any = None
+        self.final: asyncio.Future[Any] | None = None
+        self.readers = [asyncio.ensure_future(self._read_stdout()), asyncio.ensure_future(self._read_stderr())]
+
+    def begin(self, on_event: Any, on_log: Any) -> asyncio.Future[Any]:
+        self.tail.clear()
+        self.on_event, self.on_log = on_event, on_log
+        self.final = asyncio.get_running_loop().create_future()
+        return self.final
+
+    @property
+    def alive(self) -> bool:
+        return not self.readers[0].done()
+
+    def _settle(self, value: Any) -> None:
+        if self.final is not None and not self.final.done():
+            if isinstance(value, BaseException):
+                self.final.set_exception(value)
+            else:
+                self.final.set_result(value)
+
+    async def _read_stdout(self) -> None:
+        try:
+            async for line in self.proc.stdout:
+                if not line.strip():
+                    continue
+                try:
+                    event = parse_event(line)
+                except HyperdeskError as err:
+                    self._settle(err)
+                    return
+                if isinstance(event, AcceptedEvent):
+                    self.entry["pgid"] = event.pgid
+                if self.on_event is not None:
+                    self.on_event(event)
+                if isinstance(event, (DoneEvent, FailedEvent)):
+                    self._settle(event)
+        except (asyncssh.Error, OSError):
+            pass
+        finally:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self.readers[1]), 2.0)
+            self._settle(_CLOSED)
+
+    async def _read_stderr(self) -> None:
+        with contextlib.suppress(asyncssh.Error, OSError):
+            async for line in self.proc.stderr:
+                line = line.rstrip()
+                if line:
+                    self.tail.append(line)
+                    if self.on_log:
+                        self.on_log(line)
+
+    def close(self) -> None:
+        """Close the channel: an idle worker then closes its browser and exits, a busy one kills its group."""
+        with contextlib.suppress(Exception):
+            self.proc.close()
+        for r in self.readers:
+            r.cancel()
+
+
 class SshExecutor(Executor):
     kind = "ssh"
 
     def __init__(self, node: NodeConfig, store: JobStore, *, accept_fingerprint: Any = None,
                  connect_timeout: float = 15.0, keepalive_s: float = 5.0, cancel_grace_s: float = 3.0,
-                 faults: FaultPlan | None = None) -> None:
+                 faults: FaultPlan | None = None, warm: bool = True) -> None:
+        """`warm`: each slot's worker is a `hyperdesk worker --serve` kept between chunks (its browser
+        and page reused for the plan's next chunk)."""
         self.node = node
         self.name = node.name
+        self.warm = warm
+        self._idle: list[_RemoteWorker] = []
         self.slots = node.slots
         self.store = store
         self.accept_fingerprint = accept_fingerprint
@@ -443,6 +519,8 @@ class SshExecutor(Executor):
             paths = self._plans[spec.plan_hash]
         suffix = "".join(spec.local_out.suffixes) if spec.output_kind == "file" else ""
         remote_out = f"{paths['out_dir']}/{spec.attempt_id}{suffix}"
+        if self.warm:
+            return await self._run_warm(spec, paths, remote_out, on_event, on_log)
         cmd = remote_command(self.node, "worker", paths["plan_dir"], spec.chunk_index, "-o", remote_out,
                              "--attempt-id", spec.attempt_id, "--watchdog", "--setsid", faults=self.node_faults)
         try:
@@ -512,6 +590,71 @@ class SshExecutor(Executor):
         raise HyperdeskError("WORKER_LOST",
                              f"the worker on {self.name} exited with status {proc.exit_status} without a result",
                              details={"node": self.name, "exit_status": proc.exit_status, "stderr_tail": list(tail)})
+
+    async def _run_warm(self, spec: AttemptSpec, paths: dict[str, Any], remote_out: str, on_event: EventCallback,
+                        on_log: LogCallback | None) -> ChunkResult:
+        conn = self._require()
+        worker = None
+        while self._idle and worker is None:
+            candidate = self._idle.pop()
+            if candidate.alive:
+                worker = candidate
+            else:
+                candidate.close()
+        if worker is None:
+            cmd = remote_command(self.node, "worker", "--serve", "--setsid", faults=self.node_faults)
+            try:
+                proc = await conn.create_process(cmd, encoding="utf-8", errors="replace")
+            except (asyncssh.Error, OSError) as exc:
+                raise NodeLost(f"node {self.name}: cannot start the worker: {exc}", node=self.name) from None
+            worker = _RemoteWorker(proc)
+        entry = worker.entry
+        self._running[spec.attempt_id] = entry
+        final = worker.begin(on_event, on_log)
+        keep = False
+        try:
+            request = {"plan_dir": paths["plan_dir"], "index": spec.chunk_index, "output": remote_out,
+                       "attempt_id": spec.attempt_id}
+            with contextlib.suppress(asyncssh.Error, OSError):
+                worker.proc.stdin.write(json.dumps(request) + "\n")
+            try:
+                event = await final
+            except asyncio.CancelledError:
+                await self._stop(spec.attempt_id, entry)
+                raise
+            except HyperdeskError:  # a protocol error: nothing more of this worker is believed
+                await self._stop(spec.attempt_id, entry, graceful=False)
+                raise
+            if isinstance(event, DoneEvent):
+                keep = True
+                result = event.result
+            elif isinstance(event, FailedEvent):
+                err = event.to_error()
+                err.details.setdefault("stderr_tail", list(worker.tail))
+                err.details.setdefault("node", self.name)
+                raise err
+            else:
+                if not self.connected or not await self.alive():
+                    raise NodeLost(f"node {self.name}: the connection dropped while chunk {spec.chunk_index} "
+                                   "rendered", node=self.name, stderr_tail=list(worker.tail))
+                raise HyperdeskError("WORKER_LOST", f"the worker on {self.name} exited without a result",
+                                     details={"node": self.name, "exit_status": worker.proc.exit_status,
+                                              "stderr_tail": list(worker.tail)})
+        finally:
+            self._running.pop(spec.attempt_id, None)
+            worker.on_event = worker.on_log = None
+            if keep and worker.alive and self.connected:
+                self._idle.append(worker)
+            else:
+                worker.close()  # a failed, cancelled or lost attempt's worker is not reused
+                if not keep:
+                    await self._kill_group(entry.get("pgid"))
+        return await self._fetch(spec, result, on_event)
+
+    async def release_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
 
     async def _fetch(self, spec: AttemptSpec, result: ChunkResult, on_event: EventCallback) -> ChunkResult:
         """Download the chunk, verify its sha256 (one re-fetch), then remove it from the node."""
@@ -590,6 +733,9 @@ class SshExecutor(Executor):
         kill their process groups."""
         if self._lost is not None:
             self._lost.set()
+        for worker in self._idle:
+            worker.close()
+        self._idle = []
         for entry in list(self._running.values()):
             with contextlib.suppress(Exception):
                 entry["proc"].close()
@@ -605,6 +751,7 @@ class SshExecutor(Executor):
             with contextlib.suppress(Exception):
                 entry["proc"].close()
             await self._kill_group(entry.get("pgid"))
+        await self.release_idle()
         await self._drop()
 
 

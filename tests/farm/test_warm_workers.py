@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from farm.conftest import run_job
+from farm.sshd import node_processes
 from hyperdesk.farm.executor import AttemptSpec
 from hyperdesk.farm.local import LocalExecutor
 from hyperdesk.farm.protocol import DoneEvent
@@ -72,7 +75,7 @@ def cold_chunks(warm_plan: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 
 def run_in_order(executor: LocalExecutor, plan_dir: Path, order: list[int], out: Path) -> list:
     """Chunks one after another on the executor (one slot: one worker), in the given order."""
-    plan_hash = __import__("json").loads((plan_dir / "plan.json").read_text())["plan_hash"]
+    plan_hash = json.loads((plan_dir / "plan.json").read_text())["plan_hash"]
 
     async def main() -> list:
         results = []
@@ -123,3 +126,29 @@ def test_output_bytes_are_the_same_with_one_and_two_warm_slots(warm_plan, store,
         assert len(done) == CHUNKS
         digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+def test_a_node_worker_stays_warm_and_renders_the_same_bytes(warm_plan, cold_chunks, store, n1, tmp_path):
+    from hyperdesk.farm.ssh import SshExecutor
+
+    node = SshExecutor(n1.node_config(slots=1), store, accept_fingerprint=n1.fingerprint)
+    outcome, events, job_id = run_job([node], warm_plan, tmp_path / "out.mp4", store=store)
+    assert outcome.state == "done", outcome
+    results = {c.index: c.result for c in store.chunks(job_id)}
+    assert sorted(results) == list(range(CHUNKS))
+    # one browser on the node for the whole job (one slot: chunk after chunk on the same page)
+    assert sorted(r["session_chunk"] for r in results.values()) == list(range(1, CHUNKS + 1))
+    for index, r in results.items():
+        assert r["sha256"] == cold_chunks[index], f"chunk {index} differs on the node's warm page"
+    # the job's end closed the idle worker: no browser of it is left on the node
+    assert node_browsers(n1) == []
+
+
+def node_browsers(node) -> list:
+    """The node's Chromium processes (their environment names the node's cache dir), after a moment to exit."""
+    deadline = time.monotonic() + 15
+    while True:
+        found = [p for p in node_processes(str(node.cache_dir)) if "chrom" in p[1]]
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)

@@ -6,6 +6,8 @@ import threading
 import time
 from pathlib import Path
 
+from hyperdesk.plan.chunk import tree_rss
+
 
 def _children(pid: int) -> list[int]:
     out: list[int] = []
@@ -18,21 +20,6 @@ def _children(pid: int) -> list[int]:
     except OSError:
         pass
     return out
-
-
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process and all its descendants."""
-    total = 0
-    stack = [root]
-    page = os.sysconf("SC_PAGE_SIZE")
-    while stack:
-        pid = stack.pop()
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page
-        except (OSError, ValueError, IndexError):
-            continue
-        stack += _children(pid)
-    return total
 
 
 def tree_pids(root: int) -> list[int]:
@@ -94,7 +81,7 @@ class PeakMemory:
     def _run(self) -> None:
         self._sample_cpu(first=True)
         while not self._stop.wait(0.05):
-            self.peak = max(self.peak, tree_rss_bytes(self.root))
+            self.peak = max(self.peak, tree_rss(self.root))
             self._sample_cpu()
         self.own_cpu = time.thread_time()  # the sampler's own CPU, to leave out of the Python share
 

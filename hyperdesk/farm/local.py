@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from hyperdesk.errors import HyperdeskError
@@ -32,11 +33,11 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import DoneEvent, FailedEvent, parse_event
+from hyperdesk.farm.served import STDERR_TAIL, ServedWorker, take_idle
 from hyperdesk.faults import FaultPlan, fault_args
 from hyperdesk.models import ChunkResult
 
 GIB = 1024 ** 3
-STDERR_TAIL = 40
 _LINE_LIMIT = 64 * 1024 * 1024  # a DoneEvent lists every frame's sha256: long chunks make long lines
 
 
@@ -67,71 +68,30 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
-class _WarmWorker:
-    """One `hyperdesk worker --serve` process, kept between a slot's attempts."""
+class _WarmWorker(ServedWorker):
+    """One `hyperdesk worker --serve` subprocess, kept between a slot's attempts."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
-        self.on_event: EventCallback | None = None
-        self.on_log: LogCallback | None = None
-        self.final: asyncio.Future[object] | None = None
-        self.readers = [asyncio.ensure_future(self._read_stdout()), asyncio.ensure_future(self._read_stderr())]
+    proc: asyncio.subprocess.Process
 
-    def begin(self, on_event: EventCallback, on_log: LogCallback | None) -> asyncio.Future[object]:
-        self.tail.clear()
-        self.on_event, self.on_log = on_event, on_log
-        self.final = asyncio.get_running_loop().create_future()
-        return self.final
+    def _event_lines(self) -> AsyncIterator[bytes]:
+        assert self.proc.stdout is not None
+        return aiter(self.proc.stdout)
+
+    def _log_lines(self) -> AsyncIterator[bytes]:
+        assert self.proc.stderr is not None
+        return aiter(self.proc.stderr)
+
+    def _protocol_error(self) -> None:
+        kill_group(self.proc.pid)
+
+    async def _ended(self) -> object:
+        status = await self.proc.wait()
+        return HyperdeskError("WORKER_LOST", f"the worker exited with status {status} without a result",
+                              details={"exit_status": status, "stderr_tail": list(self.tail)})
 
     @property
     def alive(self) -> bool:
-        return self.proc.returncode is None and not self.readers[0].done()
-
-    def _settle(self, value: object = None, error: BaseException | None = None) -> None:
-        final = self.final
-        if final is not None and not final.done():
-            if error is not None:
-                final.set_exception(error)
-            else:
-                final.set_result(value)
-
-    async def _read_stdout(self) -> None:
-        assert self.proc.stdout is not None
-        try:
-            async for raw in self.proc.stdout:
-                if not raw.strip():
-                    continue
-                try:
-                    event = parse_event(raw)
-                except HyperdeskError as err:
-                    kill_group(self.proc.pid)
-                    self._settle(error=err)
-                    return
-                if self.on_event is not None:
-                    self.on_event(event)
-                if isinstance(event, (DoneEvent, FailedEvent)):
-                    self._settle(event)
-        finally:
-            status = await self.proc.wait()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self.readers[1]), 2.0)
-            self._settle(error=HyperdeskError(
-                "WORKER_LOST", f"the worker exited with status {status} without a result",
-                details={"exit_status": status, "stderr_tail": list(self.tail)}))
-
-    async def _read_stderr(self) -> None:
-        assert self.proc.stderr is not None
-        async for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip()
-            if line:
-                self.tail.append(line)
-                if self.on_log:
-                    self.on_log(line)
-
-    def stop_reading(self) -> None:
-        for r in self.readers:
-            r.cancel()
+        return self.proc.returncode is None and super().alive
 
 
 class LocalExecutor(Executor):
@@ -239,13 +199,7 @@ class LocalExecutor(Executor):
         out = spec.local_out
         out.parent.mkdir(parents=True, exist_ok=True)
         remove_output(out)
-        worker = None
-        while self._idle and worker is None:
-            candidate = self._idle.pop()
-            if candidate.alive:
-                worker = candidate
-            else:
-                candidate.stop_reading()
+        worker = take_idle(self._idle)
         if worker is None:
             proc = await asyncio.create_subprocess_exec(
                 *self.command, *self.serve_args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -279,7 +233,7 @@ class LocalExecutor(Executor):
             raise
         finally:
             self._procs.pop(spec.attempt_id, None)
-            worker.on_event = worker.on_log = None
+            worker.end_attempt()
             if keep and worker.alive:
                 self._idle.append(worker)
             else:

@@ -28,6 +28,7 @@ import re
 import secrets
 import shlex
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,13 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import AcceptedEvent, DoneEvent, FailedEvent, parse_event
+from hyperdesk.farm.served import STDERR_TAIL, ServedWorker, take_idle
 from hyperdesk.faults import FaultPlan, fault_args
 from hyperdesk.models import ChunkResult, WorkerEnv
 from hyperdesk.plan.hashing import sha256_file
 from hyperdesk.store.db import JobStore
 from hyperdesk.store.models import NodeConfig
 
-STDERR_TAIL = 40
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _UPLOAD_PARALLEL = 8
 
@@ -228,73 +229,35 @@ def compare_env(report: dict[str, Any], want: WorkerEnv) -> str | None:
 _CLOSED = object()  # a warm worker's channel ended without the attempt's final event
 
 
-class _RemoteWorker:
+class _RemoteWorker(ServedWorker):
     """One `hyperdesk worker --serve` on a node, over one SSH channel, kept between attempts."""
 
     def __init__(self, proc: Any) -> None:
-        self.proc = proc
-        self.tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL)
         self.entry: dict[str, Any] = {"proc": proc, "pgid": None}
-        self.on_event: Any = None
-        self.on_log: Any = None
-        self.final: asyncio.Future[Any] | None = None
-        self.readers = [asyncio.ensure_future(self._read_stdout()), asyncio.ensure_future(self._read_stderr())]
+        super().__init__(proc)
 
-    def begin(self, on_event: Any, on_log: Any) -> asyncio.Future[Any]:
-        self.tail.clear()
-        self.on_event, self.on_log = on_event, on_log
-        self.final = asyncio.get_running_loop().create_future()
-        return self.final
-
-    @property
-    def alive(self) -> bool:
-        return not self.readers[0].done()
-
-    def _settle(self, value: Any) -> None:
-        if self.final is not None and not self.final.done():
-            if isinstance(value, BaseException):
-                self.final.set_exception(value)
-            else:
-                self.final.set_result(value)
-
-    async def _read_stdout(self) -> None:
-        try:
+    async def _event_lines(self) -> AsyncIterator[str]:
+        with contextlib.suppress(asyncssh.Error, OSError):
             async for line in self.proc.stdout:
-                if not line.strip():
-                    continue
-                try:
-                    event = parse_event(line)
-                except HyperdeskError as err:
-                    self._settle(err)
-                    return
-                if isinstance(event, AcceptedEvent):
-                    self.entry["pgid"] = event.pgid
-                if self.on_event is not None:
-                    self.on_event(event)
-                if isinstance(event, (DoneEvent, FailedEvent)):
-                    self._settle(event)
-        except (asyncssh.Error, OSError):
-            pass
-        finally:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self.readers[1]), 2.0)
-            self._settle(_CLOSED)
+                yield line
 
-    async def _read_stderr(self) -> None:
+    async def _log_lines(self) -> AsyncIterator[str]:
         with contextlib.suppress(asyncssh.Error, OSError):
             async for line in self.proc.stderr:
-                line = line.rstrip()
-                if line:
-                    self.tail.append(line)
-                    if self.on_log:
-                        self.on_log(line)
+                yield line
+
+    def _seen(self, event: Any) -> None:
+        if isinstance(event, AcceptedEvent):
+            self.entry["pgid"] = event.pgid
+
+    async def _ended(self) -> object:
+        return _CLOSED
 
     def close(self) -> None:
         """Close the channel: an idle worker then closes its browser and exits, a busy one kills its group."""
         with contextlib.suppress(Exception):
             self.proc.close()
-        for r in self.readers:
-            r.cancel()
+        super().close()
 
 
 class SshExecutor(Executor):
@@ -594,13 +557,7 @@ class SshExecutor(Executor):
     async def _run_warm(self, spec: AttemptSpec, paths: dict[str, Any], remote_out: str, on_event: EventCallback,
                         on_log: LogCallback | None) -> ChunkResult:
         conn = self._require()
-        worker = None
-        while self._idle and worker is None:
-            candidate = self._idle.pop()
-            if candidate.alive:
-                worker = candidate
-            else:
-                candidate.close()
+        worker = take_idle(self._idle)
         if worker is None:
             cmd = remote_command(self.node, "worker", "--serve", "--setsid", faults=self.node_faults)
             try:
@@ -642,7 +599,7 @@ class SshExecutor(Executor):
                                               "stderr_tail": list(worker.tail)})
         finally:
             self._running.pop(spec.attempt_id, None)
-            worker.on_event = worker.on_log = None
+            worker.end_attempt()
             if keep and worker.alive and self.connected:
                 self._idle.append(worker)
             else:

@@ -77,29 +77,39 @@ def _kill_own_group() -> None:
     os._exit(exit_status("CANCELLED"))
 
 
+def _read_stdin(on_line: Callable[[bytes], None], on_eof: Callable[[], None], name: str) -> None:
+    """Hand each stdin line (stripped) to *on_line*, then call *on_eof*, in a daemon thread."""
+
+    def read() -> None:
+        buf = b""
+        try:
+            while True:
+                data = os.read(0, 65536)
+                if not data:
+                    break
+                buf += data
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if line.strip():
+                        on_line(line.strip())
+        except OSError:
+            pass
+        on_eof()
+
+    threading.Thread(target=read, name=name, daemon=True).start()
+
+
 def _start_stdin_watchdog() -> None:
     """The controller holds our stdin open for the life of the attempt; EOF means it is gone.
 
     A `cancel` line on stdin is the portable SIGINT (an SSH channel cannot always carry signals).
     """
 
-    def watch() -> None:
-        buf = b""
-        try:
-            while True:
-                data = os.read(0, 4096)
-                if not data:
-                    break
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if line.strip() == b"cancel":
-                        os.kill(os.getpid(), signal.SIGINT)
-        except OSError:
-            pass
-        _kill_own_group()
+    def on_line(line: bytes) -> None:
+        if line == b"cancel":
+            os.kill(os.getpid(), signal.SIGINT)
 
-    threading.Thread(target=watch, name="hyperdesk-watchdog", daemon=True).start()
+    _read_stdin(on_line, _kill_own_group, "hyperdesk-watchdog")
 
 
 def _log_tail(details: dict[str, Any]) -> list[str]:
@@ -256,31 +266,22 @@ def serve_worker(*, heartbeat_s: float = HEARTBEAT_INTERVAL_S, faults: FaultPlan
     requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
     busy = threading.Event()
 
-    def read_stdin() -> None:
-        buf = b""
+    def on_line(line: bytes) -> None:
+        if line == b"cancel":
+            if busy.is_set():
+                os.kill(os.getpid(), signal.SIGINT)
+            return
         try:
-            while True:
-                data = os.read(0, 65536)
-                if not data:
-                    break
-                buf += data
-                while b"\n" in buf:
-                    line, buf = buf.split(b"\n", 1)
-                    if line.strip() == b"cancel":
-                        if busy.is_set():
-                            os.kill(os.getpid(), signal.SIGINT)
-                    elif line.strip():
-                        try:
-                            requests.put(json.loads(line))
-                        except ValueError:
-                            print(f"hyperdesk worker: not a request: {line[:200]!r}", file=sys.stderr, flush=True)
-        except OSError:
-            pass
+            requests.put(json.loads(line))
+        except ValueError:
+            print(f"hyperdesk worker: not a request: {line[:200]!r}", file=sys.stderr, flush=True)
+
+    def on_eof() -> None:
         if busy.is_set():
             _kill_own_group()
         requests.put(None)
 
-    threading.Thread(target=read_stdin, name="hyperdesk-requests", daemon=True).start()
+    _read_stdin(on_line, on_eof, "hyperdesk-requests")
     _interruptible()
     warm = WarmBrowser(recycle_after or DEFAULT_RECYCLE_AFTER,
                        memory_ceiling_mib * 1024 * 1024 if memory_ceiling_mib else DEFAULT_MEMORY_CEILING)

@@ -70,7 +70,9 @@ def wait_until(check, timeout: float = 20.0) -> bool:
 
 def test_sigint_during_a_render_leaves_no_work_dir_locally_or_on_the_node_and_no_chromium(
         tmp_path, store, data_dir, n1):
-    project = write_small(tmp_path / "project", 6)
+    # long enough that the node, online only after the plan's transfer (seconds: every font file), still
+    # finds chunks to render: the local warm worker alone renders a 5-frame chunk in a fraction of a second
+    project = write_small(tmp_path / "project", 30)
     register(n1, store)
     out = tmp_path / "out.mp4"
     proc = subprocess.Popen(

@@ -42,13 +42,16 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
         done = sum(1 for c in store.chunks(job.id) if c.state == "done")
         rows.append({"id": job.id, "state": shown_state(job), "chunks_done": done, "chunk_count": job.chunk_count,
                      "output": job.output, "created_at": job.created_at,
-                     "name": job.name, "plan_hash": job.plan_hash, "error": (job.error or {}).get("code")})
+                     "name": job.name, "plan_hash": job.plan_hash, "error": (job.error or {}).get("code"),
+                     "missing_assets": len(job.missing_assets)})
     if args.json:
         print(json.dumps(rows, sort_keys=True))
         return 0
     for r in rows:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["created_at"]))
         err = f"  {r['error']}" if r["error"] else ""
+        if r["missing_assets"]:
+            err += f"  rendered with {r['missing_assets']} missing asset(s)"
         print(f"{r['id']}  {when}  {r['state']:11} {r['chunks_done']}/{r['chunk_count']} chunks  {r['output']}{err}")
     return 0
 
@@ -69,6 +72,10 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
     print(f"output {job.output}")
     if job.error:
         print(f"error {job.error.get('code')}: {job.error.get('message')}")
+    if job.missing_assets:
+        print(f"rendered with {len(job.missing_assets)} missing asset(s) (--allow-missing-assets):")
+        for url in job.missing_assets:
+            print(f"  {url}")
     by_chunk: dict[int, list] = {}
     for a in attempts:
         by_chunk.setdefault(a.chunk_index, []).append(a)

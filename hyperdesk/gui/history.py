@@ -35,6 +35,7 @@ class HistoryRow:
     error_code: str = ""
     controller_alive: bool = False
     name: str = ""
+    missing_assets: tuple[str, ...] = ()  # rendered without these remote assets (--allow-missing-assets)
 
     @property
     def has_output(self) -> bool:
@@ -80,7 +81,7 @@ def history_rows(store: Any, limit: int = 200, live_here: set[str] | None = None
             composition=str((job.spec or {}).get("composition", "")),
             chunks_done=sum(1 for c in chunks if c.state == "done"), chunk_count=job.chunk_count,
             error_code=str((job.error or {}).get("code", "") or ""), controller_alive=alive,
-            name=job.name or job.id[:12]))
+            name=job.name or job.id[:12], missing_assets=tuple(job.missing_assets)))
     return rows
 
 
@@ -103,7 +104,8 @@ class HistoryModel(RowsTableModel):
             if c == 1:
                 return _dt.datetime.fromtimestamp(r.created_at).strftime("%Y-%m-%d %H:%M")
             if c == 2:
-                return r.state + (" (in another window)" if r.controller_alive and r.job_id not in self.own else "")
+                return r.state + (" (in another window)" if r.controller_alive and r.job_id not in self.own else "") \
+                    + (f" · {len(r.missing_assets)} missing asset(s)" if r.missing_assets else "")
             if c == 3:
                 return f"{r.chunks_done}/{r.chunk_count}"
             if c == 4:
@@ -117,7 +119,8 @@ class HistoryModel(RowsTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and c == 2:
             return state_color(r.state)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return {0: f"{r.name}\njob {r.job_id}", 5: r.composition, 6: r.output}.get(c)
+            missing = "rendered without:\n" + "\n".join(r.missing_assets) if r.missing_assets else None
+            return {0: f"{r.name}\njob {r.job_id}", 2: missing, 5: r.composition, 6: r.output}.get(c)
         if role == Qt.ItemDataRole.UserRole:
             return r
         if role == Qt.ItemDataRole.UserRole + 1:  # sort key

@@ -7,6 +7,7 @@ nothing here touches a controller or a scheduler.
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -455,6 +456,10 @@ class JobActions(QObject):
                     f"sha256 <code>{str(r.get('sha256', ''))[:16]}…</code>")
             for warning in r.get("warnings") or []:
                 text += f"<br>warning {warning.get('code')}: {warning.get('message')}"
+            missing = r.get("missing_assets") or []
+            if missing:
+                text += (f"<br><b style='color:{state_color('failed').name()}'>rendered with {len(missing)} missing "
+                         f"asset(s)</b>: " + ", ".join(html.escape(str(u)) for u in missing))
             w.preview.set_verification(text)
             w.preview.verification.setToolTip(str(r.get("sha256", "")))
             self.job_output = outcome.output or self.job_output

@@ -81,6 +81,11 @@ class JobRecord(_Record):
     queued_at: float | None = None  # set for jobs of the render queue
     finished_at: float | None = None
 
+    @property
+    def missing_assets(self) -> list[str]:
+        """The remote assets a done job was rendered without (`--allow-missing-assets`)."""
+        return list((self.result or {}).get("missing_assets") or [])
+
 
 class ChunkRecord(_Record):
     job_id: str

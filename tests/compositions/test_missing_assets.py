@@ -3,6 +3,8 @@ remote asset no tier supplies is left out with a loud ASSET_MISSING warning each
 without it (as HyperFrames does), and the plan and the job's result list it."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -71,13 +73,25 @@ def test_allowed_missing_assets_render_without_them(project, tmp_path, caplog):
 
 def test_cli_prints_the_missing_assets(project, tmp_path):
     out = tmp_path / "frames"
+    env = {**os.environ, "HYPERDESK_DATA_DIR": str(tmp_path / "data")}  # a job store of the test's own
     proc = subprocess.run([sys.executable, "-m", "hyperdesk", "render", str(project), "-o", str(out),
                            "--format", "png-sequence", "--allow-missing-assets", "--workers", "1"],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"rendered with {len(MISSING)} missing asset(s)" in proc.stderr
     for url in MISSING:
         assert f"missing {url}" in proc.stderr
+    # the job is marked as rendered with missing assets: in the job list and the job's page
+    listed = subprocess.run([sys.executable, "-m", "hyperdesk", "jobs", "list", "--json"], capture_output=True,
+                            text=True, timeout=60, env=env)
+    (job,) = json.loads(listed.stdout)
+    assert job["state"] == "done" and job["missing_assets"] == len(MISSING)
+    listed = subprocess.run([sys.executable, "-m", "hyperdesk", "jobs", "list"], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert f"rendered with {len(MISSING)} missing asset(s)" in listed.stdout
+    shown = subprocess.run([sys.executable, "-m", "hyperdesk", "jobs", "show", job["id"]], capture_output=True,
+                           text=True, timeout=60, env=env)
+    assert all(f"  {url}" in shown.stdout for url in MISSING), shown.stdout
     strict = subprocess.run([sys.executable, "-m", "hyperdesk", "render", str(project), "-o", str(tmp_path / "x"),
                              "--format", "png-sequence"], capture_output=True, text=True, timeout=600)
     assert strict.returncode == 2 and "ASSET_FETCH_FAILED" in strict.stderr + strict.stdout

@@ -236,3 +236,19 @@ def test_cancel_while_planning_stops_the_planner(make_window, store, qtbot, tmp_
     qtbot.waitUntil(lambda: not processes_mentioning("hyperdesk.service.child"), timeout=15_000)
     assert not list(plan_cache_dir().glob("*.partial.*"))  # the planner cleaned up after SIGINT
     assert store.list_jobs() == [] and w.actions_by_id["render"].isEnabled()
+
+
+def test_history_marks_a_job_rendered_with_missing_assets(qtbot):
+    from PySide6.QtCore import Qt as _Qt
+
+    from hyperdesk.gui.history import HistoryModel, HistoryRow
+
+    urls = ("https://assets.invalid/a.png", "https://assets.invalid/b.css")
+    model = HistoryModel()
+    model.set_rows([HistoryRow(job_id="j1", state="done", created_at=0, updated_at=1, output="/o.mp4",
+                               composition="/c/index.html", chunks_done=1, chunk_count=1, missing_assets=urls),
+                    HistoryRow(job_id="j2", state="done", created_at=0, updated_at=1, output="/p.mp4",
+                               composition="/c/index.html", chunks_done=1, chunk_count=1)])
+    assert model.data(model.index(0, 2)) == "done · 2 missing asset(s)"
+    assert model.data(model.index(0, 2), _Qt.ItemDataRole.ToolTipRole) == "rendered without:\n" + "\n".join(urls)
+    assert model.data(model.index(1, 2)) == "done"

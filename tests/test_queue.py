@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -55,10 +56,10 @@ def test_batch_renders_one_video_per_row(tmp_path: Path) -> None:
     rows.write_text("name,bg,x\nred,#ff0000,10\ngreen,#00ff00,70\nblue,#0000ff,130\n")
     out = tmp_path / "out"
     out.mkdir()
-    r = run_cli("render", str(project), "--batch", str(rows), "-o", f"{out}/{{name}}-{{row}}.mp4",
+    r = run_cli("render", str(project), "--batch", str(rows), "-o", f"{out}/{{name}}.mp4",
                 "--local", "2", env=_env(tmp_path))
     assert r.returncode == 0, r.stderr
-    want = {"red-1": ((255, 0, 0), 10), "green-2": ((0, 255, 0), 70), "blue-3": ((0, 0, 255), 130)}
+    want = {"red": ((255, 0, 0), 10), "green": ((0, 255, 0), 70), "blue": ((0, 0, 255), 130)}
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.mp4" for n in want)
     for name, (colour, x) in want.items():
         video = out / f"{name}.mp4"
@@ -132,6 +133,32 @@ def test_queue_runs_higher_priority_first_and_survives_a_killed_runner(tmp_path:
     assert done[ids[5]]["finished_at"] < done[ids[1]]["finished_at"]  # ISO 8601 in UTC, milliseconds
     for prio in (1, 5):
         assert count_frames(tmp_path / f"p{prio}.mp4") == 10
+
+
+def test_queue_run_on_a_paused_queue_says_so_and_starts_when_resumed(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    project = write_project(tmp_path / "card", BATCH_PAGE)
+    r = run_cli("queue", "add", str(project), "-o", str(tmp_path / "p.mp4"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert run_cli("queue", "pause", env=env).returncode == 0
+    runner = subprocess.Popen([sys.executable, "-m", "hyperdesk", "queue", "run", "--local", "1"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert runner.stderr is not None
+        ready, _, _ = select.select([runner.stderr], [], [], 60)
+        assert ready, "queue run said nothing about the paused queue"
+        line = runner.stderr.readline()  # said at once, not after a silent wait
+        assert "the queue is paused: 1 job(s) wait" in line, line
+        assert runner.poll() is None
+        assert [e["state"] for e in _queue_list(env)] == ["queued"]
+        assert run_cli("queue", "resume", env=env).returncode == 0  # from elsewhere: the runner starts the job
+        assert runner.wait(timeout=180) == 0
+    finally:
+        if runner.poll() is None:
+            os.killpg(runner.pid, signal.SIGKILL)
+            runner.wait()
+    assert [e["state"] for e in _queue_list(env)] == ["done"]
+    assert count_frames(tmp_path / "p.mp4") == 10
 
 
 def test_queue_commands_refuse_unknown_jobs(tmp_path: Path) -> None:

@@ -79,6 +79,10 @@ def run_queue(args: argparse.Namespace, queue: RenderQueue | None = None, only: 
     queue.service.add_listener(EventPrinter(args.json))
     started = time.monotonic()
 
+    def said_paused(waiting: int) -> None:
+        print(f"the queue is paused: {waiting} job(s) wait; `hyperdesk queue resume` starts them "
+              "(this command waits; Ctrl-C ends it)", file=sys.stderr, flush=True)
+
     async def main() -> dict:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -93,7 +97,7 @@ def run_queue(args: argparse.Namespace, queue: RenderQueue | None = None, only: 
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, on_signal)
         try:
-            return await queue.run(only=only, local=getattr(args, "local", None), stop=stop)
+            return await queue.run(only=only, local=getattr(args, "local", None), stop=stop, on_paused=said_paused)
         finally:
             await queue.service.aclose()
 

@@ -328,9 +328,13 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("toolbar_job")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(toolbar)
-        for action_set in self.action_sets:
-            for action in action_set.toolbar_actions():
-                toolbar.addAction(action)
+        # The queue's actions sit beside Render: they take the same settings, to a later start.
+        ordered = [a for action_set in self.action_sets for a in action_set.toolbar_actions()]
+        queue = [self.actions_by_id[k] for k in ("add_to_queue", "batch") if self.actions_by_id[k] in ordered]
+        ordered = [a for a in ordered if a not in queue]
+        at = ordered.index(self.actions_by_id["render"]) + 1
+        for action in ordered[:at] + queue + ordered[at:]:
+            toolbar.addAction(action)
         file_menu.addAction(self.actions_by_id["open"])
         self.recent_menu = QMenu("Open &recent", self)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QByteArray, QMimeData, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QSystemTrayIcon,
+                               QTableView, QVBoxLayout, QWidget)
 
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.gui.actions import ActionSpec
@@ -160,6 +160,8 @@ class QueuePanel(QWidget):
         self.summary.setText(f"{waiting} waiting, {running} running")
 
 
+_PENDING = ("queued", "running", "paused", "interrupted")  # a queue job that has not ended
+
 QUEUE_ACTIONS: list[ActionSpec] = [
     ActionSpec("add_to_queue", "Add to &queue", "Ctrl+Shift+Q",
                "Queue this composition with the current settings; the queue renders jobs by priority",
@@ -243,13 +245,36 @@ class QueueActions(QObject):
         self.ensure_running()
 
     def refresh(self) -> None:
+        paused = self.queue.paused
+        if paused != self.panel.pause_button.isChecked():  # paused or resumed elsewhere (`hyperdesk queue pause`)
+            self.panel.pause_button.setChecked(paused)
         entries = self.queue.entries()
         if entries == self.model.rows:
             return  # nothing changed: no model reset (a reset every second would also drop a drag in progress)
+        self._notify_ends(self.model.rows, entries)
         selected = self.panel.selected()
         self.model.set_rows(entries)
         if selected is not None:
             self.panel.select_job(selected.id)
+
+    def _notify_ends(self, before: list[QueueEntry], now: list[QueueEntry]) -> None:
+        """A desktop notification for each queued job that ended since the last look (the job this
+        window shows says so itself), and one when the queue has nothing left to run."""
+        was = {e.id: e.state for e in before}
+        ended = [e for e in now if was.get(e.id) in _PENDING and e.state not in _PENDING]
+        for e in ended:
+            if e.id == self.w.job_actions.job_id:
+                continue
+            if e.state == "done":
+                self.w.notify("Render finished", f"{e.name}: {Path(e.output).name} is ready",
+                              QSystemTrayIcon.MessageIcon.Information)
+            elif e.state == "failed":
+                self.w.notify("Render failed", f"{e.name}: {e.error or 'failed'}", QSystemTrayIcon.MessageIcon.Critical)
+        if ended and not any(e.state in _PENDING for e in now):
+            done = sum(1 for e in now if e.state == "done" and e.id in was)
+            failed = sum(1 for e in now if e.state == "failed" and e.id in was)
+            self.w.notify("Queue finished", f"{done} done, {failed} failed" if failed else f"{done} done",
+                          QSystemTrayIcon.MessageIcon.Warning if failed else QSystemTrayIcon.MessageIcon.Information)
 
     def _bump(self, job_id: str, step: int) -> None:
         entry = next((e for e in self.model.rows if e.id == job_id), None)

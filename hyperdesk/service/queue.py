@@ -138,15 +138,18 @@ class RenderQueue:
 
     async def run(self, *, until_empty: bool = True, only: set[str] | None = None, local: int | None = None,
                   stop: asyncio.Event | None = None, poll_s: float = 0.5,
-                  on_start: Callable[[str], None] | None = None) -> dict[str, JobOutcome]:
+                  on_start: Callable[[str], None] | None = None,
+                  on_paused: Callable[[int], None] | None = None) -> dict[str, JobOutcome]:
         """Run queued (and interrupted) jobs by priority until none is left (or `stop` is set); returns each
-        job's outcome. `only` limits the run to those jobs (a batch)."""
+        job's outcome. `only` limits the run to those jobs (a batch). `on_paused(n)` is told once each time
+        the queue is found paused with n jobs waiting."""
         pool = SlotPool(local if local is not None else default_local_slots())
         self.mark_interrupted()
         starting: dict[str, asyncio.Task] = {}
         running: set[str] = set()
         outcomes: dict[str, JobOutcome] = {}
         refused: set[str] = set()
+        said_paused = False
         try:
             while stop is None or not stop.is_set():
                 for job_id, task in list(starting.items()):
@@ -164,6 +167,10 @@ class RenderQueue:
                             outcomes[job_id] = await self.service.wait(job_id)
                 waiting = [j for j in self.jobs() if j.id not in refused and (only is None or j.id in only)
                            and j.id not in starting and j.id not in running and self._runnable(j)]
+                paused = bool(waiting) and self.paused
+                if paused and not said_paused and on_paused is not None:
+                    on_paused(len(waiting))
+                said_paused = paused
                 if not waiting and not starting and not running:
                     if until_empty:
                         break

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtWidgets import QToolBar
 
 from compositions import BOX_RGB, TINY, close_rgb, write_tiny
 from hyperdesk.service import RenderService
@@ -144,9 +145,24 @@ def test_add_to_queue_and_batch_from_the_app(make_window, store, qtbot, tmp_path
     assert not dialog.queue_button.isEnabled()
     dialog.reject()
 
-    w.queue_panel.pause_button.setChecked(False)  # the user resumes the queue
-    assert not w.queue.paused
+    # the queue's actions stand beside Render in the toolbar
+    toolbar = [a.text() for a in w.findChild(QToolBar, "toolbar_job").actions()]
+    render_at = toolbar.index(w.actions_by_id["render"].text())
+    assert toolbar[render_at + 1:render_at + 3] == [w.actions_by_id["add_to_queue"].text(),
+                                                    w.actions_by_id["batch"].text()], toolbar
+    # resumed elsewhere (`hyperdesk queue resume` writes the same store): the panel's button follows
+    w.queue.pause(False)
+    qtbot.waitUntil(lambda: not w.queue_panel.pause_button.isChecked(), timeout=5_000)
+    assert w.queue_panel.pause_button.text() == "Pause queue"
+    seen = len(w.notifications)
     qtbot.waitUntil(lambda: all(e.state == "done" for e in w.queue.entries()), timeout=900_000)
     qtbot.waitUntil(lambda: {e.state for e in w.queue_model.rows} == {"done"}, timeout=5_000)  # the panel too
+    # a desktop notification for each job the queue finished, then one for the queue
+    said = w.notifications[seen:]
+    finished = [m for t, m in said if t == "Render finished"]
+    for name in ("tiny row 1: tiny-first.mp4 is ready", "tiny row 2: tiny-second.mp4 is ready",
+                 "tiny: tiny.mp4 is ready"):
+        assert sum(m.startswith(name) for m in finished) == 1, said
+    assert ("Queue finished", "3 done") in said
     for name in ("tiny.mp4", "tiny-first.mp4", "tiny-second.mp4"):
         assert count_frames(Path(tmp_path / "out" / name)) == 30

@@ -119,6 +119,24 @@ def test_output_onto_the_composition_or_a_project_file_is_refused(tmp_path):
     assert tree(proj) == before
 
 
+def test_a_video_output_never_replaces_a_file_hyperdesk_did_not_write_unasked(tmp_path):
+    """Outside any project too: `-o wedding.mp4` over the user's own video is refused before planning;
+    `--overwrite` replaces it; a render over hyperdesk's own earlier output needs no option."""
+    proj = project(tmp_path)
+    mine = tmp_path / "wedding.mp4"
+    mu.make_video(mine, duration=0.2, size="64x36")
+    before = sha256(mine)
+    err = typed(run_cli("render", str(proj), "-o", str(mine), "--local", "1"), "OUTPUT_EXISTS")
+    assert "not a hyperdesk render" in err and "--overwrite" in err
+    assert sha256(mine) == before
+    assert run_cli("render", str(proj), "-o", str(mine), "--local", "1", "--overwrite").returncode == 0
+    ours = sha256(mine)
+    assert ours != before and mu.count_frames(mine) == 15
+    again = run_cli("render", str(proj), "-o", str(mine), "--local", "1")  # our own output: replaced as before
+    assert again.returncode == 0, again.stderr
+    assert sha256(mine) == ours
+
+
 # ---------------------------------------------------------------- item 6 (and item 2's other side)
 
 

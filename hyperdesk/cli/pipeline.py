@@ -186,7 +186,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("chunks", nargs="+", help="chunk outputs (their .result.json beside them) or result JSON files")
     p.add_argument("--overwrite", action="store_true",
-                   help="png-sequence: replace the frame files of an earlier render in a non-empty output folder")
+                   help="replace an existing output file hyperdesk did not write; png-sequence: replace the frame "
+                        "files of an earlier render in a non-empty output folder")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_assemble)
 

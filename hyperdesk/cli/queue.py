@@ -131,7 +131,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
     a.add_argument("--name", default=None, help="the job's name in lists (default: the composition's id)")
     a.add_argument("--overwrite", action="store_true",
-                   help="png-sequence: replace the frame files of an earlier render in a non-empty output folder")
+                   help="replace an existing output file hyperdesk did not write; png-sequence: replace the frame "
+                        "files of an earlier render in a non-empty output folder")
     add_render_options(a)
     add_farm_options(a)
     a.set_defaults(handler=cmd_queue_add, json=False)

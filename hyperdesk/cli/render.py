@@ -118,7 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_render_options(p)
     p.add_argument("--json", action="store_true", help="print one JSON event per line instead of a progress bar")
     p.add_argument("--overwrite", action="store_true",
-                   help="png-sequence: replace the frame files of an earlier render in a non-empty output folder")
+                   help="replace an existing output file hyperdesk did not write; png-sequence: replace the frame "
+                        "files of an earlier render in a non-empty output folder")
     p.add_argument("--batch", default=None, metavar="ROWS.csv|ROWS.json",
                    help="one render per row of variable values; -o may use {column} and {row} placeholders")
     add_farm_options(p)

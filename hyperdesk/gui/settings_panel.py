@@ -37,7 +37,7 @@ class RenderSettings:
     keyframe_interval: int = 0  # 0 = automatic (2 s)
     output: str = ""
     keep_chunks: bool = False  # keep chunk files after assembly (re-assemble by hand, per-chunk seams)
-    overwrite: bool = False  # png-sequence: replace an earlier render's frames in a non-empty output folder
+    overwrite: bool = False  # replace an output hyperdesk did not write / an earlier render's frames
     variables: dict[str, Any] = field(default_factory=dict)
 
     def request(self, composition: str, farm: FarmRequest) -> RenderRequest:
@@ -161,11 +161,10 @@ class RenderSettingsPanel(QWidget):
                                     "all are done. Keeping their files "
                                     "allows assembling again by hand and per-chunk seam thumbnails.")
 
-        self.overwrite = QCheckBox("Replace earlier frames")
-        self.overwrite.setToolTip("A png-sequence goes into a new or empty folder. With this, a folder holding an "
-                                  "earlier render is reused: its frame_NNNNNN.png and audio.m4a files are replaced, "
-                                  "every other file stays.")
-        self.overwrite.setEnabled(False)
+        self.overwrite = QCheckBox("Replace an existing output")
+        self.overwrite.setToolTip("A render replaces its own earlier output. With this, it also replaces a file "
+                                  "of that name it did not write; a png-sequence reuses a folder holding an earlier "
+                                  "render: its recorded frame files are replaced, every other file stays.")
 
         form = QFormLayout(self)
         # a narrow dock puts each field under its label instead of scrolling sideways
@@ -191,7 +190,6 @@ class RenderSettingsPanel(QWidget):
 
     def _format_changed(self, fmt: str) -> None:
         """Keep the output's extension in step with the format."""
-        self.overwrite.setEnabled(fmt == "png-sequence")
         if self._loading or not self.output.text():
             return
         p = Path(self.output.text())
@@ -206,6 +204,8 @@ class RenderSettingsPanel(QWidget):
             path, _ = QFileDialog.getSaveFileName(self, "Output file", self.output.text(),
                                                   f"{fmt} (*{EXTENSIONS[fmt]})")
         if path:
+            if fmt != "png-sequence" and Path(path).is_file():
+                self.overwrite.setChecked(True)  # the file dialog asked whether to replace it, and was told yes
             self.output.setText(path)
 
     def set_settings(self, composition: str, s: RenderSettings) -> None:
@@ -224,7 +224,6 @@ class RenderSettingsPanel(QWidget):
             self.output.setText(s.output)
             self.keep_chunks.setChecked(s.keep_chunks)
             self.overwrite.setChecked(s.overwrite)
-            self.overwrite.setEnabled(s.format == "png-sequence")
             self.setEnabled(True)
         finally:
             self._loading = False
@@ -238,4 +237,4 @@ class RenderSettingsPanel(QWidget):
         return RenderSettings(format=self.format.currentText(), quality=self.quality.currentText(), fps=str(fps or ""),
                               chunk_frames=self.chunk.value(), keyframe_interval=self.keyframes.value(),
                               output=self.output.text().strip(), keep_chunks=self.keep_chunks.isChecked(),
-                              overwrite=self.overwrite.isChecked() and self.format.currentText() == "png-sequence")
+                              overwrite=self.overwrite.isChecked())

@@ -71,7 +71,9 @@ def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None
       dot-folders) unless it is a video hyperdesk wrote; for a png-sequence the project folder, one
       that holds it, or a project folder holding anything but an earlier render's frames;
     * a non-empty png-sequence folder (OUTPUT_EXISTS), unless `overwrite`; then a file named like
-      ours that an earlier render did not record (plan/sequence_record.py) is OUTPUT_EXISTS.
+      ours that an earlier render did not record (plan/sequence_record.py) is OUTPUT_EXISTS;
+    * an existing file that is not a video hyperdesk wrote (OUTPUT_EXISTS), unless `overwrite`: a
+      render replaces its own earlier output, never the user's file unasked.
     """
     out = Path(out).expanduser().absolute()
     sequence = fmt == "png-sequence"
@@ -87,6 +89,14 @@ def check_output(out: Path | str, fmt: str, *, project: Path | str | None = None
     check_writable_parent(out)
     if project is not None:
         _check_not_source(out, sequence, Path(project), entry, referenced)
+    if not sequence and out.is_file() and not overwrite:
+        # Lazy: a worker imports this module for every chunk attempt and never checks an output here.
+        from hyperdesk.encode.assembly import output_plan_tag
+
+        if output_plan_tag(out) is None:
+            raise HyperdeskError("OUTPUT_EXISTS", f"{out} exists and is not a hyperdesk render",
+                                 hint="Name another file, or pass --overwrite to replace this one.",
+                                 details={"path": str(out), "format": fmt})
     if sequence and out.is_dir():
         if not overwrite:
             entries = sorted(p.name for p in out.iterdir())

@@ -48,7 +48,7 @@ class RenderRequest(BaseModel):
     composition: str  # an .html file or a project folder
     output: str
     config: RenderConfig = Field(default_factory=RenderConfig)
-    # png-sequence: replace the frame files of an earlier render in a non-empty output folder
+    # replace an output file hyperdesk did not write; png-sequence: an earlier render's frames in its folder
     overwrite: bool = False
     farm: FarmRequest = Field(default_factory=FarmRequest)
 

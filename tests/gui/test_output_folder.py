@@ -44,5 +44,13 @@ def test_png_sequence_folder_is_kept_unless_replacing_earlier_frames(make_window
     names = sorted(p.name for p in out.iterdir() if p.name != RECORD_NAME)
     assert names == sorted([f"frame_{i:06d}.png" for i in range(1, 31)] + ["audio.m4a", "notes.txt"])
     assert (out / "notes.txt").read_text() == "my notes"
+    # a video output over a file hyperdesk did not write is refused unless the box is ticked
     panel.format.setCurrentText("mp4")
-    assert not panel.overwrite.isEnabled() and not panel.settings().overwrite
+    mine = tmp_path / "mine.mp4"
+    mine.write_bytes(b"the user's own video")
+    panel.output.setText(str(mine))
+    panel.overwrite.setChecked(False)
+    w.actions_by_id["render"].trigger()
+    qtbot.waitUntil(lambda: "OUTPUT_EXISTS" in w.job_view.detail.text(), timeout=60_000)
+    assert "not a hyperdesk render" in w.job_view.detail.text()
+    assert mine.read_bytes() == b"the user's own video"

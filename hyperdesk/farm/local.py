@@ -68,6 +68,13 @@ def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
         os.killpg(pgid, sig)
 
 
+async def _reap(proc: asyncio.subprocess.Process, timeout: float = 5.0) -> None:
+    """Wait (bounded) for a killed worker's exit, so its pipes close on this loop and not, later, in a
+    garbage collection after the loop has closed ("Event loop is closed" printed at exit)."""
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(proc.wait(), timeout)
+
+
 class _WarmWorker(ServedWorker):
     """One `hyperdesk worker --serve` subprocess, kept between a slot's attempts."""
 
@@ -239,10 +246,11 @@ class LocalExecutor(Executor):
             else:
                 # A failed, cancelled or lost attempt's worker is not reused: nothing of it may outlive it.
                 kill_group(proc.pid)
-                worker.stop_reading()
                 if proc.stdin is not None:
                     with contextlib.suppress(Exception):
                         proc.stdin.close()
+                await _reap(proc)
+                worker.stop_reading()
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         """SIGINT (the worker reports CANCELLED and cleans up), then SIGKILL to the group."""
@@ -278,4 +286,5 @@ class LocalExecutor(Executor):
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(worker.proc.wait(), 10.0)
             kill_group(worker.proc.pid)
+            await _reap(worker.proc)
             worker.stop_reading()

@@ -54,6 +54,52 @@ GL_PROBE_JS = """() => {
 }"""
 
 
+# One Playwright driver per event loop, shared by the browsers launched on it: the driver is a Node
+# process that takes ~0.5 s of a core to start, and the seam audit launches two browsers at once.
+# The last browser to stop stops it.
+_drivers: dict[asyncio.AbstractEventLoop, tuple[asyncio.Future[Playwright], list[int]]] = {}
+
+
+async def _take_driver() -> Playwright:
+    loop = asyncio.get_running_loop()
+    entry = _drivers.get(loop)
+    if entry is None:
+        # Lazy: see playwright_error().
+        from playwright.async_api import async_playwright
+
+        started: asyncio.Future[Playwright] = loop.create_future()
+        entry = _drivers[loop] = (started, [1])
+        try:
+            started.set_result(await async_playwright().start())
+        except BaseException as e:
+            _drivers.pop(loop, None)
+            if isinstance(e, asyncio.CancelledError):
+                started.cancel()
+            else:
+                started.set_exception(e)
+                started.exception()  # retrieved: the browsers waiting for it raise it themselves
+            raise
+        return started.result()
+    entry[1][0] += 1
+    try:
+        return await asyncio.shield(entry[0])
+    except BaseException:
+        entry[1][0] -= 1
+        raise
+
+
+async def _drop_driver(pw: Playwright) -> None:
+    entry = _drivers.get(asyncio.get_running_loop())
+    started = entry[0] if entry is not None else None
+    if entry is not None and started is not None and started.done() and not started.cancelled() \
+            and started.exception() is None and started.result() is pw:
+        entry[1][0] -= 1
+        if entry[1][0] > 0:
+            return
+        _drivers.pop(asyncio.get_running_loop(), None)
+    await pw.stop()
+
+
 def playwright_error() -> type[Exception]:
     """Playwright's error type (protocol errors, closed targets, time-outs)."""
     # Lazy: Playwright takes ~0.35 s to import, and `doctor` and the worker environment import
@@ -195,10 +241,7 @@ class LaunchedBrowser:
         """Start Playwright; *fontconfig* and the loopback server's *origin* serve every launch."""
         self._fontconfig = fontconfig
         self.origin = origin
-        # Lazy: see playwright_error().
-        from playwright.async_api import async_playwright
-
-        self._pw = await async_playwright().start()
+        self._pw = await _take_driver()
 
     async def launch(self, *, beginframe: bool) -> None:
         spec = self.spec
@@ -581,7 +624,7 @@ class LaunchedBrowser:
         pw, self._pw = self._pw, None
         if pw is not None:
             try:
-                await asyncio.wait_for(pw.stop(), self.timeouts.close_s)
+                await asyncio.wait_for(_drop_driver(pw), self.timeouts.close_s)
             except BaseException as e:  # noqa: BLE001
                 if isinstance(e, asyncio.CancelledError):
                     raise

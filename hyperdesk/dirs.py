@@ -71,7 +71,13 @@ def pid_alive(pid: int | None) -> bool:
         return False
     except PermissionError:  # it exists, owned by someone else
         return True
-    return True
+    # A process that has exited but is not reaped yet (a zombie: its parent died and init has not
+    # collected it, which some init processes never do) still answers signal 0; it is gone.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux), or it went away meanwhile: as signal 0 said
 
 
 def parse_size(text: str) -> int:
@@ -89,8 +95,13 @@ def cache_cap(name: str) -> int:
 
 
 def claim(folder: Path) -> None:
-    """Record this process as the owner of a work folder it has just made."""
-    (Path(folder) / OWNER_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    """Record this process as the owner of a work folder it has just made. The record appears whole
+    (written aside, then renamed): a kill between creating and writing it left an empty record, which
+    no sweep could read, so the folder was never swept."""
+    record = Path(folder) / OWNER_FILE
+    aside = record.with_name(f"{OWNER_FILE}.{os.getpid()}.tmp")
+    aside.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    os.replace(aside, record)
 
 
 def abandoned(folder: Path) -> bool:

@@ -3,6 +3,7 @@ against what is free, checked before assembly when the output's size is known; n
 left behind. The full disk is a real 2 MB tmpfs, filled up by the test."""
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from farm.sshd import node_processes
 from pipeline import run_cli, write_project
 
 pytestmark = pytest.mark.slow
@@ -38,6 +40,36 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+USER_FILE = "holiday.jpg"  # the user's own file on the disk that fills up
+
+
+@pytest.fixture
+def mine(small_disk: Path) -> tuple[Path, str]:
+    """A file of the user's on the small disk, written before it is filled, and its sha256."""
+    path = small_disk / USER_FILE
+    path.write_bytes(os.urandom(64 * 1024))
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def render_processes(disk: Path) -> list[tuple[int, str]]:
+    """Workers, Chromium and ffmpeg of this session's renders: their environment names its data dir, and
+    the browser of a `render-chunk` has its profile beside the chunk, on the disk."""
+    found = node_processes(os.environ["HYPERDESK_DATA_DIR"]) + node_processes(str(disk))
+    return sorted({p for p in found if any(w in p[1] for w in ("worker", "chrom", "ffmpeg"))})
+
+
+def nothing_left(disk: Path, mine: tuple[Path, str]) -> None:
+    """No partial output or work folder on the disk, the user's file byte for byte as it was, and no
+    worker, Chromium or ffmpeg still running."""
+    assert leftovers(disk) == []
+    path, digest = mine
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+    deadline = time.monotonic() + 10
+    while render_processes(disk) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert render_processes(disk) == []
+
+
 def fill(disk: Path, leave: int) -> None:
     """Fill the disk up to `leave` free bytes."""
     st = os.statvfs(disk)
@@ -47,7 +79,7 @@ def fill(disk: Path, leave: int) -> None:
 
 
 def leftovers(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.name != "filler.bin")
+    return sorted(p.name for p in folder.iterdir() if p.name not in ("filler.bin", USER_FILE))
 
 
 def typed_disk_full(proc: subprocess.CompletedProcess, folder: Path) -> str:
@@ -75,7 +107,7 @@ def chunks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[P
     return proj, plan_dir, outs
 
 
-def test_assemble_checks_the_space_before_writing(small_disk, chunks):
+def test_assemble_checks_the_space_before_writing(small_disk, mine, chunks):
     _proj, plan_dir, outs = chunks
     fill(small_disk, 0)
     t0 = time.monotonic()
@@ -83,20 +115,20 @@ def test_assemble_checks_the_space_before_writing(small_disk, chunks):
     text = typed_disk_full(proc, small_disk)
     assert time.monotonic() - t0 < 30
     assert "needs" in text and "free" in text, text
-    assert leftovers(small_disk) == []
+    nothing_left(small_disk, mine)
 
 
-def test_render_onto_a_full_disk_is_disk_full_and_leaves_nothing(small_disk, chunks):
+def test_render_onto_a_full_disk_is_disk_full_and_leaves_nothing(small_disk, mine, chunks):
     """No room at all: refused before assembly with the space it needs."""
     proj, _plan_dir, _outs = chunks
     fill(small_disk, 0)
     proc = run_cli("render", str(proj), "-o", str(small_disk / "out.mp4"), "--local", "1")
     text = typed_disk_full(proc, small_disk)
     assert "needs" in text, text
-    assert leftovers(small_disk) == []
+    nothing_left(small_disk, mine)
 
 
-def test_disk_filling_up_during_assembly_is_disk_full_and_leaves_nothing(small_disk, chunks):
+def test_disk_filling_up_during_assembly_is_disk_full_and_leaves_nothing(small_disk, mine, chunks):
     """Room for the chunks' bytes but not for the output's own pages: the write fails in the middle
     of assembly, still DISK_FULL, and no <out>.assemble.* stays."""
     proj, _plan_dir, outs = chunks
@@ -104,18 +136,19 @@ def test_disk_filling_up_during_assembly_is_disk_full_and_leaves_nothing(small_d
     assert sum(p.stat().st_size for p in outs) < 8192, "the chunks are small enough for the check to pass"
     proc = run_cli("render", str(proj), "-o", str(small_disk / "out.mp4"), "--local", "1")
     typed_disk_full(proc, small_disk)
-    assert leftovers(small_disk) == []
+    nothing_left(small_disk, mine)
 
 
-def test_chunk_encode_on_a_full_disk_is_disk_full(small_disk, chunks):
+def test_chunk_encode_on_a_full_disk_is_disk_full(small_disk, mine, chunks):
     _proj, plan_dir, _outs = chunks
     fill(small_disk, 4096)
     proc = run_cli("render-chunk", str(plan_dir), "0", "-o", str(small_disk / "c0.mp4"))
     typed_disk_full(proc, small_disk)
     assert not [n for n in leftovers(small_disk) if ".work." in n], leftovers(small_disk)
+    nothing_left(small_disk, mine)
 
 
-def test_png_frames_on_a_full_disk_are_disk_full(small_disk, tmp_path):
+def test_png_frames_on_a_full_disk_are_disk_full(small_disk, mine, tmp_path):
     proj = write_project(tmp_path / "proj", COMP)
     plan_dir = tmp_path / "plan"
     proc = run_cli("plan", str(proj), "-o", str(plan_dir), "--format", "png-sequence")
@@ -123,12 +156,12 @@ def test_png_frames_on_a_full_disk_are_disk_full(small_disk, tmp_path):
     fill(small_disk, 4096)
     proc = run_cli("render-chunk", str(plan_dir), "0", "-o", str(small_disk / "c0"))
     typed_disk_full(proc, small_disk)
-    assert leftovers(small_disk) == []
+    nothing_left(small_disk, mine)
 
 
-def test_planning_onto_a_full_disk_is_disk_full(small_disk, chunks):
+def test_planning_onto_a_full_disk_is_disk_full(small_disk, mine, chunks):
     proj = chunks[0]
     fill(small_disk, 4096)
     proc = run_cli("plan", str(proj), "-o", str(small_disk / "plan"))
     typed_disk_full(proc, small_disk)
-    assert leftovers(small_disk) == []
+    nothing_left(small_disk, mine)

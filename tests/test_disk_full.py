@@ -51,11 +51,25 @@ def mine(small_disk: Path) -> tuple[Path, str]:
     return path, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def render_processes(disk: Path) -> list[tuple[int, str]]:
-    """Workers, Chromium and ffmpeg of this session's renders: their environment names its data dir, and
-    the browser of a `render-chunk` has its profile beside the chunk, on the disk."""
+def _session_processes(disk: Path) -> set[tuple[int, str]]:
     found = node_processes(os.environ["HYPERDESK_DATA_DIR"]) + node_processes(str(disk))
-    return sorted({p for p in found if any(w in p[1] for w in ("worker", "chrom", "ffmpeg"))})
+    return {p for p in found if any(w in p[1] for w in ("worker", "chrom", "ffmpeg"))}
+
+
+_EARLIER: set[int] = set()  # pids of processes that were there before the test (another suite's browser)
+
+
+@pytest.fixture(autouse=True)
+def _earlier_processes(tmp_path: Path) -> None:
+    _EARLIER.clear()
+    _EARLIER.update(pid for pid, _ in _session_processes(tmp_path))
+
+
+def render_processes(disk: Path) -> list[tuple[int, str]]:
+    """Workers, Chromium and ffmpeg this test's renders started: their environment names the session's
+    data dir, and the browser of a `render-chunk` has its profile beside the chunk, on the disk. Those
+    that ran before the test began (a session-wide browser of another suite) are not this test's."""
+    return sorted(p for p in _session_processes(disk) if p[0] not in _EARLIER)
 
 
 def nothing_left(disk: Path, mine: tuple[Path, str]) -> None:

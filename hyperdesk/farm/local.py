@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -33,7 +32,7 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import DoneEvent, FailedEvent, parse_event
-from hyperdesk.farm.served import STDERR_TAIL, ServedWorker, take_idle
+from hyperdesk.farm.served import STDERR_TAIL, ServedWorker, attempt_request, take_idle
 from hyperdesk.faults import FaultPlan, fault_args
 from hyperdesk.models import ChunkResult
 
@@ -218,10 +217,9 @@ class LocalExecutor(Executor):
         keep = False
         try:
             assert proc.stdin is not None
-            request = {"plan_dir": str(spec.plan_dir), "index": spec.chunk_index, "output": str(out),
-                       "attempt_id": spec.attempt_id}
+            request = attempt_request(str(spec.plan_dir), spec.chunk_index, str(out), spec.attempt_id)
             try:
-                proc.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+                proc.stdin.write(request.encode("utf-8"))
                 await proc.stdin.drain()
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the worker is gone: its reader says how

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
@@ -19,6 +20,11 @@ from hyperdesk.farm.executor import EventCallback, LogCallback
 from hyperdesk.farm.protocol import DoneEvent, FailedEvent, parse_event
 
 STDERR_TAIL = 40  # the worker's last log lines, kept for a failure's details
+
+
+def attempt_request(plan_dir: str, index: int, output: str, attempt_id: str) -> str:
+    """One attempt for `hyperdesk worker --serve`: the JSON line its stdin reads (farm/worker.py)."""
+    return json.dumps({"plan_dir": plan_dir, "index": index, "output": output, "attempt_id": attempt_id}) + "\n"
 
 
 class ServedWorker:

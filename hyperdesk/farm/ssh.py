@@ -49,7 +49,7 @@ from hyperdesk.farm.executor import (
     verify_output,
 )
 from hyperdesk.farm.protocol import AcceptedEvent, DoneEvent, FailedEvent, parse_event
-from hyperdesk.farm.served import STDERR_TAIL, ServedWorker, take_idle
+from hyperdesk.farm.served import STDERR_TAIL, ServedWorker, attempt_request, take_idle
 from hyperdesk.faults import FaultPlan, fault_args
 from hyperdesk.models import ChunkResult, WorkerEnv
 from hyperdesk.plan.hashing import sha256_file
@@ -570,10 +570,9 @@ class SshExecutor(Executor):
         final = worker.begin(on_event, on_log)
         keep = False
         try:
-            request = {"plan_dir": paths["plan_dir"], "index": spec.chunk_index, "output": remote_out,
-                       "attempt_id": spec.attempt_id}
+            request = attempt_request(paths["plan_dir"], spec.chunk_index, remote_out, spec.attempt_id)
             with contextlib.suppress(asyncssh.Error, OSError):
-                worker.proc.stdin.write(json.dumps(request) + "\n")
+                worker.proc.stdin.write(request)
             try:
                 event = await final
             except asyncio.CancelledError:

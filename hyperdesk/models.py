@@ -247,6 +247,13 @@ class ChunkTable(_Model):
     # chunk does, so a history-dependent page reaches s as a one-process render does.
     preroll_from: int | None = Field(default=None, ge=0)
 
+    def keyframe_frames(self) -> list[int]:
+        """The output frames that are keyframes: every ``keyframe_interval`` frames from each chunk's
+        start (the encoder's forced keyframes). The keyframe grid itself when every chunk starts on
+        it; one more where a split last chunk starts between two grid points."""
+        g = self.keyframe_interval
+        return sorted({f for c in self.chunks for f in range(c.start_frame, c.end_frame, g)})
+
 
 class VideoSource(_Model):
     sha256: str

@@ -121,8 +121,12 @@ def verify_output(
     keyframe_interval: int,
     codec: str,
     has_audio: bool,
+    keyframes: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Plan contract 10.4 for a file output; returns the stream summary it checked.
+
+    *keyframes*: the frames that must be key packets (the plan's ``ChunkTable.keyframe_frames()``);
+    by default every *keyframe_interval* frames.
 
     Raises OUTPUT_FRAME_COUNT_MISMATCH, OUTPUT_DURATION_MISMATCH, OUTPUT_KEYFRAME_MISMATCH or
     OUTPUT_DECODE_FAILED (also when the file cannot be read at all).
@@ -136,13 +140,14 @@ def verify_output(
     with ThreadPoolExecutor(max_workers=1) as pool:
         decoding = pool.submit(decode_check, path, total_frames)
         summary = _verify_streams(path, base, total_frames=total_frames, fps=fps,
-                                  keyframe_interval=keyframe_interval, codec=codec, has_audio=has_audio)
+                                  keyframe_interval=keyframe_interval, codec=codec, has_audio=has_audio,
+                                  keyframes=keyframes)
         decoding.result()
     return summary
 
 
 def _verify_streams(path: str, base: dict[str, Any], *, total_frames: int, fps: Fps, keyframe_interval: int,
-                    codec: str, has_audio: bool) -> dict[str, Any]:
+                    codec: str, has_audio: bool, keyframes: Sequence[int] | None = None) -> dict[str, Any]:
     scan = scan_output(path)
     packets = len(scan.video) if scan.video is not None else 0
     if packets != total_frames:
@@ -177,13 +182,14 @@ def _verify_streams(path: str, base: dict[str, Any], *, total_frames: int, fps: 
                                           "expected_s": T})
     if codec in KEYFRAME_CODECS:
         keys = scan.video.key_indices() if scan.video is not None else []
-        want = list(range(0, total_frames, keyframe_interval))
+        want = sorted(keyframes) if keyframes is not None else list(range(0, total_frames, keyframe_interval))
         if keys != want:
             extra = sorted(set(keys) - set(want))[:10]
             missing = sorted(set(want) - set(keys))[:10]
+            where = (f"every {keyframe_interval} frames" if keyframes is None
+                     else f"every {keyframe_interval} frames from each chunk's start")
             raise HyperdeskError("OUTPUT_KEYFRAME_MISMATCH",
-                                 f"key packets differ from every {keyframe_interval} frames "
-                                 f"(unexpected {extra}, missing {missing})",
+                                 f"key packets differ from {where} (unexpected {extra}, missing {missing})",
                                  details={**base, "unexpected": extra, "missing": missing,
                                           "keyframe_interval": keyframe_interval})
     return summary

@@ -272,7 +272,7 @@ def assemble(plan_dir: Path | str, chunk_results: Iterable[ChunkResult], out: Pa
             mux_ms = _ms(t1)
             t3 = time.monotonic()
             verify_output(partial, total_frames=total, fps=fps, keyframe_interval=cfg.keyframe_interval,
-                          codec=cfg.codec, has_audio=has_audio)
+                          codec=cfg.codec, has_audio=has_audio, keyframes=loaded.chunks.keyframe_frames())
             verify_output_ms = _ms(t3)
             os.replace(partial, out)
         except OSError as exc:

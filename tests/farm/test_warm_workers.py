@@ -152,3 +152,30 @@ def node_browsers(node) -> list:
         if not found or time.monotonic() > deadline:
             return found
         time.sleep(0.3)
+
+
+def test_an_auto_plan_splits_its_last_chunk_and_its_output_keeps_the_same_bytes_on_one_and_two_slots(
+        store, tmp_path):
+    """The auto chunk table splits its last chunk (no idle slot at the end of a short render); the
+    split adds one keyframe where the last piece starts, the output verifies, and its bytes do not
+    depend on the slot count."""
+    import mediautil as mu
+    from hyperdesk.plan.config import RenderConfig
+    from hyperdesk.plan.planner import plan
+
+    (tmp_path / "project").mkdir()
+    html = textwrap.dedent(WARM_HTML).strip().replace('data-duration="2" data-fps="15"', 'data-duration="4" data-fps="15"')
+    (tmp_path / "project" / "index.html").write_text(html + "\n")
+    planned = plan(tmp_path / "project", RenderConfig(format="mp4", keyframe_interval=20, include_audio=False),
+                   tmp_path / "plan")
+    chunks = json.loads((Path(planned.plan_dir) / "meta" / "chunks.json").read_text())["chunks"]
+    assert [(c["start_frame"], c["end_frame"]) for c in chunks] == [(0, 20), (20, 40), (40, 50), (50, 60)]
+    digests = []
+    for slots in (1, 2):
+        out = tmp_path / f"out-{slots}.mp4"
+        outcome, _events, _job = run_job([LocalExecutor(slots)], Path(planned.plan_dir), out, store=store)
+        assert outcome.state == "done", outcome
+        assert mu.count_frames(out) == 60
+        assert mu.keyframe_indices(out) == [0, 20, 40, 50]
+        digests.append(hashlib.sha256(out.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]

@@ -100,6 +100,24 @@ async def _drop_driver(pw: Playwright) -> None:
     await pw.stop()
 
 
+class DriverHold:
+    """Keeps this event loop's Playwright driver running while held: a warm worker takes it when it
+    starts, before its first chunk arrives, so that chunk's browser (and every later one: a recycle, a
+    plan that pre-rolls and gets a browser per chunk) finds the driver started."""
+
+    def __init__(self) -> None:
+        self._pw: Playwright | None = None
+
+    async def take(self) -> None:
+        if self._pw is None:
+            self._pw = await _take_driver()
+
+    async def release(self) -> None:
+        pw, self._pw = self._pw, None
+        if pw is not None:
+            await _drop_driver(pw)
+
+
 def playwright_error() -> type[Exception]:
     """Playwright's error type (protocol errors, closed targets, time-outs)."""
     # Lazy: Playwright takes ~0.35 s to import, and `doctor` and the worker environment import

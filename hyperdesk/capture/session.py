@@ -21,7 +21,7 @@ from typing import Any
 from hyperdesk.capture.browser import BrowserInfo, find_browser
 from hyperdesk.capture.fontconfig import write_fontconfig
 from hyperdesk.capture.frames import FrameCapture
-from hyperdesk.capture.launch import LaunchedBrowser, playwright_error
+from hyperdesk.capture.launch import DriverHold, LaunchedBrowser, playwright_error
 from hyperdesk.capture.readiness import InitScript, install_page_scripts, load_until_ready
 from hyperdesk.capture.server import LoopbackServer
 from hyperdesk.capture.spec import CaptureMode, PageSpec, RequestedMode, SessionWarning, Timeouts
@@ -226,4 +226,4 @@ class CaptureSession:
 
 
 # What a caller needs to open a session (PageSpec and Timeouts are defined in spec.py).
-__all__ = ["CaptureSession", "PageSpec", "Timeouts"]
+__all__ = ["CaptureSession", "DriverHold", "PageSpec", "Timeouts"]

@@ -114,6 +114,10 @@ class Executor(abc.ABC):
     def connected(self) -> bool:
         return True
 
+    async def prestart(self) -> None:  # noqa: B027 (a hook: only the local pool starts workers ahead)
+        """Start workers now, before the job's plan exists, so their start overlaps the planning; they
+        idle until their first chunk (`close()` ends them when no job comes)."""
+
     async def open(self) -> None:  # noqa: B027 (a hook: the local pool has nothing to connect)
         """Connect (SSH); raise HyperdeskError when the node cannot be used at all."""
 

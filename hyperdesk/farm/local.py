@@ -207,10 +207,7 @@ class LocalExecutor(Executor):
         remove_output(out)
         worker = take_idle(self._idle)
         if worker is None:
-            proc = await asyncio.create_subprocess_exec(
-                *self.command, *self.serve_args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=self._env(), start_new_session=True, limit=_LINE_LIMIT)
-            worker = _WarmWorker(proc)
+            worker = await self._spawn_warm()
         proc = worker.proc
         self._procs[spec.attempt_id] = proc
         final = worker.begin(on_event, on_log)
@@ -249,6 +246,21 @@ class LocalExecutor(Executor):
                         proc.stdin.close()
                 await _reap(proc)
                 worker.stop_reading()
+
+    async def _spawn_warm(self) -> _WarmWorker:
+        proc = await asyncio.create_subprocess_exec(
+            *self.command, *self.serve_args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=self._env(), start_new_session=True, limit=_LINE_LIMIT)
+        return _WarmWorker(proc)
+
+    async def prestart(self) -> None:
+        """One idle warm worker per slot, started now: its Python start and Playwright's driver (about
+        1.5 s of a core each) then overlap the job's planning instead of delaying its first frames.
+        Not for a shared pool's executor (the queue's: its jobs wait their turn)."""
+        if not self.warm or self.pool is not None:
+            return
+        while len(self._idle) < self.slots:
+            self._idle.append(await self._spawn_warm())
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         """SIGINT (the worker reports CANCELLED and cleans up), then SIGKILL to the group."""

@@ -292,6 +292,7 @@ def serve_worker(*, heartbeat_s: float = HEARTBEAT_INTERVAL_S, faults: FaultPlan
 
     status = EXIT_OK
     try:
+        loop.run_until_complete(warm.prepare())  # a prestarted worker does it while the job is planned
         while True:
             request = requests.get()
             if request is None:
@@ -307,7 +308,7 @@ def serve_worker(*, heartbeat_s: float = HEARTBEAT_INTERVAL_S, faults: FaultPlan
         return status
     finally:
         with contextlib.suppress(BaseException):
-            loop.run_until_complete(warm.close())
+            loop.run_until_complete(warm.end())
         with contextlib.suppress(BaseException):
             loop.close()
 

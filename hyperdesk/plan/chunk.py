@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import resource
 import secrets
@@ -16,7 +17,7 @@ from typing import Any, Literal
 
 from hyperdesk import __version__
 from hyperdesk.capture.browser import find_browser
-from hyperdesk.capture.session import CaptureSession, PageSpec
+from hyperdesk.capture.session import CaptureSession, DriverHold, PageSpec
 from hyperdesk.capture.spec import RequestedMode
 from hyperdesk.encode.probe import pinned_packet_count
 from hyperdesk.encode.stream import StreamingEncoder
@@ -31,6 +32,8 @@ from hyperdesk.plan.hashing import frame_dir_hash, pretty_json, sha256_bytes, sh
 from hyperdesk.plan.paths import check_writable_parent
 from hyperdesk.plan.timelines import page_timeouts
 from hyperdesk.plan.verify import LoadedPlan, check_worker_env, load_plan
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
@@ -87,6 +90,23 @@ class WarmBrowser:
         self.chunks = 0  # chunks rendered by the current session
         self.rendered: set[int] = set()  # their indices
         self.folder: Path | None = None
+        self._driver = DriverHold()
+
+    async def prepare(self) -> None:
+        """Start Playwright's driver before the first chunk (a Node process, ~0.5 s of a core): a warm
+        worker does it while it waits, so that it overlaps the job's planning. A failure here is left
+        to the first chunk's browser start to report."""
+        try:
+            await self._driver.take()
+        except Exception:  # noqa: BLE001 - reported by the chunk that needs the driver
+            log.debug("the Playwright driver did not start ahead of the first chunk", exc_info=True)
+
+    async def end(self) -> None:
+        """The worker's end: close the session and stop the driver."""
+        try:
+            await self.close()
+        finally:
+            await self._driver.release()
 
     async def session_for(self, key: tuple[Any, ...], folder: Path, index: int,
                           opener: Callable[[Path], Any]) -> tuple[CaptureSession, int]:

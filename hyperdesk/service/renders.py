@@ -222,14 +222,25 @@ class RenderService:
             if task is not None:
                 self._planning[job_id] = task
             try:
+                for executor in executors:  # local workers start while the plan is made
+                    await executor.prestart()
                 planned = await self.plan(request, job_id=job_id)
+            except BaseException:
+                for executor in executors:  # no job: the idle workers end
+                    with contextlib.suppress(Exception):
+                        await executor.close()
+                raise
             finally:
                 self._planning.pop(job_id, None)
         # The Dask clusters' workers: connected after planning, before any chunk, so no chunk is lost to a bad one.
         try:
             executors += await self.executors.dask_workers(request.farm.dask)
-        except HyperdeskError as err:
-            self._emit(ev.JobFailed.from_error(job_id, err, stage="connecting"))
+        except BaseException as err:
+            for executor in executors:  # no job: prestarted workers end
+                with contextlib.suppress(Exception):
+                    await executor.close()
+            if isinstance(err, HyperdeskError):
+                self._emit(ev.JobFailed.from_error(job_id, err, stage="connecting"))
             raise
         controller = FarmController(executors, store=self.store, data_dir=self.data_dir,
                                     settings=self._settings(request.farm, request.overwrite,

@@ -260,7 +260,10 @@ class LocalExecutor(Executor):
         if not self.warm or self.pool is not None:
             return
         while len(self._idle) < self.slots:
-            self._idle.append(await self._spawn_warm())
+            try:
+                self._idle.append(await self._spawn_warm())
+            except OSError:  # the chunk that needs a worker starts one and reports what fails, typed
+                return
 
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         """SIGINT (the worker reports CANCELLED and cleans up), then SIGKILL to the group."""

@@ -10,8 +10,8 @@ composition is a few keyframe intervals (10 s at 30 fps: five of 60 frames, chun
 two slots the last chunk then ran alone, one slot idle for its whole length (3.1 s of a 19 s render
 at 720p, 5.5 s of 31 s at 1080p). Split 30/30 each slot takes half of it. The split point is on the
 keyframe grid when a grid point divides the last chunk no worse than 1:2; otherwise it is the
-middle, and the output gets one extra keyframe there (``ChunkTable.keyframe_frames``: the encoder forces one every G
-frames from each chunk's start, and assembly verifies exactly those).
+middle, and the output gets one extra keyframe there (``ChunkTable.keyframe_frames``: the encoder
+forces one every G frames from each chunk's start, and assembly verifies exactly those).
 """
 from __future__ import annotations
 

@@ -118,6 +118,10 @@ class Executor(abc.ABC):
         """Start workers now, before the job's plan exists, so their start overlaps the planning; they
         idle until their first chunk (`close()` ends them when no job comes)."""
 
+    async def discard(self) -> None:
+        """No job came (its planning failed or was cancelled): end at once what `prestart` started."""
+        await self.close()
+
     async def open(self) -> None:  # noqa: B027 (a hook: the local pool has nothing to connect)
         """Connect (SSH); raise HyperdeskError when the node cannot be used at all."""
 

@@ -265,6 +265,18 @@ class LocalExecutor(Executor):
             except OSError:  # the chunk that needs a worker starts one and reports what fails, typed
                 return
 
+    async def discard(self) -> None:
+        """Kill the idle workers at once instead of letting them end gracefully: a worker that never took
+        a chunk holds no browser and no folder, only its Playwright driver, which dies with its group (a
+        cancelled planning must give the app its Render button back now, not after their exit)."""
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            kill_group(worker.proc.pid)
+        for worker in idle:
+            await _reap(worker.proc)
+            worker.stop_reading()
+        await self.close()
+
     async def _stop(self, proc: asyncio.subprocess.Process) -> None:
         """SIGINT (the worker reports CANCELLED and cleans up), then SIGKILL to the group."""
         if proc.returncode is None:

@@ -228,7 +228,7 @@ class RenderService:
             except BaseException:
                 for executor in executors:  # no job: the idle workers end
                     with contextlib.suppress(Exception):
-                        await executor.close()
+                        await executor.discard()
                 raise
             finally:
                 self._planning.pop(job_id, None)
@@ -238,7 +238,7 @@ class RenderService:
         except BaseException as err:
             for executor in executors:  # no job: prestarted workers end
                 with contextlib.suppress(Exception):
-                    await executor.close()
+                    await executor.discard()
             if isinstance(err, HyperdeskError):
                 self._emit(ev.JobFailed.from_error(job_id, err, stage="connecting"))
             raise

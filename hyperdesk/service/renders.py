@@ -29,7 +29,7 @@ from hyperdesk.dirs import data_root, plan_cache_dir
 from hyperdesk.errors import HyperdeskError
 from hyperdesk.faults import FaultPlan
 from hyperdesk.farm import events as ev
-from hyperdesk.farm.executor import SlotPool
+from hyperdesk.farm.executor import Executor, SlotPool
 from hyperdesk.farm.controller import FarmController, FarmSettings, JobOutcome, new_job_id
 from hyperdesk.farm.local import default_local_slots
 from hyperdesk.models import AssembleResult, ChunkResult, PlanResult, WorkerEnv
@@ -50,6 +50,13 @@ from hyperdesk.store.models import JobRecord, NodeConfig
 
 Listener = Callable[[ev.Event], None]
 FINAL_STATES = ("done", "failed", "cancelled")
+
+
+async def _discard(executors: list[Executor]) -> None:
+    """A job that never started: end what its executors prestarted (`Executor.discard`)."""
+    for executor in executors:
+        with contextlib.suppress(Exception):
+            await executor.discard()
 
 
 class RenderService:
@@ -226,9 +233,7 @@ class RenderService:
                     await executor.prestart()
                 planned = await self.plan(request, job_id=job_id)
             except BaseException:
-                for executor in executors:  # no job: the idle workers end
-                    with contextlib.suppress(Exception):
-                        await executor.discard()
+                await _discard(executors)  # no job: the idle workers end
                 raise
             finally:
                 self._planning.pop(job_id, None)
@@ -236,9 +241,7 @@ class RenderService:
         try:
             executors += await self.executors.dask_workers(request.farm.dask)
         except BaseException as err:
-            for executor in executors:  # no job: prestarted workers end
-                with contextlib.suppress(Exception):
-                    await executor.discard()
+            await _discard(executors)  # no job: prestarted workers end
             if isinstance(err, HyperdeskError):
                 self._emit(ev.JobFailed.from_error(job_id, err, stage="connecting"))
             raise

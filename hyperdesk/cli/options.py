@@ -32,7 +32,9 @@ def add_render_options(p: argparse.ArgumentParser) -> None:
                    help="let the composition read files in this folder outside the project (repeatable)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="frames per chunk (rounded up to the keyframe interval)")
-    p.add_argument("--keyframe-interval", type=int, default=None, help="frames between keyframes (default 2 s)")
+    p.add_argument("--keyframe-interval", type=int, default=None,
+                   help="frames between keyframes (default 2 s; without --chunk-size, one more "
+                        "where the last chunk is split between two)")
     p.add_argument("--no-audio", action="store_true", help="render without an audio stream")
     p.add_argument("--max-frames", type=int, default=None, metavar="N",
                    help="refuse a composition longer than N frames (default 864000: 4 h at 60 fps)")

@@ -51,7 +51,6 @@ _PREROLL_JS = """async ([times, seen]) => {
 # under the 1 s after which a stuck call gets BeginFrames pumped (and the 30 s frame-step limit).
 _PREROLL_BATCH_S = 0.25
 _PREROLL_BATCH_MAX = 256
-_EMPTY_SHOTS_MAX = 8  # "Unable to capture screenshot" answers tolerated per frame before the error stands
 
 _SYNC_JS = {
     1: "new Promise(r => requestAnimationFrame(() => r(1)))",
@@ -100,12 +99,13 @@ class FrameCapture:
         self._videos = {v.media_id: v for v in self.spec.videos}
         self._video_uri_cache: dict[str, tuple[str, str]] = {}
         self._sync_world: int | None = None
-        self._empty_shots = 0  # "Unable to capture screenshot" answers for this frame (see _answered)
+        # "Unable to capture screenshot" answers for this frame, and when the first came (see _answered)
+        self._empty_shots = 0
+        self._empty_since: float | None = None
 
     def new_run(self) -> None:
         """A new run of frames on the same page (a warm worker's next chunk): no image carries over."""
         self._last_image = None
-        self._empty_shots = 0
 
     async def capture(self, frame_index: int) -> bytes:
         """Seek to absolute frame *frame_index*, inject video frames, return the encoded image."""
@@ -225,15 +225,22 @@ class FrameCapture:
         what = f"the capture of {step}"
         params = self._cdp_screenshot_params()
         cdp, dead = browser.cdp, browser.dead
-        # The budget is per frame: under CPU load a long chunk met a few empty answers here and there,
-        # and a budget per capturer failed a healthy chunk after 8 of them (seen once in a full CI run).
-        self._empty_shots = 0
+        # Empty answers are tolerated per frame, for a time (see _answered).
+        self._empty_shots, self._empty_since = 0, None
         shots = [asyncio.ensure_future(cdp.send("Page.captureScreenshot", params))]
         try:
             wait = self.timeouts.redraw_poll_s
             retry_after = self.timeouts.redraw_retry_s
             asked = time.monotonic()
             while True:
+                if not any(not s.done() for s in shots):
+                    # Every request came back empty: ask again after a pause that grows with `wait`,
+                    # so an empty spell costs a few dozen requests, not one per BeginFrame.
+                    await asyncio.wait({dead}, timeout=min(wait, left()))
+                    if dead.done():
+                        raise browser.crashed(what)
+                    shots.append(asyncio.ensure_future(cdp.send("Page.captureScreenshot", params)))
+                    asked = time.monotonic()
                 # The redraw needs a BeginFrame; one sent before the request reached the renderer
                 # draws nothing, so keep sending them (one at a time) until the image arrives.
                 await browser.guard(browser.begin_frame(None), left(), what, limit=limit)
@@ -241,7 +248,7 @@ class FrameCapture:
                                              return_when=asyncio.FIRST_COMPLETED)
                 if dead.done():
                     raise browser.crashed(what)
-                if self._answered(shots, cdp, params, what):
+                if self._answered(shots, what):
                     break
                 if left() <= 0.001:
                     raise browser.timed_out(what, 0.0, limit)
@@ -264,11 +271,9 @@ class FrameCapture:
                                  details={"work_dir": str(self.work_dir), "frame_step": step})
         return base64.b64decode(data)
 
-    def _answered(self, shots: list[Any], cdp: Any, params: dict, what: str) -> bool:
-        """Whether one of the pending ``Page.captureScreenshot`` requests has its image. A request
-        that failed with Chromium's "Unable to capture screenshot" (its surface copy came back empty;
-        seen in a full test run under CPU load) is dropped and, when none is left pending, asked
-        again, a few times; any other protocol error is raised."""
+    def _answered(self, shots: list[Any], what: str) -> bool:
+        """Whether one of the pending ``Page.captureScreenshot`` requests has its image; a request
+        that came back empty is dropped (see ``_empty_answer``) and the caller asks again."""
         ok = False
         for shot in list(shots):
             if not shot.done():
@@ -277,14 +282,28 @@ class FrameCapture:
             if err is None:
                 ok = True
                 continue
-            self._empty_shots += 1
-            if "Unable to capture screenshot" not in str(err) or self._empty_shots > _EMPTY_SHOTS_MAX:
-                raise err
-            log.info("%s: %s; asking again", what, first_line(err))
+            self._empty_answer(err, what)
             shots.remove(shot)
-        if not ok and not any(not s.done() for s in shots):
-            shots.append(asyncio.ensure_future(cdp.send("Page.captureScreenshot", params)))
         return ok
+
+    def _empty_answer(self, err: BaseException, what: str) -> None:
+        """Let a failed ``Page.captureScreenshot`` be asked again if it is Chromium's "Unable to
+        capture screenshot" (its surface copy came back empty: seen in full test runs under CPU load,
+        once for more than 8 requests in a row on the first frame of a page); raise any other error,
+        and this one when the frame's empty answers have gone on for ``empty_shots_s``."""
+        if "Unable to capture screenshot" not in str(err):
+            raise err
+        now = time.monotonic()
+        self._empty_shots += 1
+        if self._empty_since is None:
+            self._empty_since = now
+        if now - self._empty_since > self.timeouts.empty_shots_s:
+            raise HyperdeskError(
+                "BROWSER_CRASHED",
+                f"Chromium returned no image for {what} ({self._empty_shots} empty answers in "
+                f"{now - self._empty_since:.1f} s): {first_line(err)}",
+                details={"browser": self.browser.info.path, "work_dir": str(self.work_dir)})
+        log.info("%s: %s; asking again", what, first_line(err))
 
     async def _capture_beginframe_shot(self, step: str, left: Callable[[], float]) -> bytes:
         """The capture through beginFrame's ``screenshot`` option (``redraw_capture = False``, for
@@ -352,8 +371,17 @@ class FrameCapture:
         browser = self.browser
         if self.frame_sync:
             await self._frame_sync(step, left)
-        r = await browser.guard(browser.cdp.send("Page.captureScreenshot", self._cdp_screenshot_params()), left(),
-                                f"the capture of {step}", limit=self.timeouts.frame_s)
+        what, pause = f"the capture of {step}", self.timeouts.redraw_poll_s
+        self._empty_shots, self._empty_since = 0, None
+        while True:
+            try:
+                r = await browser.guard(browser.cdp.send("Page.captureScreenshot", self._cdp_screenshot_params()),
+                                        left(), what, limit=self.timeouts.frame_s)
+                break
+            except playwright_error() as e:
+                self._empty_answer(e, what)
+            await asyncio.sleep(min(pause, left()))
+            pause = min(pause * 2, self.timeouts.redraw_poll_max_s)
         data = r.get("data")
         if not data:
             raise HyperdeskError("CAPTURE_TIMEOUT", f"The screenshot of {step} returned no image",

@@ -53,6 +53,10 @@ class Timeouts:
     # capture normally answers within 2 BeginFrames (~20 ms); under load (an encoder on the same
     # cores) a request was seen to stay unanswered until re-asked, which cost 5.7 s at 5 s here.
     redraw_retry_s: float = 0.5
+    # ... and for how long its "Unable to capture screenshot" answers (an empty surface copy) are
+    # asked again before the frame fails: once, on a page's first frame in a full CI run, more than 8
+    # came in a row (the old limit); a broken browser still fails in seconds.
+    empty_shots_s: float = 5.0
     # How long the page waits for unregistered timelines before it goes ahead without them (7.3
     # item 3, the root's included). None: derived from ready_s, so that the wait ends before the
     # readiness limit (45 s -> 40 s; a test's 3 s -> 2.25 s).

@@ -12,6 +12,7 @@ import signal
 import time
 
 import pytest
+from playwright.async_api import Error as PlaywrightError
 
 from hyperdesk.capture.frames import video_frame_number
 from hyperdesk.capture.launch import LaunchedBrowser
@@ -129,6 +130,68 @@ def test_unanswered_redraw_capture_is_asked_again(tmp_path, shell):
     lossy, took, dropped = run(go(1))
     assert dropped == 1 and 0.3 <= took < 20
     assert lossy == clean
+
+
+def _empty_answers(s, count: int | None) -> list[float]:
+    """Make the first `count` (None: every) Page.captureScreenshot answers of session `s` Chromium's
+    "Unable to capture screenshot" (the request still reaches Chromium); returns the times asked."""
+    send, asked = s.browser.cdp.send, []
+
+    async def empty(method, params=None):
+        answer = await send(method, params)
+        if method == "Page.captureScreenshot" and (count is None or len(asked) < count):
+            asked.append(time.monotonic())
+            raise PlaywrightError("Protocol error (Page.captureScreenshot): Unable to capture screenshot")
+        return answer
+
+    s.browser.cdp.send = empty
+    return asked
+
+
+@pytest.mark.parametrize("mode", ["beginframe", "screenshot"])
+def test_empty_screenshot_answers_are_asked_again_for_a_while(tmp_path, shell, mode):
+    """An empty surface copy ("Unable to capture screenshot") is asked again, paced, and the frame is
+    the one an undisturbed session captures: 12 empty answers in a row on the first frame (more than
+    the 8 a CI run once met) are survived."""
+    plan = make_plan(tmp_path / "plan", ANIM_PAGE)
+
+    async def go(empties: int):
+        s = await open_session(plan, tmp_path / f"w{empties}", shell, mode=mode, fmt="png")
+        asked = _empty_answers(s, empties)
+        try:
+            return [await s.capture(i) for i in (0, 3)], len(asked)
+        finally:
+            await s.close()
+
+    clean, _ = run(go(0))
+    survived, empties = run(go(12))
+    assert empties == 12
+    assert survived == clean
+
+
+@pytest.mark.parametrize("mode", ["beginframe", "screenshot"])
+def test_endless_empty_screenshot_answers_fail_the_frame_typed(tmp_path, shell, mode):
+    """A browser whose surface copies stay empty fails the frame after Timeouts.empty_shots_s with a
+    retryable BROWSER_CRASHED that says so, having asked a paced few dozen times, not once per BeginFrame."""
+    plan = make_plan(tmp_path / "plan", ANIM_PAGE)
+
+    async def go():
+        s = await open_session(plan, tmp_path / "w", shell, mode=mode, fmt="png",
+                               timeouts=Timeouts(empty_shots_s=1.0))
+        asked = _empty_answers(s, None)
+        try:
+            with pytest.raises(HyperdeskError) as e:
+                await s.capture(1)
+            return e.value, asked
+        finally:
+            await s.close()
+
+    err, asked = run(go())
+    assert err.code == "BROWSER_CRASHED" and err.retryable
+    assert "Chromium returned no image for the capture of frame " in err.message
+    assert "Unable to capture screenshot" in err.message
+    assert 1.0 <= asked[-1] - asked[0] < 3.0
+    assert 10 <= len(asked) <= 60, len(asked)
 
 
 def test_gl_assertion_passes_and_test_fault_fails_it(tmp_path, shell):

@@ -254,8 +254,11 @@ def test_a_lost_worker_is_requeued_and_recorded(two_workers: Cluster, project: P
                                                 tmp_path: Path, store: Any) -> None:
     out = tmp_path / "lost.mp4"
     killed: list[str] = []
+    assembling: list[float] = []
 
     def listener(event: Any, service: Any) -> None:
+        if event.type == "assemble_started":
+            assembling.append(time.monotonic())
         if not killed and event.type == "chunk_progress" and event.frames_done >= 3:
             victim = event.node.rsplit("/", 1)[1]
             killed.append(event.node)
@@ -263,9 +266,12 @@ def test_a_lost_worker_is_requeued_and_recorded(two_workers: Cluster, project: P
 
     outcome, events = render(request_for(project, out, local=0, dask=[two_workers.address]), store=store,
                              listener=listener)
+    ended = time.monotonic()
     assert killed, "no chunk progressed on a Dask worker"
     assert outcome.state == "done", outcome.error
     assert sha256(out) == sha256(local_render)
+    # No call waits on the worker that left: the job's clean-up there took its 30 s time-out.
+    assert ended - assembling[0] < 15, ended - assembling[0]
     attempts = store.attempts(outcome.job_id)
     lost = [a for a in attempts if a.node == killed[0] and a.state == "lost"]
     assert lost and lost[0].error_code == "WORKER_LOST"

@@ -194,6 +194,14 @@ class DaskExecutor(Executor):
         except Exception:
             return False
 
+    async def _gone(self) -> bool:
+        """Whether the scheduler says this worker left: a call to it then only waits for its time-out
+        (30 s for a job's clean-up). Unknown (the scheduler does not answer) is not gone."""
+        try:
+            return not await asyncio.wait_for(self._present(), 10)
+        except Exception:
+            return False
+
     async def preflight(self, worker_env: WorkerEnv) -> PreflightReport:
         try:
             reply = await self.cluster.run_on(self.worker, worker_doctor, self.fault_words)
@@ -363,13 +371,16 @@ class DaskExecutor(Executor):
 
     async def _stop(self, attempt_id: str, future: distributed.Future, *, graceful: bool) -> None:
         """SIGINT, a grace period, then the process group killed on the worker; the task is cancelled."""
-        with contextlib.suppress(Exception):
-            await self.cluster.run_on(self.worker, worker_stop, attempt_id,
-                                      self.cancel_grace_s if graceful else 0.0, timeout=self.cancel_grace_s + 10)
+        if not await self._gone():  # a worker that left took its process group with it
+            with contextlib.suppress(Exception):
+                await self.cluster.run_on(self.worker, worker_stop, attempt_id,
+                                          self.cancel_grace_s if graceful else 0.0, timeout=self.cancel_grace_s + 10)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(future.cancel(), 10)
 
     async def kill_attempt(self, attempt_id: str) -> None:
+        if await self._gone():
+            return
         with contextlib.suppress(Exception):
             await self.cluster.run_on(self.worker, worker_stop, attempt_id, 0.0, timeout=10)
 
@@ -379,6 +390,8 @@ class DaskExecutor(Executor):
                 await asyncio.wait_for(future.cancel(), 5)
 
     async def clean_job(self, job_id: str) -> None:
+        if await self._gone():  # unreachable either way: the call would only wait out its 30 s
+            return
         with contextlib.suppress(Exception):
             await self.cluster.run_on(self.worker, worker_sync, "clean", {"job_id": job_id}, timeout=60)
 

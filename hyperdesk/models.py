@@ -246,6 +246,11 @@ class ChunkTable(_Model):
     # at s first seeks frames [preroll_from, s - 1) without capturing, then warms up s - 1 as every
     # chunk does, so a history-dependent page reaches s as a one-process render does.
     preroll_from: int | None = Field(default=None, ge=0)
+    # The seam audit found the page's frames a pure function of time, so a warm worker may draw its
+    # next chunk on the page of its last one (plan/chunk.py). Not set when the audit did not run
+    # (pre-roll forced on or off, or one chunk): every chunk then starts on a fresh page, and the
+    # output still does not depend on which worker rendered what.
+    page_pure: bool = False
 
     def keyframe_frames(self) -> list[int]:
         """The output frames that are keyframes: every ``keyframe_interval`` frames from each chunk's

@@ -29,8 +29,9 @@ def source_key(project_dir: Path, config: RenderConfig, env: WorkerEnv, skip: tu
     so the key of such a project never names an earlier successful plan and planning reports the
     typed error (BROKEN_SYMLINK, OUTSIDE_PROJECT_REFERENCE). PROJECT_TOO_LARGE before any file is
     read when the files pass the request's caps."""
-    # v3: the auto chunk table splits its last chunk (plan/chunking.py: split_last); plans cached before re-plan.
-    h = hashlib.sha256(b"hyperdesk-plan-source-v3\0")
+    # v3: the auto chunk table splits its last chunk (plan/chunking.py: split_last); v4: it says whether the
+    # seam audit found the page pure (ChunkTable.page_pure). Plans cached before either re-plan.
+    h = hashlib.sha256(b"hyperdesk-plan-source-v4\0")
     h.update(canonical_json(config.model_dump(mode="json")) + b"\0")
     h.update(canonical_json(env.model_dump(mode="json")) + b"\0")
     h.update(b"folder\0" if whole else b"referenced\0")

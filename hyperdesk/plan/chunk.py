@@ -76,8 +76,8 @@ def tree_rss(pid: int | None) -> int:
 class WarmBrowser:
     """A worker's browser and its composition page, kept between the chunks of one plan (a warm
     worker): a chunk after the first pays no browser boot and no page load. Only a page whose frames
-    are a pure function of the frame time is reused (a plan without pre-roll: the seam audit found
-    no history in it); its next chunk starts like a cold one, with the warm-up frame before its first.
+    are a pure function of the frame time is reused (``ChunkTable.page_pure``: the seam audit found no
+    history in it); its next chunk starts like a cold one, with the warm-up frame before its first.
     The browser restarts after `recycle_after` chunks or when its processes hold more than
     `memory_ceiling` bytes, and after any failed chunk."""
 
@@ -299,8 +299,10 @@ async def _render(loaded: LoadedPlan, index: int, out: Path, work: Path, attempt
     # A test may shorten the 45 s readiness limit (for pages that never get ready).
     timeouts = page_timeouts(plan_dir / "compiled", faults.ready_timeout_s if faults else None)
     preroll_from = loaded.chunks.preroll_from
-    if warm is not None and preroll_from is not None:
-        await warm.close()  # a page with history is never reused: every chunk gets its own
+    if warm is not None and not loaded.chunks.page_pure:
+        # Only a page the seam audit found pure is reused; one with history (or never audited: pre-roll
+        # forced on or off) would draw a chunk after another differently than on its own page.
+        await warm.close()
         warm = None
     session_chunk = 1
     if warm is None:

@@ -105,7 +105,7 @@ async def decide_preroll(mode: PrerollMode, table: ChunkTable, spec: PageSpec, *
         log.info("seam audit at frame %d: %d frames compared in %.0f ms, %s", audit.seam, audit.frames_compared,
                  audit.elapsed_ms, "history-dependent" if audit.history_dependent else "pure")
         if not audit.history_dependent:
-            return table, []
+            return table.model_copy(update={"page_pure": True}), []
         message = (f"the page is history-dependent (frame {audit.first_difference} differs when its chunk starts "
                    f"on a fresh page): chunks pre-roll, seeking the frames before their start without capturing them")
     return table.model_copy(update={"preroll_from": 0}), [PlanWarning(code="PREROLL_ON", message=message)]

@@ -17,7 +17,8 @@ import pytest
 import mediautil as mu
 from hyperdesk.faults import FaultPlan
 from hyperdesk.plan.assemble import assemble
-from hyperdesk.plan.chunk import render_chunk
+from hyperdesk.plan.aio import run_coroutine
+from hyperdesk.plan.chunk import WarmBrowser, render_chunk_async
 from hyperdesk.plan.config import RenderConfig
 from hyperdesk.plan.planner import plan
 
@@ -55,6 +56,18 @@ class Rendered:
         return list(self.manifest.warnings) + [w for r in self.results for w in r.warnings]
 
 
+async def _render_chunks(plan_dir: Path, count: int, work: Path, ext: str, faults: Optional[FaultPlan]) -> list:
+    """Every chunk in order on one warm browser, as a render's warm worker takes them (a plan with
+    pre-roll still gets a cold browser per chunk; a warm chunk is the bytes of a cold one:
+    tests/farm/test_warm_workers.py)."""
+    warm = WarmBrowser()
+    try:
+        return [await render_chunk_async(plan_dir, i, work / f"chunk{i}{ext}", faults=faults, warm=warm)
+                for i in range(count)]
+    finally:
+        await warm.end()
+
+
 @pytest.fixture(scope="session")
 def corpus_render(tmp_path_factory):
     cache: dict[str, Rendered] = {}
@@ -72,8 +85,7 @@ def corpus_render(tmp_path_factory):
         planned = plan(project or CORPUS / name, cfg, work / "plan", faults=faults)
         m = planned.manifest
         ext = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm", "png-sequence": ""}[m.format]
-        results = [render_chunk(planned.plan_dir, i, work / f"chunk{i}{ext}", faults=faults)
-                   for i in range(m.chunk_count)]
+        results = run_coroutine(_render_chunks(Path(planned.plan_dir), m.chunk_count, work, ext, faults))
         out = work / ("out" + (ext or ""))
         assembled = assemble(planned.plan_dir, results, out)
         cache[key] = Rendered(output=out, plan_dir=Path(planned.plan_dir), manifest=m, results=results,

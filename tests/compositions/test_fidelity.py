@@ -65,6 +65,9 @@ def test_history_dependent_page_without_preroll_differs(corpus_render, name):
     _, whole = render_both(corpus_render, name)
     fresh = corpus_render(name, format="png-sequence", chunk_frames=30, keyframe_interval=30, preroll="off")
     assert chunk_table(fresh)["preroll_from"] is None
+    # Not audited (pre-roll forced off): the corpus's warm browser gives every chunk a fresh page.
+    assert chunk_table(fresh)["page_pure"] is False
+    assert [r.session_chunk for r in fresh.results] == [1] * len(fresh.results)
     assert fresh.frame_sha256[:30] == whole.frame_sha256[:30]
     assert fresh.frame_sha256 != whole.frame_sha256
 
@@ -146,3 +149,10 @@ def test_page_side_shader_transitions_from_a_script_file_are_refused_by_the_page
     assert not e.retryable
     assert e.details["transitions"] == [{"time": 0.5, "shader": "domain-warp", "from": "one", "to": "two"}]
     assert "domain-warp at 0.5 s (one -> two)" in e.message
+
+
+def test_a_pure_pages_chunks_share_one_warm_page(corpus_render):
+    """The counterpart: an audited pure page (page_pure) is reused for every chunk of the corpus's warm browser."""
+    r = corpus_render("06-ancestor-rule")
+    assert chunk_table(r)["page_pure"] is True and len(r.results) > 1
+    assert [x.session_chunk for x in r.results] == list(range(1, len(r.results) + 1))

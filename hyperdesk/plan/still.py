@@ -5,6 +5,7 @@ an encoder; PNG whatever the plan's capture format, because a still is looked at
 """
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -18,6 +19,8 @@ from hyperdesk.plan.aio import run_coroutine
 from hyperdesk.plan.chunk import applied_runtime_env
 from hyperdesk.plan.timelines import page_timeouts
 from hyperdesk.plan.verify import load_plan
+
+log = logging.getLogger("hyperdesk.plan")
 
 
 def render_still(plan_dir: Path, frame: int, out: Path, *, faults: FaultPlan | None = None) -> Path:
@@ -34,15 +37,24 @@ def render_still(plan_dir: Path, frame: int, out: Path, *, faults: FaultPlan | N
                     transparent=cfg.transparent_background, videos=list(loaded.videos.videos))
     work = out.parent / f".{out.name}.work.{os.getpid()}-{secrets.token_hex(3)}"
     work.mkdir(parents=True)
-    (work / "logs").mkdir()
 
     async def capture() -> bytes:
-        session = await CaptureSession.open(spec, work, browser=find_browser(), faults=faults,
-                                            timeouts=page_timeouts(plan_dir / "compiled"))
-        try:
-            return await session.capture(frame)
-        finally:
-            await session.close()
+        # A browser that fails (BROWSER_CRASHED: it exited, or its surface copies stayed empty, which a
+        # full CI run met on a page's first frame) gets one successor, as a chunk's attempt gets a retry.
+        for attempt in (1, 2):
+            folder = work / f"attempt{attempt}"
+            (folder / "logs").mkdir(parents=True)
+            session = await CaptureSession.open(spec, folder, browser=find_browser(), faults=faults,
+                                                timeouts=page_timeouts(plan_dir / "compiled"))
+            try:
+                return await session.capture(frame)
+            except HyperdeskError as err:
+                if attempt == 2 or err.code != "BROWSER_CRASHED":
+                    raise
+                log.info("the still of frame %d: %s; once more on a new browser", frame, err)
+            finally:
+                await session.close()
+        raise AssertionError("unreachable")
 
     try:
         with applied_runtime_env(cfg.runtime_env or {}):
